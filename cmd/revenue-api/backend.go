@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/revenue-api/revenue-api/internal/auth"
+	"github.com/revenue-api/revenue-api/internal/config"
+	"github.com/revenue-api/revenue-api/internal/pgcluster"
+	"github.com/revenue-api/revenue-api/internal/postgres"
+)
+
+// backend is the storage side shared by serve and the admin commands: the
+// private PostgreSQL when there is no DATABASE_URL, the migrated database,
+// the pool and the password hasher.
+type backend struct {
+	cluster *pgcluster.Cluster // nil when DATABASE_URL is set
+	db      *postgres.DB
+	hasher  *auth.PasswordHasher
+	connStr string
+}
+
+// privateDatabase is the database the private PostgreSQL holds the data in.
+const privateDatabase = "revenue"
+
+func openBackend(ctx context.Context, cfg config.Config, log *slog.Logger) (*backend, error) {
+	b := &backend{connStr: cfg.DatabaseURL}
+	if cfg.DatabaseURL == "" {
+		dataDir, err := filepath.Abs(filepath.Join(cfg.DataDir, "postgres"))
+		if err != nil {
+			return nil, err
+		}
+		log.Info("starting private PostgreSQL (no DATABASE_URL)", "data_dir", dataDir)
+		if b.cluster, err = pgcluster.Start(ctx, pgcluster.Options{DataDir: dataDir, Logger: log}); err != nil {
+			return nil, fmt.Errorf("private PostgreSQL: %w", err)
+		}
+		if err := createDatabase(ctx, b.cluster.ConnString("postgres"), privateDatabase); err != nil {
+			b.close(ctx)
+			return nil, err
+		}
+		b.connStr = b.cluster.ConnString(privateDatabase)
+	}
+	if err := postgres.Migrate(ctx, b.connStr); err != nil {
+		b.close(ctx)
+		return nil, err
+	}
+	db, err := postgres.Open(ctx, b.connStr, 0, cfg.DBTimeout)
+	if err != nil {
+		b.close(ctx)
+		return nil, err
+	}
+	b.db = db
+	b.hasher, err = auth.NewPasswordHasher(auth.Argon2Params{
+		MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Time, Parallelism: cfg.Argon2Threads,
+	}, cfg.HashWorkers, cfg.HashQueue)
+	if err != nil {
+		b.close(ctx)
+		return nil, err
+	}
+	return b, nil
+}
+
+// seedDemo loads the demo organization, users and revenue (idempotent).
+func (b *backend) seedDemo(ctx context.Context, now time.Time) error {
+	return postgres.SeedDemo(ctx, b.db, func(pw string) (string, error) { return b.hasher.Hash(ctx, pw) }, now)
+}
+
+func (b *backend) close(ctx context.Context) {
+	if b.db != nil {
+		b.db.Close()
+	}
+	if b.cluster != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_ = b.cluster.Stop(ctx)
+	}
+}
+
+// createDatabase creates name on the server unless it exists.
+func createDatabase(ctx context.Context, connStr, name string) error {
+	conn, err := pgx.Connect(ctx, connStr)
+	if err != nil {
+		return fmt.Errorf("connect to private PostgreSQL: %w", err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	return err
+}

@@ -1,0 +1,71 @@
+// Command revenue-api serves an organization's revenue to callers who prove
+// who they are with RS256 access tokens, and administers its users and keys.
+//
+//	revenue-api [serve]            run the HTTP service (the default)
+//	revenue-api migrate            apply database migrations
+//	revenue-api keys generate|list manage signing keys in REVENUE_KEYS_DIR
+//	revenue-api orgs add           add an organization
+//	revenue-api users add|passwd|disable|enable
+//
+// Settings come from the environment; see README.md.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "revenue-api:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+// run is the whole program with its inputs made explicit, so tests can run
+// it in-process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cmd, rest := "serve", args
+	if len(args) > 0 {
+		cmd, rest = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, rest, getenv, stderr)
+	case "migrate":
+		return migrate(ctx, getenv, stdout, stderr)
+	case "keys":
+		return keysCommand(ctx, rest, getenv, stdout)
+	case "orgs":
+		return orgsCommand(ctx, rest, getenv, stdout, stderr)
+	case "users":
+		return usersCommand(ctx, rest, getenv, stdin, stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q (want serve, migrate, keys, orgs, users or help)", cmd)
+}
+
+const usage = `usage: revenue-api <command> [flags]
+
+  serve                   run the HTTP service (default)
+  migrate                 apply database migrations and exit
+  keys generate [-bits N] write a new RSA signing key into REVENUE_KEYS_DIR
+  keys list               list keys with their kid and age
+  orgs add -name NAME [-currency USD]
+  users add -org NAME -email EMAIL -roles member|finance|admin[,...]   (password from stdin)
+  users passwd -email EMAIL                                            (password from stdin)
+  users disable -email EMAIL
+  users enable -email EMAIL
+
+Settings are environment variables (DATABASE_URL, REVENUE_*); see README.md.
+Without DATABASE_URL the commands use the private PostgreSQL under REVENUE_DATA_DIR.
+`

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/revenue-api/revenue-api/api"
+	"github.com/revenue-api/revenue-api/internal/auth"
+	"github.com/revenue-api/revenue-api/internal/config"
+	"github.com/revenue-api/revenue-api/internal/httpapi"
+	"github.com/revenue-api/revenue-api/internal/postgres"
+	"github.com/revenue-api/revenue-api/internal/revenue"
+	"github.com/revenue-api/revenue-api/internal/token"
+)
+
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// serve runs the HTTP service until ctx ends, then shuts down in order:
+// in-flight requests finish, then the pool and the private PostgreSQL close.
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("serve takes no arguments (settings are environment variables), got %q", args)
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	log.Info("starting", "config", cfg)
+	gin.SetMode(gin.ReleaseMode)
+	now := time.Now
+
+	if cfg.VerifierOnly() {
+		return errors.New("REVENUE_JWKS_URL: verifier-only mode is not available in this build")
+	}
+
+	keyring, err := loadKeys(cfg, log, now)
+	if err != nil {
+		return err
+	}
+
+	b, err := openBackend(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer b.close(ctx)
+	if cfg.Embedded() || cfg.DemoSeed {
+		if err := b.seedDemo(ctx, now()); err != nil {
+			return fmt.Errorf("seed demo data: %w", err)
+		}
+		if cfg.Embedded() {
+			for _, u := range postgres.DemoUsers {
+				log.Info("demo user (development only)", "email", u.Email, "roles", u.Roles)
+			}
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerPoolMetrics(reg, b)
+	metrics := httpapi.NewMetrics(reg)
+
+	signer := token.NewSigner(keyring, cfg.Issuer, cfg.Audience, cfg.AccessTokenTTL, now)
+	verifier := token.NewVerifier(keyring, cfg.Issuer, cfg.Audience, cfg.ClockLeeway, now)
+	authSvc := auth.NewService(
+		postgres.NewUserStore(b.db), postgres.NewSessionStore(b.db), postgres.NewEventStore(b.db),
+		signer, b.hasher, policyFrom(cfg), log, now)
+	authSvc.OnEvent(metrics.AuthEvent)
+
+	handler, err := httpapi.NewServer(httpapi.Deps{
+		Config:   httpConfig(cfg),
+		Log:      log,
+		Auth:     authSvc,
+		Revenue:  revenue.NewService(postgres.NewRevenueStore(b.db)),
+		Verifier: verifier,
+		Keys:     keyring.Set,
+		Checks: map[string]func(context.Context) error{
+			"database": b.db.Ping,
+			"keys":     func(context.Context) error { return keysReady(keyring) },
+		},
+		Metrics:     metrics,
+		OpenAPISpec: api.OpenAPI,
+		Now:         now,
+	})
+	if err != nil {
+		return err
+	}
+
+	go cleanupLoop(ctx, authSvc, cfg.CleanupInterval, log, now)
+	return listenAndServe(ctx, cfg, handler, log)
+}
+
+func policyFrom(cfg config.Config) auth.Policy {
+	return auth.Policy{
+		AccessTokenTTL:     cfg.AccessTokenTTL,
+		SessionIdleTimeout: cfg.SessionIdleTimeout,
+		SessionMaxLifetime: cfg.SessionMaxLifetime,
+		RefreshReuseGrace:  cfg.RefreshReuseGrace,
+		LockoutThreshold:   cfg.LockoutThreshold,
+		LockoutBase:        cfg.LockoutBase,
+		LockoutMax:         cfg.LockoutMax,
+	}
+}
+
+func httpConfig(cfg config.Config) httpapi.Config {
+	return httpapi.Config{
+		CORSOrigins:    cfg.CORSOrigins,
+		TrustedProxies: cfg.TrustedProxies,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		CookieSecure:   cfg.CookieSecure,
+		AuthRate:       cfg.AuthRate,
+		AuthBurst:      cfg.AuthBurst,
+		WebDir:         cfg.WebDir,
+		JWKSMaxAge:     cfg.JWKSMaxAge,
+	}
+}
+
+// loadKeys loads the signing keys, first generating one when the service
+// runs in development mode (private PostgreSQL) or REVENUE_KEYS_GENERATE asks.
+func loadKeys(cfg config.Config, log *slog.Logger, now func() time.Time) (*token.Keyring, error) {
+	if cfg.Embedded() || cfg.KeysGenerate {
+		has, err := token.HasKeys(cfg.KeysDir)
+		if err != nil {
+			return nil, fmt.Errorf("REVENUE_KEYS_DIR: %w", err)
+		}
+		if !has {
+			k, err := token.Generate(cfg.KeysDir, token.MinKeyBits, now())
+			if err != nil {
+				return nil, fmt.Errorf("generate signing key: %w", err)
+			}
+			log.Info("generated signing key", "file", k.File, "kid", k.ID)
+		}
+	}
+	ks, err := token.LoadDir(cfg.KeysDir)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("keys loaded", "count", len(ks.Keys()), "signing_kid", ks.Signing().ID)
+	return token.NewKeyring(ks), nil
+}
+
+func keysReady(r *token.Keyring) error {
+	if s := r.Set().Signing(); s == nil || s.Private == nil {
+		return errors.New("no signing key")
+	}
+	return nil
+}
+
+func registerPoolMetrics(reg *prometheus.Registry, b *backend) {
+	gauge := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+	}
+	gauge("revenue_db_pool_acquired_connections", "Database connections in use.", func() float64 { return float64(b.db.Pool.Stat().AcquiredConns()) })
+	gauge("revenue_db_pool_total_connections", "Database connections open.", func() float64 { return float64(b.db.Pool.Stat().TotalConns()) })
+	gauge("revenue_db_pool_max_connections", "Database connection limit.", func() float64 { return float64(b.db.Pool.Stat().MaxConns()) })
+	gauge("revenue_password_hash_queue_depth", "Password hashes waiting for a worker.", func() float64 { return float64(b.hasher.QueueDepth()) })
+}
+
+// cleanupLoop removes ended and expired sessions on a schedule, off the
+// request path. Audit rows are kept.
+func cleanupLoop(ctx context.Context, svc *auth.Service, every time.Duration, log *slog.Logger, now func() time.Time) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := svc.CleanupBefore(ctx, now())
+			if err != nil {
+				log.Warn("session cleanup failed", "err", err)
+			} else if n > 0 {
+				log.Info("session cleanup", "deleted_sessions", n)
+			}
+		}
+	}
+}
+
+func listenAndServe(ctx context.Context, cfg config.Config, handler http.Handler, log *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("REVENUE_HTTP_ADDR: %w", err)
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "pid", os.Getpid())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

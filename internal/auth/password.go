@@ -1,0 +1,170 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// Password policy bounds, in characters. The upper bound keeps a login from
+// hashing megabytes.
+const (
+	MinPasswordLen = 12
+	MaxPasswordLen = 256
+)
+
+// CheckPasswordPolicy tells whether pw may be set as a new password.
+func CheckPasswordPolicy(pw string) error {
+	n := utf8.RuneCountInString(pw)
+	switch {
+	case n < MinPasswordLen:
+		return fmt.Errorf("%w: at least %d characters", ErrWeakPassword, MinPasswordLen)
+	case n > MaxPasswordLen:
+		return fmt.Errorf("%w: at most %d characters", ErrWeakPassword, MaxPasswordLen)
+	case strings.TrimSpace(pw) == "":
+		return fmt.Errorf("%w: not only spaces", ErrWeakPassword)
+	}
+	return nil
+}
+
+// Argon2Params are the argon2id cost parameters. OWASP's password storage
+// cheat sheet recommends at least m=19 MiB, t=2, p=1.
+type Argon2Params struct {
+	MemoryKiB   uint32
+	Iterations  uint32
+	Parallelism uint8
+}
+
+// DefaultArgon2Params are OWASP's recommended minimum.
+var DefaultArgon2Params = Argon2Params{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}
+
+const (
+	saltLen = 16
+	keyLen  = 32
+)
+
+// PasswordHasher hashes and verifies argon2id passwords in a bounded pool:
+// at most workers hashes run at once and at most queue wait, so a flood of
+// logins cannot take every CPU from token verification. Past that it fails
+// fast with ErrOverloaded.
+type PasswordHasher struct {
+	params  Argon2Params
+	admit   chan struct{} // running + waiting
+	run     chan struct{} // running
+	dummy   string        // verified for unknown users so they cost the same time
+	waiting atomic.Int64
+}
+
+// NewPasswordHasher returns a hasher with the given cost, concurrency and queue.
+func NewPasswordHasher(p Argon2Params, workers, queue int) (*PasswordHasher, error) {
+	if workers < 1 {
+		return nil, errors.New("password hasher needs at least one worker")
+	}
+	h := &PasswordHasher{
+		params: p,
+		admit:  make(chan struct{}, workers+queue),
+		run:    make(chan struct{}, workers),
+	}
+	var pw [24]byte
+	_, _ = rand.Read(pw[:])
+	h.dummy = h.hash(base64.RawStdEncoding.EncodeToString(pw[:]))
+	return h, nil
+}
+
+// QueueDepth is the number of hashes waiting for a worker.
+func (h *PasswordHasher) QueueDepth() int { return int(h.waiting.Load()) }
+
+// Hash returns the PHC-format argon2id hash of pw.
+func (h *PasswordHasher) Hash(ctx context.Context, pw string) (string, error) {
+	var out string
+	err := h.do(ctx, func() { out = h.hash(pw) })
+	return out, err
+}
+
+// Verify checks pw against encoded. An empty encoded verifies against a
+// dummy hash and fails, taking the same time as a real check. rehash reports
+// that encoded uses other parameters than the hasher's.
+func (h *PasswordHasher) Verify(ctx context.Context, pw, encoded string) (ok, rehash bool, err error) {
+	real := encoded != ""
+	if !real {
+		encoded = h.dummy
+	}
+	p, salt, want, perr := decodeHash(encoded)
+	if perr != nil {
+		// A corrupt stored hash must still cost a hash, and never log in.
+		p, salt, want, _ = decodeHash(h.dummy)
+		real = false
+	}
+	err = h.do(ctx, func() {
+		got := argon2.IDKey([]byte(pw), salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(len(want)))
+		ok = subtle.ConstantTimeCompare(got, want) == 1
+	})
+	if err != nil {
+		return false, false, err
+	}
+	return ok && real, ok && real && p != h.params, nil
+}
+
+func (h *PasswordHasher) do(ctx context.Context, f func()) error {
+	select {
+	case h.admit <- struct{}{}:
+	default:
+		return ErrOverloaded
+	}
+	defer func() { <-h.admit }()
+	h.waiting.Add(1)
+	select {
+	case h.run <- struct{}{}:
+		h.waiting.Add(-1)
+	case <-ctx.Done():
+		h.waiting.Add(-1)
+		return ErrOverloaded
+	}
+	defer func() { <-h.run }()
+	f()
+	return nil
+}
+
+func (h *PasswordHasher) hash(pw string) string {
+	salt := make([]byte, saltLen)
+	_, _ = rand.Read(salt)
+	p := h.params
+	key := argon2.IDKey([]byte(pw), salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.MemoryKiB, p.Iterations, p.Parallelism,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+}
+
+func decodeHash(encoded string) (Argon2Params, []byte, []byte, error) {
+	var p Argon2Params
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return p, nil, nil, errors.New("not an argon2id hash")
+	}
+	var version int
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return p, nil, nil, errors.New("unsupported argon2 version")
+	}
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Iterations, &p.Parallelism); err != nil {
+		return p, nil, nil, errors.New("bad argon2 parameters")
+	}
+	if p.MemoryKiB < 8 || p.MemoryKiB > 4<<20 || p.Iterations < 1 || p.Iterations > 100 || p.Parallelism < 1 {
+		return p, nil, nil, errors.New("argon2 parameters out of range")
+	}
+	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
+	if err != nil {
+		return p, nil, nil, errors.New("bad salt")
+	}
+	key, err := base64.RawStdEncoding.DecodeString(parts[5])
+	if err != nil || len(key) < 16 || len(key) > 64 {
+		return p, nil, nil, errors.New("bad key")
+	}
+	return p, salt, key, nil
+}

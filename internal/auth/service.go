@@ -1,0 +1,411 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/revenue-api/revenue-api/internal/apperr"
+)
+
+// Policy holds the session and lockout settings of the Service.
+type Policy struct {
+	AccessTokenTTL     time.Duration
+	SessionIdleTimeout time.Duration
+	SessionMaxLifetime time.Duration
+	// RefreshReuseGrace lets the just-spent refresh token be presented again
+	// for this long (a client's retry, a second tab) and get a fresh pair in
+	// the same session instead of revoking it. 0 turns it off.
+	RefreshReuseGrace time.Duration
+	LockoutThreshold  int
+	LockoutBase       time.Duration
+	LockoutMax        time.Duration
+}
+
+// Tokens is what a successful login or refresh returns.
+type Tokens struct {
+	AccessToken      string
+	AccessExpiresAt  time.Time
+	RefreshToken     string
+	RefreshExpiresAt time.Time
+	SessionID        string
+}
+
+// Service runs the login, refresh, logout and administration use cases.
+type Service struct {
+	users    UserStore
+	sessions SessionStore
+	events   EventStore
+	issuer   TokenIssuer
+	hasher   *PasswordHasher
+	policy   Policy
+	log      *slog.Logger
+	now      func() time.Time
+	observe  func(Event)
+}
+
+// OnEvent registers f to see every audit event the service produces (for
+// metrics). Call it while wiring, before serving requests.
+func (s *Service) OnEvent(f func(Event)) { s.observe = f }
+
+func (s *Service) observed(ev Event, err error) {
+	if err == nil && s.observe != nil {
+		s.observe(ev)
+	}
+}
+
+// NewService wires the use cases to their stores, signer and hasher.
+func NewService(users UserStore, sessions SessionStore, events EventStore, issuer TokenIssuer,
+	hasher *PasswordHasher, policy Policy, log *slog.Logger, now func() time.Time) *Service {
+	return &Service{users: users, sessions: sessions, events: events, issuer: issuer,
+		hasher: hasher, policy: policy, log: log, now: now, observe: func(Event) {}}
+}
+
+// NormalizeEmail is how emails are compared and stored.
+func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// Login checks the credentials and starts a session. Every failure is
+// ErrInvalidCredentials (or ErrOverloaded), and every path verifies one
+// password hash so that timing does not tell accounts apart.
+func (s *Service) Login(ctx context.Context, email, password string, client Client) (Tokens, error) {
+	email = NormalizeEmail(email)
+	user, err := s.users.UserByEmail(ctx, email)
+	if err != nil && !errors.Is(err, apperr.ErrNotFound) {
+		return Tokens{}, err
+	}
+	found := err == nil
+	ok, rehash, err := s.hasher.Verify(ctx, password, user.PasswordHash)
+	if err != nil {
+		return Tokens{}, err
+	}
+	now := s.now()
+	reason := ""
+	switch {
+	case !found:
+		reason = "unknown_email"
+	case user.Disabled:
+		reason = "disabled"
+	case user.LockedUntil.After(now):
+		reason = "locked"
+	case !ok:
+		reason = "wrong_password"
+	}
+	if reason != "" {
+		if found && reason == "wrong_password" {
+			if err := s.users.RecordLoginFailure(ctx, user.ID, now, s.lockFor); err != nil {
+				return Tokens{}, err
+			}
+		}
+		s.record(ctx, Event{Time: now, Kind: EventLoginFailed, UserID: user.ID, Client: client, Reason: reason})
+		return Tokens{}, ErrInvalidCredentials
+	}
+
+	newHash := ""
+	if rehash {
+		if newHash, err = s.hasher.Hash(ctx, password); err != nil {
+			s.log.WarnContext(ctx, "password rehash skipped", "err", err)
+			newHash = ""
+		}
+	}
+	if err := s.users.RecordLoginSuccess(ctx, user.ID, newHash); err != nil {
+		return Tokens{}, err
+	}
+	refresh, hash := newRefreshToken()
+	ev := Event{Time: now, Kind: EventLoginSucceeded, UserID: user.ID, Client: client}
+	sess, err := s.sessions.CreateSession(ctx, NewSession{
+		UserID:        user.ID,
+		CreatedAt:     now,
+		IdleExpiresAt: now.Add(s.policy.SessionIdleTimeout),
+		ExpiresAt:     now.Add(s.policy.SessionMaxLifetime),
+		Client:        client,
+	}, hash, ev)
+	s.observed(ev, err)
+	if err != nil {
+		return Tokens{}, err
+	}
+	return s.tokens(user, sess, refresh)
+}
+
+// lockFor grows the lockout: none below the threshold, then LockoutBase
+// doubling with each further failure, capped at LockoutMax.
+func (s *Service) lockFor(failures int) time.Duration {
+	over := failures - s.policy.LockoutThreshold
+	if over < 0 {
+		return 0
+	}
+	d := s.policy.LockoutBase
+	for i := 0; i < over && d < s.policy.LockoutMax; i++ {
+		d *= 2
+	}
+	return min(d, s.policy.LockoutMax)
+}
+
+// Refresh spends a refresh token and returns a new pair. A token presented a
+// second time ends its whole session (unless within the reuse grace), so a
+// stolen copy dies with the original.
+func (s *Service) Refresh(ctx context.Context, token string, client Client) (Tokens, error) {
+	now := s.now()
+	fail := func(reason string, userID, sessionID string) error {
+		s.record(ctx, Event{Time: now, Kind: EventRefreshFailed, UserID: userID, SessionID: sessionID, Client: client, Reason: reason})
+		return ErrInvalidRefreshToken
+	}
+	hash, ok := hashRefreshToken(token)
+	if !ok {
+		return Tokens{}, fail("malformed", "", "")
+	}
+	refresh, newHash := newRefreshToken()
+	var decision RefreshDecision
+	state, err := s.sessions.Refresh(ctx, hash, func(st RefreshState) RefreshDecision {
+		decision = s.decideRefresh(st, now, newHash, client)
+		return decision
+	})
+	if errors.Is(err, apperr.ErrNotFound) {
+		return Tokens{}, fail("unknown", "", "")
+	}
+	if err != nil {
+		return Tokens{}, err
+	}
+	s.observed(decision.Event, nil)
+	if decision.Action != RefreshRotate {
+		if decision.Event.Kind == EventRefreshReuse {
+			s.log.WarnContext(ctx, "refresh token reuse detected; session revoked",
+				"user_id", state.User.ID, "session_id", state.Session.ID, "client_ip", client.IP)
+		}
+		return Tokens{}, ErrInvalidRefreshToken
+	}
+	sess := state.Session
+	sess.IdleExpiresAt = decision.IdleExpiresAt
+	return s.tokens(state.User, sess, refresh)
+}
+
+func (s *Service) decideRefresh(st RefreshState, now time.Time, newHash []byte, client Client) RefreshDecision {
+	ev := Event{Time: now, UserID: st.User.ID, SessionID: st.Session.ID, Client: client}
+	reject := func(reason string) RefreshDecision {
+		ev.Kind, ev.Reason = EventRefreshFailed, reason
+		return RefreshDecision{Action: RefreshReject, Now: now, Event: ev}
+	}
+	end := func(kind EventKind, reason string) RefreshDecision {
+		ev.Kind, ev.Reason = kind, reason
+		return RefreshDecision{Action: RefreshEndSession, Now: now, EndReason: reason, Event: ev}
+	}
+	rotate := func(reason string) RefreshDecision {
+		ev.Kind, ev.Reason = EventRefreshed, reason
+		idle := earliest(now.Add(s.policy.SessionIdleTimeout), st.Session.ExpiresAt)
+		return RefreshDecision{Action: RefreshRotate, Now: now, NewTokenHash: newHash, IdleExpiresAt: idle, Event: ev}
+	}
+	switch {
+	case !st.Session.EndedAt.IsZero():
+		return reject("session_ended")
+	case !st.RevokedAt.IsZero():
+		return reject("revoked")
+	case !now.Before(st.Session.ExpiresAt):
+		return end(EventSessionEnded, "session_expired")
+	case !now.Before(st.Session.IdleExpiresAt):
+		return end(EventSessionEnded, "session_idle")
+	case st.User.Disabled:
+		return end(EventSessionEnded, "user_disabled")
+	case !st.UsedAt.IsZero():
+		if s.policy.RefreshReuseGrace > 0 && now.Sub(st.UsedAt) <= s.policy.RefreshReuseGrace {
+			return rotate("reuse_within_grace")
+		}
+		return end(EventRefreshReuse, "refresh_token_reuse")
+	}
+	return rotate("")
+}
+
+func (s *Service) tokens(u User, sess Session, refresh string) (Tokens, error) {
+	access, exp, err := s.issuer.Issue(Identity{
+		UserID:    u.ID,
+		Email:     u.Email,
+		OrgID:     u.OrganizationID,
+		Roles:     u.Roles,
+		Scopes:    ScopesFor(u.Roles),
+		SessionID: sess.ID,
+	})
+	if err != nil {
+		return Tokens{}, fmt.Errorf("issue access token: %w", err)
+	}
+	return Tokens{
+		AccessToken:      access,
+		AccessExpiresAt:  exp,
+		RefreshToken:     refresh,
+		RefreshExpiresAt: earliest(sess.IdleExpiresAt, sess.ExpiresAt),
+		SessionID:        sess.ID,
+	}, nil
+}
+
+// Logout ends the caller's current session.
+func (s *Service) Logout(ctx context.Context, p Principal, client Client) error {
+	ev := Event{Time: s.now(), Kind: EventLogout, UserID: p.UserID, SessionID: p.SessionID, Client: client}
+	err := s.sessions.EndSession(ctx, p.UserID, p.SessionID, "logout", ev)
+	s.observed(ev, err)
+	if errors.Is(err, apperr.ErrNotFound) {
+		return nil // already ended: logging out twice is not an error
+	}
+	return err
+}
+
+// LogoutAll ends every session of the caller.
+func (s *Service) LogoutAll(ctx context.Context, p Principal, client Client) error {
+	ev := Event{Time: s.now(), Kind: EventLogoutAll, UserID: p.UserID, SessionID: p.SessionID, Client: client}
+	_, err := s.sessions.EndUserSessions(ctx, p.UserID, "logout_all", ev)
+	s.observed(ev, err)
+	return err
+}
+
+// Sessions lists the caller's active sessions.
+func (s *Service) Sessions(ctx context.Context, p Principal) ([]Session, error) {
+	return s.sessions.ActiveSessions(ctx, p.UserID, s.now())
+}
+
+// EndSession ends one of the caller's own sessions; apperr.ErrNotFound otherwise.
+func (s *Service) EndSession(ctx context.Context, p Principal, sessionID string, client Client) error {
+	if !validUUID(sessionID) {
+		return apperr.ErrNotFound
+	}
+	ev := Event{Time: s.now(), Kind: EventSessionEnded, UserID: p.UserID, SessionID: sessionID, Client: client, Reason: "ended_by_user"}
+	err := s.sessions.EndSession(ctx, p.UserID, sessionID, "ended_by_user", ev)
+	s.observed(ev, err)
+	return err
+}
+
+// CleanupBefore removes sessions and tokens that ended or expired before cutoff.
+func (s *Service) CleanupBefore(ctx context.Context, cutoff time.Time) (int64, error) {
+	return s.sessions.Cleanup(ctx, cutoff)
+}
+
+// CreateOrganization adds an organization; currency is an ISO 4217 code.
+func (s *Service) CreateOrganization(ctx context.Context, name, currency string) (Organization, error) {
+	name = strings.TrimSpace(name)
+	currency = strings.ToUpper(strings.TrimSpace(currency))
+	if name == "" || len(name) > 200 {
+		return Organization{}, apperr.Invalid("name", "must be 1 to 200 characters")
+	}
+	if len(currency) != 3 || strings.Trim(currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+		return Organization{}, apperr.Invalid("currency", "must be a three-letter code such as USD")
+	}
+	return s.users.CreateOrganization(ctx, name, currency)
+}
+
+// CreateUser adds a user with a policy-checked password.
+func (s *Service) CreateUser(ctx context.Context, u NewUser) (User, error) {
+	u.Email = NormalizeEmail(u.Email)
+	if err := ValidateEmail(u.Email); err != nil {
+		return User{}, err
+	}
+	if len(u.Roles) == 0 {
+		return User{}, apperr.Invalid("roles", "give at least one role (member, finance, admin)")
+	}
+	for _, r := range u.Roles {
+		if !ValidRole(r) {
+			return User{}, apperr.Invalid("roles", fmt.Sprintf("unknown role %q (want member, finance or admin)", r))
+		}
+	}
+	if err := CheckPasswordPolicy(u.Password); err != nil {
+		return User{}, err
+	}
+	hash, err := s.hasher.Hash(ctx, u.Password)
+	if err != nil {
+		return User{}, err
+	}
+	return s.users.CreateUser(ctx, u, hash, Event{Time: s.now(), Kind: EventUserCreated})
+}
+
+// SetPassword replaces a user's password and ends all their sessions.
+func (s *Service) SetPassword(ctx context.Context, email, password string) error {
+	if err := CheckPasswordPolicy(password); err != nil {
+		return err
+	}
+	hash, err := s.hasher.Hash(ctx, password)
+	if err != nil {
+		return err
+	}
+	_, err = s.users.SetPassword(ctx, NormalizeEmail(email), hash, Event{Time: s.now(), Kind: EventPasswordChanged})
+	return err
+}
+
+// SetDisabled disables (ending all sessions) or enables a user.
+func (s *Service) SetDisabled(ctx context.Context, email string, disabled bool) error {
+	kind := EventUserEnabled
+	if disabled {
+		kind = EventUserDisabled
+	}
+	_, err := s.users.SetDisabled(ctx, NormalizeEmail(email), disabled, Event{Time: s.now(), Kind: kind})
+	return err
+}
+
+// ValidateEmail checks the shape of an email address.
+func ValidateEmail(email string) error {
+	if len(email) < 3 || len(email) > 254 {
+		return apperr.Invalid("email", "must be 3 to 254 characters")
+	}
+	if a, err := mail.ParseAddress(email); err != nil || a.Address != email {
+		return apperr.Invalid("email", "is not an email address")
+	}
+	return nil
+}
+
+// record writes an audit event; a failure is logged, not returned, so a
+// broken audit write cannot turn a refused login into a 500.
+func (s *Service) record(ctx context.Context, ev Event) {
+	s.observe(ev)
+	if err := s.events.RecordEvent(ctx, ev); err != nil {
+		s.log.ErrorContext(ctx, "audit event not recorded", "kind", ev.Kind, "err", err)
+	}
+}
+
+// Refresh tokens are "rt_" and 43 base64url characters: 256 random bits.
+const refreshPrefix = "rt_"
+
+func newRefreshToken() (token string, hash []byte) {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	token = refreshPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	sum := sha256.Sum256([]byte(token))
+	return token, sum[:]
+}
+
+// hashRefreshToken returns the stored form of token, or false when it cannot
+// be one of ours. A fast SHA-256 is right here: the token has 256 random
+// bits, so there is nothing to brute-force.
+func hashRefreshToken(token string) ([]byte, bool) {
+	if len(token) != len(refreshPrefix)+43 || !strings.HasPrefix(token, refreshPrefix) {
+		return nil, false
+	}
+	if _, err := base64.RawURLEncoding.DecodeString(token[len(refreshPrefix):]); err != nil {
+		return nil, false
+	}
+	sum := sha256.Sum256([]byte(token))
+	return sum[:], true
+}
+
+func validUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'):
+			return false
+		}
+	}
+	return true
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}

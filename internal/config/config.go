@@ -1,0 +1,350 @@
+// Package config reads the service's settings from the environment, applies
+// defaults and validates them at start, naming the setting that is wrong.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the service. The README's settings table lists
+// the same names and defaults; keep the two together.
+type Config struct {
+	DatabaseURL string // DATABASE_URL; empty: start a private PostgreSQL under DataDir
+	HTTPAddr    string // REVENUE_HTTP_ADDR
+	KeysDir     string // REVENUE_KEYS_DIR
+	DataDir     string // REVENUE_DATA_DIR
+	WebDir      string // REVENUE_WEB_DIR
+	LogLevel    slog.Level
+
+	Issuer         string        // REVENUE_ISSUER
+	Audience       string        // REVENUE_AUDIENCE
+	AccessTokenTTL time.Duration // REVENUE_ACCESS_TOKEN_TTL
+	ClockLeeway    time.Duration // REVENUE_CLOCK_LEEWAY
+	JWKSURL        string        // REVENUE_JWKS_URL: verifier-only mode
+	JWKSMaxAge     time.Duration // REVENUE_JWKS_MAX_AGE
+	KeysGenerate   bool          // REVENUE_KEYS_GENERATE
+	TokenCache     int           // REVENUE_TOKEN_CACHE_SIZE: verified-token cache entries, 0 = off
+
+	DemoSeed bool // REVENUE_DEMO_SEED
+
+	SessionIdleTimeout time.Duration // REVENUE_SESSION_IDLE_TIMEOUT
+	SessionMaxLifetime time.Duration // REVENUE_SESSION_MAX_LIFETIME
+	RefreshReuseGrace  time.Duration // REVENUE_REFRESH_REUSE_GRACE
+	CookieSecure       bool          // REVENUE_COOKIE_SECURE
+	CleanupInterval    time.Duration // REVENUE_CLEANUP_INTERVAL
+
+	CORSOrigins    []string // REVENUE_CORS_ORIGINS
+	TrustedProxies []string // REVENUE_TRUSTED_PROXIES
+	MaxBodyBytes   int64    // REVENUE_MAX_BODY_BYTES
+	AuthRate       float64  // REVENUE_AUTH_RATE: requests per second per client address on /login and /token/refresh
+	AuthBurst      int      // REVENUE_AUTH_BURST
+
+	LockoutThreshold int           // REVENUE_LOCKOUT_THRESHOLD
+	LockoutBase      time.Duration // REVENUE_LOCKOUT_BASE
+	LockoutMax       time.Duration // REVENUE_LOCKOUT_MAX
+
+	HashWorkers     int           // REVENUE_HASH_WORKERS
+	HashQueue       int           // REVENUE_HASH_QUEUE
+	Argon2MemoryKiB uint32        // REVENUE_ARGON2_MEMORY_KIB
+	Argon2Time      uint32        // REVENUE_ARGON2_ITERATIONS
+	Argon2Threads   uint8         // REVENUE_ARGON2_PARALLELISM
+	DBTimeout       time.Duration // REVENUE_DB_TIMEOUT
+
+	MetricsAddr     string        // REVENUE_METRICS_ADDR: empty serves /metrics on HTTPAddr
+	ShutdownTimeout time.Duration // REVENUE_SHUTDOWN_TIMEOUT
+}
+
+// Embedded reports whether the service runs its own private PostgreSQL.
+func (c Config) Embedded() bool { return c.DatabaseURL == "" && c.JWKSURL == "" }
+
+// VerifierOnly reports whether the process only verifies tokens with keys
+// fetched from an issuer's JWKS, and issues none.
+func (c Config) VerifierOnly() bool { return c.JWKSURL != "" }
+
+// LogValue keeps secrets out of logs: the database password is redacted.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("database", RedactURL(c.DatabaseURL)),
+		slog.String("http_addr", c.HTTPAddr),
+		slog.String("keys_dir", c.KeysDir),
+		slog.String("issuer", c.Issuer),
+		slog.String("audience", c.Audience),
+		slog.Duration("access_token_ttl", c.AccessTokenTTL),
+		slog.Any("cors_origins", c.CORSOrigins),
+		slog.String("jwks_url", c.JWKSURL),
+	)
+}
+
+// RedactURL hides the password of a database URL; keyword/value strings are
+// reduced to their host.
+func RedactURL(s string) string {
+	if s == "" {
+		return "private PostgreSQL"
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" {
+		return "(keyword/value connection string)"
+	}
+	return u.Redacted()
+}
+
+// Load reads the configuration from getenv and validates it.
+func Load(getenv func(string) string) (Config, error) {
+	r := reader{getenv: getenv}
+	workers := max(1, runtime.NumCPU()-1)
+	c := Config{
+		DatabaseURL: r.str("DATABASE_URL", ""),
+		HTTPAddr:    r.str("REVENUE_HTTP_ADDR", ":8080"),
+		KeysDir:     r.str("REVENUE_KEYS_DIR", "keys"),
+		DataDir:     r.str("REVENUE_DATA_DIR", ".data"),
+		WebDir:      r.str("REVENUE_WEB_DIR", "web/dist"),
+		LogLevel:    r.level("REVENUE_LOG_LEVEL", slog.LevelInfo),
+
+		Issuer:         r.str("REVENUE_ISSUER", "http://localhost:8080"),
+		Audience:       r.str("REVENUE_AUDIENCE", "revenue-api"),
+		AccessTokenTTL: r.duration("REVENUE_ACCESS_TOKEN_TTL", 15*time.Minute),
+		ClockLeeway:    r.duration("REVENUE_CLOCK_LEEWAY", 30*time.Second),
+		JWKSURL:        r.str("REVENUE_JWKS_URL", ""),
+		JWKSMaxAge:     r.duration("REVENUE_JWKS_MAX_AGE", 5*time.Minute),
+		KeysGenerate:   r.boolean("REVENUE_KEYS_GENERATE", false),
+		TokenCache:     r.integer("REVENUE_TOKEN_CACHE_SIZE", 10000),
+
+		DemoSeed: r.boolean("REVENUE_DEMO_SEED", false),
+
+		SessionIdleTimeout: r.duration("REVENUE_SESSION_IDLE_TIMEOUT", 7*24*time.Hour),
+		SessionMaxLifetime: r.duration("REVENUE_SESSION_MAX_LIFETIME", 30*24*time.Hour),
+		RefreshReuseGrace:  r.duration("REVENUE_REFRESH_REUSE_GRACE", 0),
+		CookieSecure:       r.boolean("REVENUE_COOKIE_SECURE", true),
+		CleanupInterval:    r.duration("REVENUE_CLEANUP_INTERVAL", 10*time.Minute),
+
+		CORSOrigins:    r.list("REVENUE_CORS_ORIGINS"),
+		TrustedProxies: r.list("REVENUE_TRUSTED_PROXIES"),
+		MaxBodyBytes:   int64(r.integer("REVENUE_MAX_BODY_BYTES", 16<<10)),
+		AuthRate:       r.float("REVENUE_AUTH_RATE", 1),
+		AuthBurst:      r.integer("REVENUE_AUTH_BURST", 20),
+
+		LockoutThreshold: r.integer("REVENUE_LOCKOUT_THRESHOLD", 5),
+		LockoutBase:      r.duration("REVENUE_LOCKOUT_BASE", time.Minute),
+		LockoutMax:       r.duration("REVENUE_LOCKOUT_MAX", 15*time.Minute),
+
+		HashWorkers:     r.integer("REVENUE_HASH_WORKERS", workers),
+		HashQueue:       r.integer("REVENUE_HASH_QUEUE", 32),
+		Argon2MemoryKiB: uint32(r.integer("REVENUE_ARGON2_MEMORY_KIB", 19456)),
+		Argon2Time:      uint32(r.integer("REVENUE_ARGON2_ITERATIONS", 2)),
+		Argon2Threads:   uint8(r.integer("REVENUE_ARGON2_PARALLELISM", 1)),
+		DBTimeout:       r.duration("REVENUE_DB_TIMEOUT", 5*time.Second),
+
+		MetricsAddr:     r.str("REVENUE_METRICS_ADDR", ""),
+		ShutdownTimeout: r.duration("REVENUE_SHUTDOWN_TIMEOUT", 20*time.Second),
+	}
+	if err := errors.Join(append(r.errs, c.Validate())...); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate checks ranges and combinations; each message names its setting.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	if c.AccessTokenTTL < time.Second || c.AccessTokenTTL > 24*time.Hour {
+		bad("REVENUE_ACCESS_TOKEN_TTL", "must be between 1s and 24h, got %s", c.AccessTokenTTL)
+	}
+	if c.ClockLeeway < 0 || c.ClockLeeway > 5*time.Minute {
+		bad("REVENUE_CLOCK_LEEWAY", "must be between 0 and 5m, got %s", c.ClockLeeway)
+	}
+	if c.SessionIdleTimeout < time.Minute {
+		bad("REVENUE_SESSION_IDLE_TIMEOUT", "must be at least 1m, got %s", c.SessionIdleTimeout)
+	}
+	if c.SessionMaxLifetime < c.SessionIdleTimeout {
+		bad("REVENUE_SESSION_MAX_LIFETIME", "must be at least REVENUE_SESSION_IDLE_TIMEOUT (%s), got %s", c.SessionIdleTimeout, c.SessionMaxLifetime)
+	}
+	if c.RefreshReuseGrace < 0 || c.RefreshReuseGrace > time.Minute {
+		bad("REVENUE_REFRESH_REUSE_GRACE", "must be between 0 (off) and 1m, got %s", c.RefreshReuseGrace)
+	}
+	if c.CleanupInterval < time.Second {
+		bad("REVENUE_CLEANUP_INTERVAL", "must be at least 1s, got %s", c.CleanupInterval)
+	}
+	if c.Issuer == "" {
+		bad("REVENUE_ISSUER", "must not be empty")
+	}
+	if c.Audience == "" {
+		bad("REVENUE_AUDIENCE", "must not be empty")
+	}
+	if !c.CookieSecure && !isLocalhostURL(c.Issuer) {
+		bad("REVENUE_COOKIE_SECURE", "may be false only for http://localhost development (REVENUE_ISSUER is %q)", c.Issuer)
+	}
+	if c.JWKSURL != "" {
+		u, err := url.Parse(c.JWKSURL)
+		if err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && isLocalhostURL(c.JWKSURL))) || u.Host == "" {
+			bad("REVENUE_JWKS_URL", "must be an https URL (http only for localhost), got %q", c.JWKSURL)
+		}
+	}
+	if c.JWKSMaxAge < 0 || c.JWKSMaxAge > 24*time.Hour {
+		bad("REVENUE_JWKS_MAX_AGE", "must be between 0 and 24h, got %s", c.JWKSMaxAge)
+	}
+	if c.TokenCache < 0 {
+		bad("REVENUE_TOKEN_CACHE_SIZE", "must be 0 (off) or more, got %d", c.TokenCache)
+	}
+	for _, o := range c.CORSOrigins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || o == "*" {
+			bad("REVENUE_CORS_ORIGINS", "%q is not an origin like https://app.example.com", o)
+		}
+	}
+	for _, p := range c.TrustedProxies {
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				bad("REVENUE_TRUSTED_PROXIES", "%q is not an IP address or CIDR", p)
+			}
+		}
+	}
+	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 1<<20 {
+		bad("REVENUE_MAX_BODY_BYTES", "must be between 1024 and 1048576, got %d", c.MaxBodyBytes)
+	}
+	if c.AuthRate <= 0 {
+		bad("REVENUE_AUTH_RATE", "must be positive, got %g", c.AuthRate)
+	}
+	if c.AuthBurst < 1 {
+		bad("REVENUE_AUTH_BURST", "must be at least 1, got %d", c.AuthBurst)
+	}
+	if c.LockoutThreshold < 1 {
+		bad("REVENUE_LOCKOUT_THRESHOLD", "must be at least 1, got %d", c.LockoutThreshold)
+	}
+	if c.LockoutBase <= 0 || c.LockoutMax < c.LockoutBase {
+		bad("REVENUE_LOCKOUT_BASE", "must be positive and at most REVENUE_LOCKOUT_MAX (%s), got %s", c.LockoutMax, c.LockoutBase)
+	}
+	if c.HashWorkers < 1 || c.HashWorkers > 256 {
+		bad("REVENUE_HASH_WORKERS", "must be between 1 and 256, got %d", c.HashWorkers)
+	}
+	if c.HashQueue < 0 {
+		bad("REVENUE_HASH_QUEUE", "must be 0 or more, got %d", c.HashQueue)
+	}
+	if c.Argon2MemoryKiB < 8*1024 {
+		bad("REVENUE_ARGON2_MEMORY_KIB", "must be at least 8192, got %d", c.Argon2MemoryKiB)
+	}
+	if c.Argon2Time < 1 {
+		bad("REVENUE_ARGON2_ITERATIONS", "must be at least 1, got %d", c.Argon2Time)
+	}
+	if c.Argon2Threads < 1 {
+		bad("REVENUE_ARGON2_PARALLELISM", "must be at least 1, got %d", c.Argon2Threads)
+	}
+	if c.DBTimeout < 100*time.Millisecond {
+		bad("REVENUE_DB_TIMEOUT", "must be at least 100ms, got %s", c.DBTimeout)
+	}
+	return errors.Join(errs...)
+}
+
+func isLocalhostURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil {
+		return false
+	}
+	switch u.Hostname() {
+	case "localhost", "127.0.0.1", "::1":
+		return true
+	}
+	return false
+}
+
+// reader parses environment values, collecting one error per bad setting.
+type reader struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (r *reader) str(name, def string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *reader) fail(name, want, got string) {
+	r.errs = append(r.errs, fmt.Errorf("%s: want %s, got %q", name, want, got))
+}
+
+func (r *reader) duration(name string, def time.Duration) time.Duration {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		r.fail(name, "a Go duration such as 15m or 30s", v)
+		return def
+	}
+	return d
+}
+
+func (r *reader) integer(name string, def int) int {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		r.fail(name, "a whole number", v)
+		return def
+	}
+	return n
+}
+
+func (r *reader) float(name string, def float64) float64 {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		r.fail(name, "a number", v)
+		return def
+	}
+	return f
+}
+
+func (r *reader) boolean(name string, def bool) bool {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail(name, "true or false", v)
+		return def
+	}
+	return b
+}
+
+func (r *reader) level(name string, def slog.Level) slog.Level {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(v)); err != nil {
+		r.fail(name, "debug, info, warn or error", v)
+		return def
+	}
+	return l
+}
+
+func (r *reader) list(name string) []string {
+	var out []string
+	for _, part := range strings.Split(r.getenv(name), ",") {
+		if p := strings.TrimSpace(part); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

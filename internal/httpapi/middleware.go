@@ -1,0 +1,213 @@
+package httpapi
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/revenue-api/revenue-api/internal/auth"
+	"github.com/revenue-api/revenue-api/internal/token"
+)
+
+// Keys of values kept on the gin context for the access log.
+const (
+	ctxRequestIDKey = "request_id"
+	ctxErrorKey     = "error"
+	ctxReasonKey    = "token_rejection"
+)
+
+type requestIDKey struct{}
+
+// RequestID returns the id the requestID middleware gave the request.
+func RequestID(ctx interface{ Value(any) any }) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// requestID gives every request an id, in the X-Request-ID response header
+// and on every log line. A caller's id is kept only when it is short and
+// plain, so it cannot inject anything into logs.
+func (s *Server) requestID(c *gin.Context) {
+	id := c.GetHeader("X-Request-ID")
+	if !plainID(id) {
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	c.Set(ctxRequestIDKey, id)
+	c.Header("X-Request-ID", id)
+	c.Next()
+}
+
+func plainID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// recoverPanic turns a panic into a logged 500 problem; the stack goes to
+// the log, never to the client.
+func (s *Server) recoverPanic(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.ErrorContext(c.Request.Context(), "panic", "request_id", c.GetString(ctxRequestIDKey),
+				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			if !c.Writer.Written() {
+				writeProblem(c, newProblem(http.StatusInternalServerError, "internal", "An unexpected error occurred."))
+			}
+		}
+	}()
+	c.Next()
+}
+
+// accessLog writes one structured line per request and feeds the request
+// metrics. It logs the path without its query string and never a header
+// value, so no token or password can reach the log.
+func (s *Server) accessLog(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	elapsed := time.Since(start)
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	status := c.Writer.Status()
+	s.Metrics.observeRequest(c.Request.Method, route, status, elapsed)
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	if !s.log.Enabled(c.Request.Context(), level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", c.GetString(ctxRequestIDKey)),
+		slog.String("method", c.Request.Method),
+		slog.String("route", route),
+		slog.Int("status", status),
+		slog.Duration("duration", elapsed),
+		slog.String("client_ip", c.ClientIP()),
+	}
+	if v, ok := c.Get(ctxReasonKey); ok {
+		attrs = append(attrs, slog.Any("token_rejection", v))
+	}
+	if v, ok := c.Get(ctxErrorKey); ok {
+		attrs = append(attrs, slog.String("error", fmt.Sprint(v)))
+	}
+	s.log.LogAttrs(c.Request.Context(), level, "request", attrs...)
+}
+
+// securityHeaders suit a JSON API: nothing may frame, sniff or embed it.
+func securityHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	c.Next()
+}
+
+// noStore keeps API answers, which may carry tokens, out of every cache.
+func noStore(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	c.Header("Pragma", "no-cache")
+	c.Next()
+}
+
+// authenticate verifies the access token from the Authorization header, and
+// only from there: never a query string, form field or cookie. It calls no
+// database, cache or network: the keys are in memory.
+func (s *Server) authenticate(c *gin.Context) {
+	values := c.Request.Header.Values("Authorization")
+	if len(values) == 0 {
+		s.unauthorized(c, "", "")
+		return
+	}
+	if len(values) > 1 {
+		s.unauthorized(c, token.ReasonMalformed, "send exactly one Authorization header")
+		return
+	}
+	scheme, raw, ok := strings.Cut(values[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		s.unauthorized(c, "", "")
+		return
+	}
+	raw = strings.TrimSpace(raw)
+	if len(raw) > token.MaxTokenBytes {
+		s.unauthorized(c, token.ReasonTooLarge, "")
+		return
+	}
+	p, err := s.Verifier.Verify(raw)
+	if err != nil {
+		reason := token.ReasonMalformed
+		if e, ok := err.(*token.InvalidError); ok {
+			reason = e.Reason
+		}
+		s.unauthorized(c, reason, "")
+		return
+	}
+	c.Request = c.Request.WithContext(auth.WithPrincipal(c.Request.Context(), p))
+	c.Next()
+}
+
+// unauthorized answers 401 with an RFC 6750 challenge. With no reason the
+// request carried no bearer token, and the challenge has no error code.
+func (s *Server) unauthorized(c *gin.Context, reason token.Reason, description string) {
+	if reason == "" {
+		c.Header("WWW-Authenticate", bearerChallenge("", "", ""))
+		writeProblem(c, newProblem(http.StatusUnauthorized, "missing_token", "Send an access token in the Authorization header: Bearer TOKEN."))
+		return
+	}
+	s.Metrics.tokenRejected(reason)
+	c.Set(ctxReasonKey, string(reason))
+	if description == "" {
+		description = (&token.InvalidError{Reason: reason}).Error()
+	}
+	c.Header("WWW-Authenticate", bearerChallenge("invalid_token", description, ""))
+	writeProblem(c, newProblem(http.StatusUnauthorized, "invalid_token", description))
+}
+
+// requireScope lets through only principals granted scope (RFC 6750 §3.1).
+func requireScope(scope string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p, ok := auth.PrincipalFrom(c.Request.Context())
+		if !ok || !p.HasScope(scope) {
+			c.Header("WWW-Authenticate", bearerChallenge("insufficient_scope", "the access token lacks the "+scope+" scope", scope))
+			writeProblem(c, newProblem(http.StatusForbidden, "insufficient_scope", "Your account has no access to this resource (needs "+scope+")."))
+			return
+		}
+		c.Next()
+	}
+}
+
+// principal returns the verified principal of an authenticated request.
+func principal(c *gin.Context) auth.Principal {
+	p, _ := auth.PrincipalFrom(c.Request.Context())
+	return p
+}
+
+// client describes the caller for sessions and the audit trail.
+func client(c *gin.Context) auth.Client {
+	ua := c.Request.UserAgent()
+	if len(ua) > 512 {
+		ua = ua[:512]
+	}
+	return auth.Client{IP: c.ClientIP(), UserAgent: strings.ToValidUTF8(ua, "?")}
+}

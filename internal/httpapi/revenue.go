@@ -1,0 +1,101 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/revenue-api/revenue-api/internal/revenue"
+)
+
+type revenueResponse struct {
+	Organization organizationResponse `json:"organization"`
+	Currency     string               `json:"currency"`
+	From         *string              `json:"from"`
+	To           *string              `json:"to"`
+	Months       []monthResponse      `json:"months"`
+	TotalCents   int64                `json:"total_cents"`
+}
+
+type organizationResponse struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+type monthResponse struct {
+	Month       string `json:"month"`
+	AmountCents int64  `json:"amount_cents"`
+}
+
+// revenue answers with the revenue of the organization named in the token.
+// No parameter can name another organization.
+func (s *Server) revenue(c *gin.Context) {
+	q := c.Request.URL.Query()
+	for name := range q {
+		if name != "from" && name != "to" {
+			s.fail(c, newProblem(http.StatusBadRequest, "invalid_parameter", "Unknown query parameter "+quoteParam(name)+"; use from and to (YYYY-MM)."))
+			return
+		}
+		if len(q[name]) > 1 {
+			s.fail(c, newProblem(http.StatusBadRequest, "invalid_parameter", "Give "+name+" once."))
+			return
+		}
+	}
+	r, err := revenue.ParseRange(q.Get("from"), q.Get("to"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	rep, err := s.Revenue.Monthly(c.Request.Context(), principal(c).OrgID, r)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	out := revenueResponse{
+		Organization: organizationResponse{ID: rep.OrganizationID, Name: rep.OrganizationName},
+		Currency:     rep.Currency,
+		Months:       make([]monthResponse, 0, len(rep.Months)),
+		TotalCents:   rep.TotalCents,
+	}
+	for _, f := range rep.Months {
+		out.Months = append(out.Months, monthResponse{Month: f.Month.String(), AmountCents: f.AmountCents})
+	}
+	// The range echoes what was asked, or else the months found.
+	from, to := r.From, r.To
+	if len(rep.Months) > 0 {
+		if from == (revenue.Month{}) {
+			from = rep.Months[0].Month
+		}
+		if to == (revenue.Month{}) {
+			to = rep.Months[len(rep.Months)-1].Month
+		}
+	}
+	out.From, out.To = monthPtr(from), monthPtr(to)
+	c.JSON(http.StatusOK, out)
+}
+
+// quoteParam shows a client-given name safely and briefly.
+func quoteParam(name string) string {
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	return `"` + sanitize(name) + `"`
+}
+
+func sanitize(s string) string {
+	b := []byte(s)
+	for i, ch := range b {
+		if ch < 0x20 || ch > 0x7e || ch == '"' || ch == '\\' {
+			b[i] = '?'
+		}
+	}
+	return string(b)
+}
+
+func monthPtr(m revenue.Month) *string {
+	if m == (revenue.Month{}) {
+		return nil
+	}
+	v := m.String()
+	return &v
+}

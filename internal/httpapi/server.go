@@ -1,0 +1,93 @@
+// Package httpapi is the HTTP face of the service: a gin router, its
+// middleware, one file per resource and the one error-to-response mapping.
+// It never talks to the database itself; it calls the domain services.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-contrib/cors"
+	"github.com/gin-gonic/gin"
+
+	"github.com/revenue-api/revenue-api/internal/auth"
+	"github.com/revenue-api/revenue-api/internal/revenue"
+	"github.com/revenue-api/revenue-api/internal/token"
+)
+
+// Verifier checks an access token and returns who it names.
+type Verifier interface {
+	Verify(raw string) (auth.Principal, error)
+}
+
+// Config is the part of the service configuration the HTTP layer uses.
+type Config struct {
+	CORSOrigins    []string
+	TrustedProxies []string
+	MaxBodyBytes   int64
+	CookieSecure   bool
+	AuthRate       float64 // per second per client address on /login and /token/refresh
+	AuthBurst      int
+	WebDir         string        // built SPA; empty or missing: not served
+	JWKSMaxAge     time.Duration // Cache-Control max-age of the JWKS
+}
+
+// Deps is everything the server needs. Auth and Revenue are nil in a
+// verifier-only process: their routes are then absent.
+type Deps struct {
+	Config      Config
+	Log         *slog.Logger
+	Auth        *auth.Service
+	Revenue     *revenue.Service
+	Verifier    Verifier
+	Keys        func() *token.KeySet // JWKS source; nil: no JWKS route
+	Checks      map[string]func(context.Context) error
+	Metrics     *Metrics
+	OpenAPISpec []byte
+	Now         func() time.Time
+}
+
+// Server holds the handlers' dependencies.
+type Server struct {
+	Deps
+	log     *slog.Logger
+	limiter *rateLimiter
+}
+
+// NewServer builds the router with every route and middleware.
+func NewServer(d Deps) (http.Handler, error) {
+	if d.Verifier == nil || d.Log == nil || d.Now == nil {
+		return nil, errors.New("httpapi: Verifier, Log and Now are required")
+	}
+	if d.Metrics == nil {
+		d.Metrics = NewMetrics(nil)
+	}
+	s := &Server{Deps: d, log: d.Log, limiter: newRateLimiter(d.Config.AuthRate, d.Config.AuthBurst, d.Now)}
+
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.ContextWithFallback = true
+	// Client addresses come from the connection unless the request came
+	// through a configured proxy, so X-Forwarded-For cannot be spoofed.
+	if err := r.SetTrustedProxies(d.Config.TrustedProxies); err != nil {
+		return nil, err
+	}
+	r.Use(s.requestID, s.recoverPanic, s.accessLog, securityHeaders)
+	if len(d.Config.CORSOrigins) > 0 {
+		r.Use(cors.New(cors.Config{
+			AllowOrigins:     d.Config.CORSOrigins,
+			AllowMethods:     []string{http.MethodGet, http.MethodPost, http.MethodDelete},
+			AllowHeaders:     []string{"Authorization", "Content-Type", deliveryHeader, "X-Request-ID"},
+			ExposeHeaders:    []string{"X-Request-ID", "Retry-After", "WWW-Authenticate"},
+			AllowCredentials: true,
+			MaxAge:           10 * time.Minute,
+		}))
+	}
+	s.routes(r)
+	return r, nil
+}

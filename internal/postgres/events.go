@@ -1,0 +1,37 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/revenue-api/revenue-api/internal/auth"
+)
+
+// EventStore writes the audit trail.
+type EventStore struct{ db *DB }
+
+var _ auth.EventStore = (*EventStore)(nil)
+
+// NewEventStore returns an EventStore on db.
+func NewEventStore(db *DB) *EventStore { return &EventStore{db: db} }
+
+// RecordEvent appends one audit event.
+func (s *EventStore) RecordEvent(ctx context.Context, ev auth.Event) error {
+	ctx, cancel := s.db.bound(ctx)
+	defer cancel()
+	_, err := s.db.Pool.Exec(ctx, insertEventSQL, eventArgs(ev)...)
+	return translate(err)
+}
+
+const insertEventSQL = `INSERT INTO auth_events (occurred_at, kind, user_id, session_id, client_ip, user_agent, reason)
+	VALUES ($1, $2, $3, $4, $5, $6, $7)`
+
+func eventArgs(ev auth.Event) []any {
+	return []any{ev.Time, string(ev.Kind), nullable(ev.UserID), nullable(ev.SessionID), ev.Client.IP, ev.Client.UserAgent, ev.Reason}
+}
+
+func insertEvent(ctx context.Context, tx pgx.Tx, ev auth.Event) error {
+	_, err := tx.Exec(ctx, insertEventSQL, eventArgs(ev)...)
+	return err
+}

@@ -1,0 +1,141 @@
+// Package postgres stores users, sessions, refresh tokens, audit events and
+// revenue in PostgreSQL through pgx. It satisfies the interfaces of the auth
+// and revenue domains and turns driver errors into apperr errors, so that no
+// SQL or driver text leaves this package toward a client.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/revenue-api/revenue-api/internal/apperr"
+	"github.com/revenue-api/revenue-api/migrations"
+)
+
+// DB is the connection pool and the time any one statement may take.
+type DB struct {
+	Pool    *pgxpool.Pool
+	timeout time.Duration
+}
+
+// Open connects a pool with bounded connect and statement times, so that a
+// database outage turns into prompt errors rather than hung requests.
+func Open(ctx context.Context, connString string, maxConns int32, timeout time.Duration) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		return nil, errors.New("DATABASE_URL: cannot be parsed as a PostgreSQL connection string")
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+	}
+	cfg.ConnConfig.ConnectTimeout = min(timeout, 3*time.Second)
+	cfg.HealthCheckPeriod = 5 * time.Second
+	if cfg.ConnConfig.RuntimeParams == nil {
+		cfg.ConnConfig.RuntimeParams = map[string]string{}
+	}
+	cfg.ConnConfig.RuntimeParams["statement_timeout"] = fmt.Sprint(timeout.Milliseconds())
+	cfg.ConnConfig.RuntimeParams["application_name"] = "revenue-api"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	return &DB{Pool: pool, timeout: timeout}, nil
+}
+
+// Close closes the pool.
+func (db *DB) Close() { db.Pool.Close() }
+
+// Ping checks that the database answers, within the statement timeout.
+func (db *DB) Ping(ctx context.Context) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	return translate(db.Pool.Ping(ctx))
+}
+
+func (db *DB) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, db.timeout)
+}
+
+// tx runs f in one transaction, committed when f returns nil.
+func (db *DB) tx(ctx context.Context, f func(pgx.Tx) error) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	return translate(pgx.BeginFunc(ctx, db.Pool, f))
+}
+
+// Migrate applies the embedded migrations. A PostgreSQL advisory lock makes
+// it safe when several replicas start at once: one migrates, the others wait
+// and then find nothing to do.
+func Migrate(ctx context.Context, connString string) error {
+	cfg, err := pgx.ParseConfig(connString)
+	if err != nil {
+		return errors.New("DATABASE_URL: cannot be parsed as a PostgreSQL connection string")
+	}
+	sqlDB := stdlib.OpenDB(*cfg)
+	defer sqlDB.Close()
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS, goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// translate turns pgx errors into domain errors; anything else is wrapped
+// and stays a server-side error.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return apperr.ErrNotFound
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "23505": // unique_violation
+			return fmt.Errorf("%w: %s", apperr.ErrConflict, pgErr.ConstraintName)
+		case "22P02": // invalid_text_representation: a malformed id names nothing
+			return apperr.ErrNotFound
+		case "57014", "57P01", "57P02", "57P03", "53300", "40P01", "40001": // cancel, shutdown, too many connections, deadlock, serialization
+			return fmt.Errorf("%w: %s", apperr.ErrUnavailable, pgErr.Code)
+		}
+		if len(pgErr.Code) == 5 && pgErr.Code[:2] == "08" { // connection exceptions
+			return fmt.Errorf("%w: %s", apperr.ErrUnavailable, pgErr.Code)
+		}
+		return fmt.Errorf("postgres: %w", err)
+	}
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	if errors.As(err, &connErr) || errors.As(err, &netErr) || pgconn.Timeout(err) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || pgconn.SafeToRetry(err) {
+		return fmt.Errorf("%w: %v", apperr.ErrUnavailable, err)
+	}
+	return fmt.Errorf("postgres: %w", err)
+}
+
+// nullable turns an empty id into SQL NULL.
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}

@@ -1,0 +1,218 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/revenue-api/revenue-api/internal/apperr"
+	"github.com/revenue-api/revenue-api/internal/auth"
+)
+
+// SessionStore keeps sessions and their refresh tokens.
+type SessionStore struct{ db *DB }
+
+var _ auth.SessionStore = (*SessionStore)(nil)
+
+// NewSessionStore returns a SessionStore on db.
+func NewSessionStore(db *DB) *SessionStore { return &SessionStore{db: db} }
+
+type sessionRow struct {
+	ID            string     `db:"id"`
+	UserID        string     `db:"user_id"`
+	CreatedAt     time.Time  `db:"created_at"`
+	LastUsedAt    time.Time  `db:"last_used_at"`
+	IdleExpiresAt time.Time  `db:"idle_expires_at"`
+	ExpiresAt     time.Time  `db:"expires_at"`
+	EndedAt       *time.Time `db:"ended_at"`
+	EndReason     *string    `db:"end_reason"`
+	ClientIP      string     `db:"client_ip"`
+	UserAgent     string     `db:"user_agent"`
+}
+
+const sessionColumns = `s.id::text, s.user_id::text, s.created_at, s.last_used_at, s.idle_expires_at, s.expires_at,
+	s.ended_at, s.end_reason, s.client_ip, s.user_agent`
+
+func sessionFromRow(r sessionRow) auth.Session {
+	s := auth.Session{
+		ID: r.ID, UserID: r.UserID, CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt,
+		IdleExpiresAt: r.IdleExpiresAt, ExpiresAt: r.ExpiresAt, ClientIP: r.ClientIP, UserAgent: r.UserAgent,
+	}
+	if r.EndedAt != nil {
+		s.EndedAt = *r.EndedAt
+	}
+	if r.EndReason != nil {
+		s.EndReason = *r.EndReason
+	}
+	return s
+}
+
+// CreateSession starts a session with its first refresh token and records ev.
+func (s *SessionStore) CreateSession(ctx context.Context, ns auth.NewSession, refreshHash []byte, ev auth.Event) (auth.Session, error) {
+	var sess auth.Session
+	err := s.db.tx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `INSERT INTO sessions AS s (user_id, created_at, last_used_at, idle_expires_at, expires_at, client_ip, user_agent)
+			VALUES ($1, $2, $2, $3, $4, $5, $6) RETURNING `+sessionColumns,
+			ns.UserID, ns.CreatedAt, ns.IdleExpiresAt, ns.ExpiresAt, ns.Client.IP, ns.Client.UserAgent)
+		if err != nil {
+			return err
+		}
+		row, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[sessionRow])
+		if err != nil {
+			return err
+		}
+		sess = sessionFromRow(row)
+		if _, err := tx.Exec(ctx, `INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)`,
+			refreshHash, sess.ID, ns.CreatedAt); err != nil {
+			return err
+		}
+		ev.SessionID = sess.ID
+		return insertEvent(ctx, tx, ev)
+	})
+	return sess, err
+}
+
+// Refresh applies decide to the token's state in one transaction. The session
+// row is locked first, then the token row, the same order as everywhere that
+// ends sessions, so parallel refreshes and logouts serialize without deadlock.
+func (s *SessionStore) Refresh(ctx context.Context, refreshHash []byte, decide func(auth.RefreshState) auth.RefreshDecision) (auth.RefreshState, error) {
+	var st auth.RefreshState
+	err := s.db.tx(ctx, func(tx pgx.Tx) error {
+		var sessionID string
+		if err := tx.QueryRow(ctx, `SELECT session_id::text FROM refresh_tokens WHERE token_hash = $1`, refreshHash).Scan(&sessionID); err != nil {
+			return translate(err)
+		}
+		rows, err := tx.Query(ctx, `SELECT `+sessionColumns+` FROM sessions s WHERE s.id = $1 FOR UPDATE`, sessionID)
+		if err != nil {
+			return err
+		}
+		sessRow, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[sessionRow])
+		if err != nil {
+			return translate(err)
+		}
+		st.Session = sessionFromRow(sessRow)
+		var usedAt, revokedAt *time.Time
+		if err := tx.QueryRow(ctx, `SELECT id, used_at, revoked_at FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE`,
+			refreshHash).Scan(&st.TokenID, &usedAt, &revokedAt); err != nil {
+			return translate(err)
+		}
+		if usedAt != nil {
+			st.UsedAt = *usedAt
+		}
+		if revokedAt != nil {
+			st.RevokedAt = *revokedAt
+		}
+		rows, err = tx.Query(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, st.Session.UserID)
+		if err != nil {
+			return err
+		}
+		if st.User, err = scanUser(rows); err != nil {
+			return err
+		}
+
+		d := decide(st)
+		switch d.Action {
+		case auth.RefreshRotate:
+			if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET used_at = COALESCE(used_at, $2) WHERE id = $1`, st.TokenID, d.Now); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO refresh_tokens (token_hash, session_id, parent_id, created_at) VALUES ($1, $2, $3, $4)`,
+				d.NewTokenHash, st.Session.ID, st.TokenID, d.Now); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `UPDATE sessions SET last_used_at = $2, idle_expires_at = $3 WHERE id = $1`,
+				st.Session.ID, d.Now, d.IdleExpiresAt); err != nil {
+				return err
+			}
+			st.Session.LastUsedAt = d.Now
+		case auth.RefreshEndSession:
+			if _, err := endSessions(ctx, tx, `id = $1`, st.Session.ID, d.EndReason, d.Now); err != nil {
+				return err
+			}
+		}
+		return insertEvent(ctx, tx, d.Event)
+	})
+	return st, err
+}
+
+// EndSession ends one active session of userID.
+func (s *SessionStore) EndSession(ctx context.Context, userID, sessionID, reason string, ev auth.Event) error {
+	return s.db.tx(ctx, func(tx pgx.Tx) error {
+		var owned bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 AND ended_at IS NULL)`,
+			sessionID, userID).Scan(&owned); err != nil {
+			return translate(err)
+		}
+		if !owned {
+			return apperr.ErrNotFound
+		}
+		if _, err := endSessions(ctx, tx, `id = $1`, sessionID, reason, ev.Time); err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, ev)
+	})
+}
+
+// EndUserSessions ends every active session of userID.
+func (s *SessionStore) EndUserSessions(ctx context.Context, userID, reason string, ev auth.Event) (int, error) {
+	var n int64
+	err := s.db.tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if n, err = endSessions(ctx, tx, `user_id = $1`, userID, reason, ev.Time); err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, ev)
+	})
+	return int(n), err
+}
+
+// ActiveSessions lists userID's sessions that have not ended or expired,
+// most recently used first.
+func (s *SessionStore) ActiveSessions(ctx context.Context, userID string, now time.Time) ([]auth.Session, error) {
+	ctx, cancel := s.db.bound(ctx)
+	defer cancel()
+	rows, err := s.db.Pool.Query(ctx, `SELECT `+sessionColumns+` FROM sessions s
+		WHERE s.user_id = $1 AND s.ended_at IS NULL AND s.expires_at > $2 AND s.idle_expires_at > $2
+		ORDER BY s.last_used_at DESC, s.created_at DESC LIMIT 100`, userID, now)
+	if err != nil {
+		return nil, translate(err)
+	}
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[sessionRow])
+	if err != nil {
+		return nil, translate(err)
+	}
+	out := make([]auth.Session, 0, len(list))
+	for _, r := range list {
+		out = append(out, sessionFromRow(r))
+	}
+	return out, nil
+}
+
+// cleanupBatch bounds each delete so cleanup never holds many locks at once.
+const cleanupBatch = 500
+
+// Cleanup deletes sessions that ended or expired before cutoff, with their
+// refresh tokens, in small batches. Only one replica cleans at a time.
+func (s *SessionStore) Cleanup(ctx context.Context, cutoff time.Time) (int64, error) {
+	var total int64
+	for {
+		var n int64
+		err := s.db.tx(ctx, func(tx pgx.Tx) error {
+			var got bool
+			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtext('revenue-api.cleanup'))`).Scan(&got); err != nil || !got {
+				return err
+			}
+			tag, err := tx.Exec(ctx, `DELETE FROM sessions WHERE id IN (
+				SELECT id FROM sessions
+				WHERE COALESCE(ended_at, LEAST(expires_at, idle_expires_at)) < $1
+				LIMIT $2 FOR UPDATE SKIP LOCKED)`, cutoff, cleanupBatch)
+			n = tag.RowsAffected()
+			return err
+		})
+		total += n
+		if err != nil || n < cleanupBatch {
+			return total, err
+		}
+	}
+}

@@ -1,0 +1,181 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/revenue-api/revenue-api/internal/auth"
+)
+
+// UserStore keeps organizations and users.
+type UserStore struct{ db *DB }
+
+var _ auth.UserStore = (*UserStore)(nil)
+
+// NewUserStore returns a UserStore on db.
+func NewUserStore(db *DB) *UserStore { return &UserStore{db: db} }
+
+type userRow struct {
+	ID             string     `db:"id"`
+	OrganizationID string     `db:"organization_id"`
+	Email          string     `db:"email"`
+	PasswordHash   string     `db:"password_hash"`
+	Roles          []string   `db:"roles"`
+	Disabled       bool       `db:"disabled"`
+	FailedLogins   int        `db:"failed_logins"`
+	LockedUntil    *time.Time `db:"locked_until"`
+}
+
+const userColumns = `id::text, organization_id::text, email, password_hash, roles, disabled, failed_logins, locked_until`
+
+func userFromRow(r userRow) auth.User {
+	u := auth.User{
+		ID: r.ID, OrganizationID: r.OrganizationID, Email: r.Email, PasswordHash: r.PasswordHash,
+		Roles: r.Roles, Disabled: r.Disabled, FailedLogins: r.FailedLogins,
+	}
+	if r.LockedUntil != nil {
+		u.LockedUntil = *r.LockedUntil
+	}
+	return u
+}
+
+func scanUser(rows pgx.Rows) (auth.User, error) {
+	r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[userRow])
+	if err != nil {
+		return auth.User{}, translate(err)
+	}
+	return userFromRow(r), nil
+}
+
+// UserByEmail finds a user by email, case-insensitively.
+func (s *UserStore) UserByEmail(ctx context.Context, email string) (auth.User, error) {
+	ctx, cancel := s.db.bound(ctx)
+	defer cancel()
+	rows, err := s.db.Pool.Query(ctx, `SELECT `+userColumns+` FROM users WHERE lower(email) = lower($1)`, email)
+	if err != nil {
+		return auth.User{}, translate(err)
+	}
+	return scanUser(rows)
+}
+
+// CreateOrganization adds an organization; apperr.ErrConflict if the name is taken.
+func (s *UserStore) CreateOrganization(ctx context.Context, name, currency string) (auth.Organization, error) {
+	ctx, cancel := s.db.bound(ctx)
+	defer cancel()
+	o := auth.Organization{Name: name, Currency: currency}
+	err := s.db.Pool.QueryRow(ctx,
+		`INSERT INTO organizations (name, currency) VALUES ($1, $2) RETURNING id::text`, name, currency).Scan(&o.ID)
+	return o, translate(err)
+}
+
+// CreateUser adds a user to the organization named in u.
+func (s *UserStore) CreateUser(ctx context.Context, u auth.NewUser, hash string, ev auth.Event) (auth.User, error) {
+	var user auth.User
+	err := s.db.tx(ctx, func(tx pgx.Tx) error {
+		var orgID string
+		if err := tx.QueryRow(ctx, `SELECT id::text FROM organizations WHERE name = $1`, u.Organization).Scan(&orgID); err != nil {
+			return translate(err)
+		}
+		rows, err := tx.Query(ctx, `INSERT INTO users (organization_id, email, password_hash, roles)
+			VALUES ($1, $2, $3, $4) RETURNING `+userColumns, orgID, u.Email, hash, u.Roles)
+		if err != nil {
+			return err
+		}
+		if user, err = scanUser(rows); err != nil {
+			return err
+		}
+		ev.UserID = user.ID
+		return insertEvent(ctx, tx, ev)
+	})
+	return user, err
+}
+
+// RecordLoginFailure counts a failure and sets a lockout when lockFor says so.
+func (s *UserStore) RecordLoginFailure(ctx context.Context, userID string, now time.Time, lockFor func(int) time.Duration) error {
+	return s.db.tx(ctx, func(tx pgx.Tx) error {
+		var failures int
+		err := tx.QueryRow(ctx, `UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins`,
+			userID).Scan(&failures)
+		if err != nil {
+			return err
+		}
+		if d := lockFor(failures); d > 0 {
+			_, err = tx.Exec(ctx, `UPDATE users SET locked_until = $2 WHERE id = $1`, userID, now.Add(d))
+		}
+		return err
+	})
+}
+
+// RecordLoginSuccess clears failures and stores a rehashed password if given.
+func (s *UserStore) RecordLoginSuccess(ctx context.Context, userID, newHash string) error {
+	ctx, cancel := s.db.bound(ctx)
+	defer cancel()
+	_, err := s.db.Pool.Exec(ctx, `UPDATE users SET failed_logins = 0, locked_until = NULL,
+		password_hash = COALESCE(NULLIF($2, ''), password_hash)
+		WHERE id = $1 AND (failed_logins <> 0 OR locked_until IS NOT NULL OR $2 <> '')`, userID, newHash)
+	return translate(err)
+}
+
+// SetPassword stores a new hash, clears lockouts and ends all sessions.
+func (s *UserStore) SetPassword(ctx context.Context, email, hash string, ev auth.Event) (auth.User, error) {
+	return s.updateUser(ctx, email, ev, "password_changed",
+		`UPDATE users SET password_hash = $2, password_changed_at = now(), failed_logins = 0, locked_until = NULL
+		 WHERE lower(email) = lower($1) RETURNING `+userColumns, hash)
+}
+
+// SetDisabled disables or enables a user; disabling ends all sessions.
+func (s *UserStore) SetDisabled(ctx context.Context, email string, disabled bool, ev auth.Event) (auth.User, error) {
+	reason := ""
+	if disabled {
+		reason = "user_disabled"
+	}
+	return s.updateUser(ctx, email, ev, reason,
+		`UPDATE users SET disabled = $2 WHERE lower(email) = lower($1) RETURNING `+userColumns, disabled)
+}
+
+// updateUser runs one user UPDATE, ends the user's sessions when endReason
+// is set, and records ev, all in one transaction.
+func (s *UserStore) updateUser(ctx context.Context, email string, ev auth.Event, endReason, query string, arg any) (auth.User, error) {
+	var user auth.User
+	err := s.db.tx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, query, email, arg)
+		if err != nil {
+			return err
+		}
+		if user, err = scanUser(rows); err != nil {
+			return err
+		}
+		ev.UserID = user.ID
+		if endReason != "" {
+			n, err := endSessions(ctx, tx, `user_id = $1`, user.ID, endReason, ev.Time)
+			if err != nil {
+				return err
+			}
+			ev.Reason = fmt.Sprintf("%d sessions ended", n)
+		}
+		return insertEvent(ctx, tx, ev)
+	})
+	if err != nil {
+		return auth.User{}, err
+	}
+	return user, nil
+}
+
+// endSessions ends the active sessions matching where (with $1 its one
+// argument), revokes their refresh tokens and returns how many ended.
+// Sessions are locked before tokens everywhere, so this cannot deadlock
+// with a refresh.
+func endSessions(ctx context.Context, tx pgx.Tx, where string, arg any, reason string, now time.Time) (int64, error) {
+	var n int64
+	err := tx.QueryRow(ctx, `WITH ended AS (
+			UPDATE sessions SET ended_at = $2, end_reason = $3
+			WHERE `+where+` AND ended_at IS NULL RETURNING id),
+		revoked AS (
+			UPDATE refresh_tokens SET revoked_at = $2
+			WHERE session_id IN (SELECT id FROM ended) AND revoked_at IS NULL)
+		SELECT count(*) FROM ended`, arg, now, reason).Scan(&n)
+	return n, err
+}

@@ -1,0 +1,262 @@
+// Package token signs and verifies RS256 access tokens (RFC 9068 profile)
+// and manages the RSA key set they are signed with: loading keys/ with its
+// safety checks, generating keys, and publishing public keys as a JWKS
+// (RFC 7517). It knows nothing of HTTP frameworks or databases.
+package token
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// MinKeyBits is the smallest RSA modulus accepted, for signing or verifying.
+const MinKeyBits = 2048
+
+// Key is one RSA key of the set. Private is nil for keys known only by
+// their public half (a verifier fed from a JWKS).
+type Key struct {
+	ID      string // RFC 7638 thumbprint: every process sharing the key agrees on it
+	Public  *rsa.PublicKey
+	Private *rsa.PrivateKey
+	File    string
+	Created time.Time
+}
+
+// KeySet is an immutable set of keys: all of them verify, Signing signs.
+type KeySet struct {
+	keys    map[string]*Key
+	ordered []*Key
+	signing *Key
+}
+
+// NewKeySet builds a set from keys; signing may be nil for a verifier.
+func NewKeySet(keys []*Key, signing *Key) *KeySet {
+	ks := &KeySet{keys: make(map[string]*Key, len(keys)), signing: signing}
+	for _, k := range keys {
+		if _, dup := ks.keys[k.ID]; !dup {
+			ks.keys[k.ID] = k
+			ks.ordered = append(ks.ordered, k)
+		}
+	}
+	return ks
+}
+
+// Lookup returns the public key with the given kid.
+func (ks *KeySet) Lookup(kid string) (*rsa.PublicKey, bool) {
+	k, ok := ks.keys[kid]
+	if !ok {
+		return nil, false
+	}
+	return k.Public, true
+}
+
+// Signing returns the key that signs new tokens, or nil.
+func (ks *KeySet) Signing() *Key { return ks.signing }
+
+// Keys returns every key of the set in a stable order.
+func (ks *KeySet) Keys() []*Key { return slices.Clone(ks.ordered) }
+
+// Keyring holds the current key set and lets it be swapped while requests
+// run (a key rotation picked up without a restart).
+type Keyring struct{ set atomic.Pointer[KeySet] }
+
+// NewKeyring returns a keyring holding ks.
+func NewKeyring(ks *KeySet) *Keyring {
+	r := &Keyring{}
+	r.set.Store(ks)
+	return r
+}
+
+// Set returns the current key set.
+func (r *Keyring) Set() *KeySet { return r.set.Load() }
+
+// Replace swaps in a new key set.
+func (r *Keyring) Replace(ks *KeySet) { r.set.Store(ks) }
+
+// Lookup finds a public key by kid in the current set.
+func (r *Keyring) Lookup(kid string) (*rsa.PublicKey, bool) { return r.set.Load().Lookup(kid) }
+
+// Thumbprint returns the RFC 7638 SHA-256 JWK thumbprint of pub, base64url.
+func Thumbprint(pub *rsa.PublicKey) string {
+	// The members in lexicographic order, no white space (RFC 7638 §3.2).
+	canonical := `{"e":"` + b64(big.NewInt(int64(pub.E)).Bytes()) + `","kty":"RSA","n":"` + b64(pub.N.Bytes()) + `"}`
+	sum := sha256.Sum256([]byte(canonical))
+	return b64(sum[:])
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// LoadDir reads every *.pem private key in dir. It refuses, naming the file,
+// a key that is unreadable, not RSA, shorter than MinKeyBits, or readable by
+// group or others. The newest key (by file name, which generated keys make a
+// UTC timestamp) signs; all verify.
+func LoadDir(dir string) (*KeySet, error) {
+	names, err := filepath.Glob(filepath.Join(dir, "*.pem"))
+	if err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no signing key in %s: run `revenue-api keys generate`", dir)
+	}
+	slices.Sort(names)
+	var keys []*Key
+	for _, name := range names {
+		k, err := LoadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return NewKeySet(keys, keys[len(keys)-1]), nil
+}
+
+// LoadFile reads and checks one PEM private key file.
+func LoadFile(name string) (*Key, error) {
+	info, err := os.Stat(name)
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w", name, errors.Unwrap(err))
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("key file %s: not a regular file", name)
+	}
+	if perm := info.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("key file %s: mode %#o lets group or others read it; run: chmod 600 %s", name, perm, name)
+	}
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w", name, errors.Unwrap(err))
+	}
+	priv, err := ParsePrivateKeyPEM(data)
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w", name, err)
+	}
+	return &Key{ID: Thumbprint(&priv.PublicKey), Public: &priv.PublicKey, Private: priv, File: name, Created: info.ModTime()}, nil
+}
+
+// ParsePrivateKeyPEM parses an RSA private key in PKCS#8 or PKCS#1 PEM and
+// checks its size. Errors never include key material.
+func ParsePrivateKeyPEM(data []byte) (*rsa.PrivateKey, error) {
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, errors.New("no PEM block found")
+	}
+	var priv *rsa.PrivateKey
+	switch block.Type {
+	case "PRIVATE KEY":
+		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+		if err != nil {
+			return nil, errors.New("not a valid PKCS#8 private key")
+		}
+		rk, ok := k.(*rsa.PrivateKey)
+		if !ok {
+			return nil, fmt.Errorf("a %T, want an RSA private key", k)
+		}
+		priv = rk
+	case "RSA PRIVATE KEY":
+		k, err := x509.ParsePKCS1PrivateKey(block.Bytes)
+		if err != nil {
+			return nil, errors.New("not a valid PKCS#1 RSA private key")
+		}
+		priv = k
+	default:
+		return nil, fmt.Errorf("PEM block %q, want PRIVATE KEY or RSA PRIVATE KEY", block.Type)
+	}
+	if bits := priv.N.BitLen(); bits < MinKeyBits {
+		return nil, fmt.Errorf("RSA key of %d bits is too weak, want at least %d", bits, MinKeyBits)
+	}
+	return priv, nil
+}
+
+// Generate writes a new RSA private key of bits into dir as
+// <UTC timestamp>.pem with mode 0600 (the directory 0700) and returns it.
+func Generate(dir string, bits int, now time.Time) (*Key, error) {
+	if bits < MinKeyBits {
+		return nil, fmt.Errorf("key size %d is below %d bits", bits, MinKeyBits)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	priv, err := rsa.GenerateKey(rand.Reader, bits)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	name := filepath.Join(dir, now.UTC().Format("20060102T150405.000000000Z")+".pem")
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	return &Key{ID: Thumbprint(&priv.PublicKey), Public: &priv.PublicKey, Private: priv, File: name, Created: now}, nil
+}
+
+// HasKeys reports whether dir holds any *.pem file.
+func HasKeys(dir string) (bool, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".pem") {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// JWK is an RSA public key as RFC 7517 describes it; it has no private members.
+type JWK struct {
+	Kty string `json:"kty"`
+	Kid string `json:"kid"`
+	Use string `json:"use"`
+	Alg string `json:"alg"`
+	N   string `json:"n"`
+	E   string `json:"e"`
+}
+
+// JWKS is a JSON Web Key Set.
+type JWKS struct {
+	Keys []JWK `json:"keys"`
+}
+
+// PublicJWKS returns the public half of every key in ks.
+func PublicJWKS(ks *KeySet) JWKS {
+	out := JWKS{Keys: []JWK{}}
+	for _, k := range ks.Keys() {
+		out.Keys = append(out.Keys, JWK{
+			Kty: "RSA", Kid: k.ID, Use: "sig", Alg: "RS256",
+			N: b64(k.Public.N.Bytes()), E: b64(big.NewInt(int64(k.Public.E)).Bytes()),
+		})
+	}
+	return out
+}
+
+// MarshalJWKS encodes the public JWKS of ks.
+func MarshalJWKS(ks *KeySet) ([]byte, error) { return json.Marshal(PublicJWKS(ks)) }
