@@ -79,15 +79,28 @@ func NewServer(d Deps) (http.Handler, error) {
 	}
 	r.Use(s.requestID, s.recoverPanic, s.accessLog, securityHeaders)
 	if len(d.Config.CORSOrigins) > 0 {
-		r.Use(cors.New(cors.Config{
+		r.Use(s.corsOnlyFor(cors.New(cors.Config{
 			AllowOrigins:     d.Config.CORSOrigins,
 			AllowMethods:     []string{http.MethodGet, http.MethodPost, http.MethodDelete},
 			AllowHeaders:     []string{"Authorization", "Content-Type", deliveryHeader, "X-Request-ID"},
 			ExposeHeaders:    []string{"X-Request-ID", "Retry-After", "WWW-Authenticate"},
 			AllowCredentials: true,
 			MaxAge:           10 * time.Minute,
-		}))
+		})))
 	}
 	s.routes(r)
 	return r, nil
+}
+
+// corsOnlyFor answers a request from an origin that is neither the server's
+// own nor configured with a problem body, and hands the rest to the CORS
+// middleware (which would refuse with an empty 403).
+func (s *Server) corsOnlyFor(next gin.HandlerFunc) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if origin := c.GetHeader("Origin"); origin != "" && !s.allowedOrigin(c, origin) {
+			writeProblem(c, newProblem(http.StatusForbidden, "forbidden_origin", "Requests from this origin are not allowed."))
+			return
+		}
+		next(c)
+	}
 }

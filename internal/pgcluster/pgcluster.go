@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,8 +44,9 @@ type Options struct {
 	DataDir string
 	// BinDir holds initdb and postgres; empty means FindBinDir.
 	BinDir string
-	// Fast trades durability for speed (fsync, synchronous_commit and
-	// full_page_writes off): for tests, whose data may be lost in a crash.
+	// Fast trades durability for speed (initdb --no-sync; fsync,
+	// synchronous_commit and full_page_writes off): for tests, whose data
+	// may be lost in a crash of the machine.
 	Fast bool
 	// Logger receives start, stop and unexpected-exit messages; nil discards them.
 	Logger *slog.Logger
@@ -77,8 +79,10 @@ type process struct {
 }
 
 // Start initialises opts.DataDir if needed, starts postgres on it and waits
-// until it accepts connections. ctx bounds start-up only; the server runs
-// until Stop, or until this process dies.
+// until it accepts connections. The server's output is appended to
+// <DataDir>/log/postgres.log. When we are root, the server runs as the
+// postgres user, or nobody, which then owns the data dir. ctx bounds start-up
+// only; the server runs until Stop, or until this process dies.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.DataDir == "" {
 		return nil, errors.New("pgcluster: Options.DataDir is required")
@@ -117,6 +121,11 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 
 	// The socket path must fit in about 107 bytes, so it lives in a short
 	// temporary directory, never under the data dir.
+	if c.runAs != nil {
+		if err := c.runAs.checkTraversable(os.TempDir()); err != nil {
+			return nil, err
+		}
+	}
 	if c.socketDir, err = os.MkdirTemp("", "revenue-pg-"); err != nil {
 		return nil, err
 	}
@@ -192,9 +201,6 @@ func (c *Cluster) prepareDataDir(ctx context.Context) error {
 		if err := c.runAs.checkTraversable(filepath.Dir(c.dataDir)); err != nil {
 			return err
 		}
-		if err := c.runAs.checkTraversable(os.TempDir()); err != nil {
-			return err
-		}
 	}
 	initialised, err := isInitialised(c.dataDir)
 	if err != nil {
@@ -252,21 +258,21 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err := checkLockFile(c.dataDir); err != nil {
 		return err
 	}
-	log, err := os.OpenFile(c.logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	logFile, err := os.OpenFile(c.logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
 	if c.runAs != nil {
 		for _, path := range []string{c.socketDir, c.logPath} {
 			if err := os.Chown(path, int(c.runAs.uid), int(c.runAs.gid)); err != nil {
-				log.Close()
+				logFile.Close()
 				return err
 			}
 		}
 	}
-	logStart, err := log.Seek(0, io.SeekEnd)
+	logStart, err := logFile.Seek(0, io.SeekEnd)
 	if err != nil {
-		log.Close()
+		logFile.Close()
 		return err
 	}
 
@@ -282,21 +288,33 @@ func (c *Cluster) start(ctx context.Context) error {
 	}
 	// The server must outlive ctx, which bounds start-up only.
 	cmd := c.command(context.Background(), "postgres", args...)
-	cmd.Stdout = log
-	cmd.Stderr = log
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	p := &process{cmd: cmd, log: logFile, logStart: logStart, done: make(chan struct{})}
 	began := time.Now()
-	if err := cmd.Start(); err != nil {
-		log.Close()
-		return err
-	}
-	p := &process{cmd: cmd, log: log, logStart: logStart, done: make(chan struct{})}
+	started := make(chan error)
 	go func() {
+		// Pdeathsig fires when the thread that started the child exits, not
+		// the process (golang/go#27505); the Go runtime ends a thread when a
+		// goroutine locked to it returns. Locked to this goroutine until the
+		// server exits, the thread is no other's to end.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
 		p.err = cmd.Wait()
 		close(p.done)
 		if p.watched.Load() {
 			c.logger.Error("PostgreSQL exited unexpectedly", "err", p.err, "log", c.logPath)
 		}
 	}()
+	if err := <-started; err != nil {
+		logFile.Close()
+		return err
+	}
 
 	if err := c.waitReady(ctx, p); err != nil {
 		stopCtx, cancel := context.WithTimeout(context.Background(), stopGrace)

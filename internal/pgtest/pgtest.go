@@ -33,9 +33,9 @@ import (
 	"github.com/revenue-api/revenue-api/internal/pgcluster"
 )
 
-// EnvURL names the environment variable that points the tests at an existing
+// envURL names the environment variable that points the tests at an existing
 // server instead of a private one.
-const EnvURL = "TEST_DATABASE_URL"
+const envURL = "TEST_DATABASE_URL"
 
 const (
 	// setupTimeout bounds starting the server and preparing the template.
@@ -74,11 +74,11 @@ func Run(m *testing.M, setup func(ctx context.Context, connString string) error)
 	defer cancel()
 	s, teardown, err := newServer(ctx)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "pgtest: these tests need a real PostgreSQL server, and there is none: %v\n"+
+		fmt.Fprintf(os.Stderr, "pgtest: these tests need a real PostgreSQL server, and none could be started or reached: %v. "+
 			"To fix it, install the PostgreSQL server binaries (initdb and postgres: e.g. `apt-get install postgresql` on Debian or Ubuntu, "+
 			"`brew install postgresql` on macOS), or set %s to a server on which this user may create databases, "+
 			"e.g. %s='postgres://postgres@localhost:5432/postgres'. Without PostgreSQL the tests fail; they are not skipped.\n",
-			err, EnvURL, EnvURL)
+			err, envURL, envURL)
 		return 1
 	}
 	defer teardown()
@@ -86,7 +86,6 @@ func Run(m *testing.M, setup func(ctx context.Context, connString string) error)
 		fmt.Fprintf(os.Stderr, "pgtest: preparing the template database: %v\n", err)
 		return 1
 	}
-	cancel()
 
 	current = s
 	return m.Run()
@@ -142,11 +141,11 @@ func newServer(ctx context.Context) (*server, func(), error) {
 	}
 	s := &server{prefix: prefix, template: prefix + "_template"}
 
-	if url := os.Getenv(EnvURL); url != "" {
+	if url := os.Getenv(envURL); url != "" {
 		s.admin = url
 		s.connString = func(database string) (string, error) { return withDatabase(url, database) }
 		if err := s.exec(ctx, "SELECT 1"); err != nil {
-			return nil, nil, fmt.Errorf("connecting to %s: %w", EnvURL, err)
+			return nil, nil, fmt.Errorf("connecting to %s: %w", envURL, err)
 		}
 		return s, func() {
 			ctx, cancel := context.WithTimeout(context.Background(), statementTimeout)

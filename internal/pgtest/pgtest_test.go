@@ -63,9 +63,9 @@ func TestNewDatabaseInParallelTests(t *testing.T) {
 // Not parallel: the parallel tests wait until it has started the server again.
 func TestClusterCanBeStoppedAndStarted(t *testing.T) {
 	c := Cluster()
-	if os.Getenv(EnvURL) != "" {
+	if os.Getenv(envURL) != "" {
 		if c != nil {
-			t.Errorf("Cluster() = %v with %s set, want nil", c, EnvURL)
+			t.Errorf("Cluster() = %v with %s set, want nil", c, envURL)
 		}
 		return
 	}

@@ -1,0 +1,72 @@
+# revenue-api: `make run` starts the service, `make test` runs every test.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+GO ?= go
+BIN := bin/revenue-api
+NPM_CI := npm ci --no-audit --no-fund --loglevel=error
+
+.PHONY: all run build web test test-go test-web test-api test-e2e vet lint bench fuzz fuzz-ci soak clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -o $(BIN) ./cmd/revenue-api
+
+# The SPA is built on first run when npm is present; without it the API
+# still runs and only `/` is missing.
+web/dist/index.html:
+	@if command -v npm >/dev/null; then \
+		(cd web && $(NPM_CI) && npm run build) || echo "make: the SPA did not build; the API runs without it" >&2; \
+	else echo "make: npm not found; the SPA is not built (the API runs without it)" >&2; fi
+
+web: web/dist/index.html
+
+# Without DATABASE_URL the service starts a private PostgreSQL under .data/,
+# seeds the demo organization and users, and generates a signing key in keys/.
+# The Vite dev server's origin is allowed so `cd web && npm run dev` works too.
+run: build web
+	REVENUE_CORS_ORIGINS=$${REVENUE_CORS_ORIGINS:-http://localhost:5173} ./$(BIN) serve
+
+test: vet test-go test-web test-api test-e2e
+
+vet:
+	$(GO) vet ./...
+
+test-go:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+test-web:
+	cd web && $(NPM_CI) && npm test
+
+# The Postman collection, run by newman against a live server.
+test-api:
+	cd api && $(NPM_CI)
+	scripts/with-server.sh bash -c 'cd api && npm test'
+
+# The SPA in Debian's Chromium against the real API, with a 4 s access-token
+# lifetime so silent refresh happens during the test.
+test-e2e:
+	cd web && $(NPM_CI) && npm run build
+	REVENUE_ACCESS_TOKEN_TTL=4s REVENUE_E2E_TTL_SECONDS=4 REVENUE_WEB_DIR=$(CURDIR)/web/dist \
+		scripts/with-server.sh bash -c 'cd web && npm run e2e'
+
+lint: vet
+	$(GO) mod verify
+	test -z "$$(gofmt -l cmd internal api migrations)" || { gofmt -l cmd internal api migrations; exit 1; }
+
+bench: build
+	bench/run.sh
+
+# Fuzz each target for FUZZTIME (default 60s); fuzz-ci runs each briefly.
+FUZZTIME ?= 60s
+fuzz:
+	scripts/fuzz.sh $(FUZZTIME)
+
+fuzz-ci:
+	scripts/fuzz.sh 5s
+
+soak:
+	REVENUE_SOAK=$${REVENUE_SOAK:-5m} $(GO) test -count=1 -timeout 30m -run Soak -v ./internal/systemtest/
+
+clean:
+	rm -rf bin web/dist web/test-results

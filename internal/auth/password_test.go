@@ -1,0 +1,114 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var cheap = Argon2Params{MemoryKiB: 8 * 1024, Iterations: 1, Parallelism: 1}
+
+func TestHashAndVerify(t *testing.T) {
+	h, err := NewPasswordHasher(cheap, 1, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	enc, err := h.Hash(ctx, "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(enc, "$argon2id$v=19$m=8192,t=1,p=1$") {
+		t.Errorf("hash %q, want PHC argon2id", enc)
+	}
+	if ok, rehash, _ := h.Verify(ctx, "correct horse battery", enc); !ok || rehash {
+		t.Errorf("right password: ok=%v rehash=%v, want true false", ok, rehash)
+	}
+	if ok, _, _ := h.Verify(ctx, "wrong horse battery", enc); ok {
+		t.Error("wrong password verified")
+	}
+	if ok, _, _ := h.Verify(ctx, "anything", ""); ok {
+		t.Error("the dummy hash verified a password")
+	}
+	if ok, _, _ := h.Verify(ctx, "anything", "$argon2id$garbage"); ok {
+		t.Error("a corrupt stored hash verified a password")
+	}
+	stronger, _ := NewPasswordHasher(Argon2Params{MemoryKiB: 9 * 1024, Iterations: 1, Parallelism: 1}, 1, 4)
+	if ok, rehash, _ := stronger.Verify(ctx, "correct horse battery", enc); !ok || !rehash {
+		t.Errorf("after a parameter change: ok=%v rehash=%v, want true true", ok, rehash)
+	}
+}
+
+func TestHasherPoolIsBounded(t *testing.T) {
+	slow := Argon2Params{MemoryKiB: 16 * 1024, Iterations: 4, Parallelism: 1}
+	h, err := NewPasswordHasher(slow, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	overloaded := 0
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			_, err := h.Hash(context.Background(), "some password here")
+			if errors.Is(err, ErrOverloaded) {
+				mu.Lock()
+				overloaded++
+				mu.Unlock()
+				if d := time.Since(start); d > 50*time.Millisecond {
+					t.Errorf("overloaded answer took %s, want prompt", d)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if overloaded == 0 {
+		t.Error("6 concurrent hashes with 1 worker and a queue of 1 all ran; want some refused with ErrOverloaded")
+	}
+}
+
+func TestPasswordPolicy(t *testing.T) {
+	for pw, ok := range map[string]bool{
+		"short":                   false,
+		strings.Repeat(" ", 20):   false,
+		"twelve chars":            true,
+		strings.Repeat("x", 256):  true,
+		strings.Repeat("x", 257):  false,
+		"ünïcödé-pässwörd-lönger": true,
+	} {
+		if err := CheckPasswordPolicy(pw); (err == nil) != ok {
+			t.Errorf("CheckPasswordPolicy(%q) = %v, want ok=%v", pw, err, ok)
+		}
+	}
+}
+
+func TestLockoutGrows(t *testing.T) {
+	s := &Service{policy: Policy{LockoutThreshold: 5, LockoutBase: time.Minute, LockoutMax: 15 * time.Minute}}
+	want := map[int]time.Duration{1: 0, 4: 0, 5: time.Minute, 6: 2 * time.Minute, 7: 4 * time.Minute, 9: 15 * time.Minute, 50: 15 * time.Minute}
+	for failures, d := range want {
+		if got := s.lockFor(failures); got != d {
+			t.Errorf("lockFor(%d) = %s, want %s", failures, got, d)
+		}
+	}
+}
+
+func TestRefreshTokenShape(t *testing.T) {
+	tok, hash := newRefreshToken()
+	if len(tok) != 46 || !strings.HasPrefix(tok, "rt_") || len(hash) != 32 {
+		t.Errorf("token %q (%d chars), hash %d bytes", tok, len(tok), len(hash))
+	}
+	if got, ok := hashRefreshToken(tok); !ok || string(got) != string(hash) {
+		t.Error("hashRefreshToken does not match the stored hash")
+	}
+	for _, bad := range []string{"", "rt_short", tok + "x", "xx" + tok[2:], "rt_" + strings.Repeat("!", 43)} {
+		if _, ok := hashRefreshToken(bad); ok {
+			t.Errorf("hashRefreshToken(%q) accepted a malformed token", bad)
+		}
+	}
+}
