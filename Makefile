@@ -5,12 +5,12 @@ GO ?= go
 BIN := bin/revenue-api
 NPM_CI := npm ci --no-audit --no-fund --loglevel=error
 
-.PHONY: all run build web test test-go test-web test-api test-e2e vet lint bench fuzz fuzz-ci soak clean
+.PHONY: all run build web test test-go test-web test-api test-e2e test-readme vet lint bench fuzz fuzz-ci soak clean
 
 all: build
 
 build:
-	$(GO) build -trimpath -o $(BIN) ./cmd/revenue-api
+	$(GO) build -o $(BIN) ./cmd/revenue-api
 
 # The SPA is built on first run when npm is present; without it the API
 # still runs and only `/` is missing.
@@ -27,7 +27,7 @@ web: web/dist/index.html
 run: build web
 	REVENUE_CORS_ORIGINS=$${REVENUE_CORS_ORIGINS:-http://localhost:5173} ./$(BIN) serve
 
-test: vet test-go test-web test-api test-e2e
+test: vet test-go test-web test-api test-e2e test-readme
 
 vet:
 	$(GO) vet ./...
@@ -49,6 +49,10 @@ test-e2e:
 	cd web && $(NPM_CI) && npm run build
 	REVENUE_ACCESS_TOKEN_TTL=4s REVENUE_E2E_TTL_SECONDS=4 REVENUE_WEB_DIR=$(CURDIR)/web/dist \
 		scripts/with-server.sh bash -c 'cd web && npm run e2e'
+
+# The README's curl walkthrough, pasted against a fresh server.
+test-readme:
+	scripts/with-server.sh scripts/check-readme.sh
 
 lint: vet
 	$(GO) mod verify

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -121,7 +122,8 @@ func writeProblem(c *gin.Context, p *problemError) {
 		RequestID: c.GetString(ctxRequestIDKey),
 	}
 	c.Header("Content-Type", "application/problem+json")
-	c.AbortWithStatusJSON(p.status, body)
+	c.Abort()
+	respond(c, p.status, body)
 }
 
 // bearerChallenge builds the RFC 6750 §3 WWW-Authenticate value.
@@ -137,4 +139,20 @@ func bearerChallenge(code, description, scope string) string {
 		v += fmt.Sprintf(`, scope=%q`, scope)
 	}
 	return v
+}
+
+// respond writes v as JSON with a trailing newline (so curl output stays
+// readable), without HTML escaping, and with a JSON content type unless one
+// (application/problem+json) was already set.
+func respond(c *gin.Context, status int, v any) {
+	h := c.Writer.Header()
+	if h.Get("Content-Type") == "" {
+		h.Set("Content-Type", "application/json; charset=utf-8")
+	}
+	c.Status(status)
+	enc := json.NewEncoder(c.Writer)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		_ = c.Error(err)
+	}
 }

@@ -17,7 +17,7 @@ import (
 // healthz says the process is up; it checks nothing else.
 func (s *Server) healthz(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+	respond(c, http.StatusOK, gin.H{"status": "ok"})
 }
 
 // readyz runs every readiness check (database reachable, keys loaded) with a
@@ -43,10 +43,10 @@ func (s *Server) readyz(c *gin.Context) {
 		}
 	}
 	if !ready {
-		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "not_ready", "checks": checks})
+		respond(c, http.StatusServiceUnavailable, gin.H{"status": "not_ready", "checks": checks})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready", "checks": checks})
+	respond(c, http.StatusOK, gin.H{"status": "ready", "checks": checks})
 }
 
 // jwks publishes the public verification keys (RFC 7517) with a cache

@@ -144,7 +144,7 @@ func (s *Server) sendTokens(c *gin.Context, t auth.Tokens, cookie bool) {
 	} else {
 		resp.RefreshToken = t.RefreshToken
 	}
-	c.JSON(http.StatusOK, resp)
+	respond(c, http.StatusOK, resp)
 }
 
 func seconds(d time.Duration) int64 { return max(int64(d.Round(time.Second)/time.Second), 0) }

@@ -26,7 +26,7 @@ func (s *Server) me(c *gin.Context) {
 	if roles == nil {
 		roles = []string{}
 	}
-	c.JSON(http.StatusOK, meResponse{
+	respond(c, http.StatusOK, meResponse{
 		Sub: p.UserID, Email: p.Email, OrgID: p.OrgID, Roles: roles, Scope: strings.Join(p.Scopes, " "),
 		SessionID: p.SessionID, IssuedAt: p.IssuedAt.UTC(), ExpiresAt: p.ExpiresAt.UTC(),
 	})

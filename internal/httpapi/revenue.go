@@ -71,7 +71,7 @@ func (s *Server) revenue(c *gin.Context) {
 		}
 	}
 	out.From, out.To = monthPtr(from), monthPtr(to)
-	c.JSON(http.StatusOK, out)
+	respond(c, http.StatusOK, out)
 }
 
 // quoteParam shows a client-given name safely and briefly.

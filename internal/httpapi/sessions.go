@@ -33,7 +33,7 @@ func (s *Server) listSessions(c *gin.Context) {
 			ClientIP: x.ClientIP, UserAgent: x.UserAgent, Current: x.ID == p.SessionID,
 		})
 	}
-	c.JSON(http.StatusOK, gin.H{"sessions": out})
+	respond(c, http.StatusOK, gin.H{"sessions": out})
 }
 
 func (s *Server) deleteSession(c *gin.Context) {
