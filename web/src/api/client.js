@@ -1,0 +1,204 @@
+import { ApiError, errorFromResponse, NETWORK_ERROR, SESSION_ENDED, TIMEOUT } from './problem.js';
+
+// A request that has not finished by then fails with a message instead of
+// leaving a spinner on screen forever.
+export const REQUEST_TIMEOUT_MS = 10_000;
+
+// Asks the server to put the refresh token in an HttpOnly cookie instead of the
+// JSON body, so page scripts never see it. The server requires this header on
+// cookie-based refreshes: a cross-site form cannot set it, which stops CSRF.
+const COOKIE_DELIVERY = { 'X-Refresh-Token-Delivery': 'cookie' };
+
+// Refresh at about 80% of the token's life, at least one second before it
+// expires, but never sooner than half its life so a tiny lifetime cannot turn
+// into a refresh loop.
+export function refreshDelayMs(expiresInSeconds) {
+  const lead = Math.max(expiresInSeconds * 0.2, 1);
+  return Math.max(expiresInSeconds - lead, expiresInSeconds / 2) * 1000;
+}
+
+// A refresh the server turned down (spent, revoked or expired token; or an
+// origin it does not accept): no new access token will come from it.
+function isRefreshRejected(error) {
+  return error.status === 401 || error.status === 403;
+}
+
+export function createApiClient({
+  baseUrl = '',
+  fetch: fetchImpl = (...args) => globalThis.fetch(...args),
+  timeoutMs = REQUEST_TIMEOUT_MS,
+  locks = globalThis.navigator?.locks,
+} = {}) {
+  // The access token lives only in this closure: not in localStorage or
+  // sessionStorage, where any injected script could read it. A reload loses it
+  // and restoreSession() gets a new one through the refresh cookie.
+  let accessToken = null;
+  let refreshTimer = null;
+  let refreshInFlight = null;
+  const sessionEndedListeners = new Set();
+
+  async function send(path, { method = 'GET', headers = {}, body, credentials = 'same-origin' } = {}) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    try {
+      const response = await fetchImpl(baseUrl + path, {
+        method,
+        headers: {
+          Accept: 'application/json',
+          ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+          ...headers,
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        credentials,
+        signal: controller.signal,
+      });
+      const data = await readJson(response);
+      if (!response.ok) throw errorFromResponse(response, data);
+      return data;
+    } catch (error) {
+      if (error instanceof ApiError) throw error;
+      if (controller.signal.aborted) throw new ApiError({ status: 0, code: TIMEOUT });
+      throw new ApiError({ status: 0, code: NETWORK_ERROR, detail: error.message });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  function bearer(token = accessToken) {
+    return token ? { Authorization: `Bearer ${token}` } : {};
+  }
+
+  function acceptTokens(tokens) {
+    accessToken = tokens.access_token;
+    clearTimeout(refreshTimer);
+    // Without a lifetime there is nothing to schedule (and NaN would mean "now",
+    // in a loop); the 401 path still refreshes when the token runs out.
+    if (!(tokens.expires_in > 0)) return;
+    refreshTimer = setTimeout(() => {
+      // A failure here is left to the next data call: its 401 tries the refresh
+      // again and ends the session only if the server really turned it down.
+      // Ending it here would sign out someone whose network just blinked.
+      refresh().catch(() => {});
+    }, refreshDelayMs(tokens.expires_in));
+  }
+
+  function forgetTokens() {
+    accessToken = null;
+    clearTimeout(refreshTimer);
+    refreshTimer = null;
+  }
+
+  function endSession() {
+    forgetTokens();
+    for (const listener of sessionEndedListeners) listener();
+    return new ApiError({ status: 401, code: SESSION_ENDED });
+  }
+
+  // Tabs share the refresh cookie. The Web Locks API lets one tab refresh at a
+  // time, so each presents the cookie the previous one received instead of the
+  // spent one (which the server treats as theft and revokes the session).
+  function withRefreshLock(task) {
+    return locks ? locks.request('revenue-api-token-refresh', task) : task();
+  }
+
+  // Refresh tokens are single-use, so parallel callers share one refresh rather
+  // than each presenting the same cookie.
+  function refresh() {
+    refreshInFlight ??= withRefreshLock(() =>
+      send('/token/refresh', { method: 'POST', headers: COOKIE_DELIVERY, credentials: 'include' }),
+    )
+      .then(acceptTokens)
+      .finally(() => {
+        refreshInFlight = null;
+      });
+    return refreshInFlight;
+  }
+
+  // A GET with the access token. On a 401 the token may just have expired (a
+  // sleeping laptop misses the scheduled refresh): refresh once and retry once.
+  async function getAuthorized(path) {
+    try {
+      return await send(path, { headers: bearer() });
+    } catch (error) {
+      if (error.status !== 401) throw error;
+    }
+    try {
+      await refresh();
+    } catch (error) {
+      throw isRefreshRejected(error) ? endSession() : error;
+    }
+    try {
+      return await send(path, { headers: bearer() });
+    } catch (error) {
+      throw error.status === 401 ? endSession() : error;
+    }
+  }
+
+  return {
+    async login(email, password) {
+      const tokens = await send('/login', {
+        method: 'POST',
+        headers: COOKIE_DELIVERY,
+        credentials: 'include',
+        body: { email, password },
+      });
+      acceptTokens(tokens);
+    },
+
+    // The access token died with the previous page; the refresh cookie may still
+    // be valid. Resolves false when there is no session to restore; other
+    // failures (server down, timeout) reject so the page can offer a retry.
+    async restoreSession() {
+      try {
+        await refresh();
+        return true;
+      } catch (error) {
+        if (isRefreshRejected(error)) return false;
+        throw error;
+      }
+    },
+
+    // Always resolves: the user asked to leave, and the login form is shown
+    // whether or not the server heard about it.
+    async logout() {
+      // Let a refresh under way finish first, so the Bearer is the newest token
+      // and the refresh cannot re-arm the timer after we are done.
+      await refreshInFlight?.catch(() => {});
+      const token = accessToken;
+      forgetTokens();
+      try {
+        await send('/logout', { method: 'POST', headers: bearer(token), credentials: 'include' });
+      } catch {
+        // Nothing to tell the user: the session then ends at its own expiry.
+      }
+    },
+
+    getMe() {
+      return getAuthorized('/me');
+    },
+
+    getRevenue({ from, to } = {}) {
+      const query = new URLSearchParams();
+      if (from) query.set('from', from);
+      if (to) query.set('to', to);
+      const search = query.toString();
+      return getAuthorized(search ? `/revenue?${search}` : '/revenue');
+    },
+
+    // Called when a data call finds the session over; returns an unsubscribe.
+    onSessionEnded(listener) {
+      sessionEndedListeners.add(listener);
+      return () => sessionEndedListeners.delete(listener);
+    },
+  };
+}
+
+async function readJson(response) {
+  const text = await response.text();
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}

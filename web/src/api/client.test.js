@@ -1,0 +1,326 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createApiClient, refreshDelayMs } from './client.js';
+
+const BASE = 'http://api.test';
+
+function json(status, body, headers = {}) {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'Content-Type': 'application/json', ...headers },
+  });
+}
+
+function problem(status, code, headers = {}) {
+  return new Response(
+    JSON.stringify({
+      type: `urn:revenue-api:problem:${code}`,
+      title: code,
+      status,
+      detail: `${code} detail`,
+      code,
+    }),
+    { status, headers: { 'Content-Type': 'application/problem+json', ...headers } },
+  );
+}
+
+function tokens(name, expiresIn = 900) {
+  return json(200, { access_token: name, token_type: 'Bearer', expires_in: expiresIn });
+}
+
+const ME = { sub: 'u1', email: 'alice@example.com', roles: ['finance'] };
+
+// A fetch that answers each "METHOD /path" from a queue of responders, in
+// order, and records every request it saw.
+function fakeServer(routes) {
+  const requests = [];
+  const fetch = async (url, init) => {
+    const { pathname, search } = new URL(url);
+    const request = { url, path: pathname + search, ...init };
+    requests.push(request);
+    const responder = routes[`${init.method} ${pathname}`]?.shift();
+    if (!responder) throw new Error(`unexpected request ${init.method} ${pathname}`);
+    return responder(request);
+  };
+  return { fetch, requests };
+}
+
+function client(server, options = {}) {
+  return createApiClient({ baseUrl: BASE, fetch: server.fetch, locks: null, ...options });
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('login', () => {
+  it('asks for the refresh token as a cookie and keeps the access token in memory', async () => {
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'GET /me': [() => json(200, ME)],
+    });
+    const api = client(server);
+
+    await api.login('alice@example.com', 'alice-password-1');
+    await expect(api.getMe()).resolves.toEqual(ME);
+
+    const [login, me] = server.requests;
+    expect(login.url).toBe(`${BASE}/login`);
+    expect(login.credentials).toBe('include');
+    expect(login.headers).toMatchObject({
+      'X-Refresh-Token-Delivery': 'cookie',
+      'Content-Type': 'application/json',
+    });
+    expect(JSON.parse(login.body)).toEqual({ email: 'alice@example.com', password: 'alice-password-1' });
+    expect(me.headers.Authorization).toBe('Bearer access-1');
+    expect(localStorage.length).toBe(0);
+    expect(sessionStorage.length).toBe(0);
+    expect(document.cookie).toBe('');
+  });
+
+  it('rejects with the problem code', async () => {
+    const server = fakeServer({ 'POST /login': [() => problem(401, 'invalid_credentials')] });
+    await expect(client(server).login('alice@example.com', 'wrong')).rejects.toMatchObject({
+      status: 401,
+      code: 'invalid_credentials',
+      detail: 'invalid_credentials detail',
+    });
+  });
+
+  it('reads Retry-After on 429', async () => {
+    const server = fakeServer({
+      'POST /login': [() => problem(429, 'rate_limited', { 'Retry-After': '17' })],
+    });
+    await expect(client(server).login('a@example.com', 'p')).rejects.toMatchObject({
+      code: 'rate_limited',
+      retryAfterSeconds: 17,
+    });
+  });
+
+  it('copes with an error that is not a problem body', async () => {
+    const server = fakeServer({
+      'POST /login': [() => new Response('<h1>Bad gateway</h1>', { status: 502 })],
+    });
+    await expect(client(server).login('a@example.com', 'p')).rejects.toMatchObject({
+      status: 502,
+      code: 'http_502',
+    });
+  });
+
+  it('reports an unreachable server as a network error', async () => {
+    const api = createApiClient({
+      baseUrl: BASE,
+      locks: null,
+      fetch: async () => {
+        throw new TypeError('Failed to fetch');
+      },
+    });
+    await expect(api.login('a@example.com', 'p')).rejects.toMatchObject({ status: 0, code: 'network_error' });
+  });
+
+  it('gives up on a silent server after the timeout', async () => {
+    vi.useFakeTimers();
+    const api = createApiClient({
+      baseUrl: BASE,
+      locks: null,
+      timeoutMs: 10_000,
+      fetch: (url, init) =>
+        new Promise((resolve, reject) => {
+          init.signal.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')));
+        }),
+    });
+    const outcome = expect(api.login('a@example.com', 'p')).rejects.toMatchObject({
+      status: 0,
+      code: 'timeout',
+    });
+    await vi.advanceTimersByTimeAsync(10_000);
+    await outcome;
+  });
+});
+
+describe('data calls', () => {
+  it('sends the month range as query parameters', async () => {
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'GET /revenue': [() => json(200, { months: [] }), () => json(200, { months: [] })],
+    });
+    const api = client(server);
+    await api.login('a@example.com', 'p');
+
+    await api.getRevenue({ from: '2025-01', to: '2025-06' });
+    await api.getRevenue({ from: '', to: '' });
+
+    expect(server.requests[1].path).toBe('/revenue?from=2025-01&to=2025-06');
+    expect(server.requests[2].path).toBe('/revenue');
+  });
+
+  it('on 401 refreshes once through the cookie and retries with the new token', async () => {
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'GET /revenue': [() => problem(401, 'invalid_token'), () => json(200, { months: [] })],
+      'POST /token/refresh': [() => tokens('access-2')],
+    });
+    const api = client(server);
+    await api.login('a@example.com', 'p');
+
+    await expect(api.getRevenue()).resolves.toEqual({ months: [] });
+
+    const [, first, refresh, retry] = server.requests;
+    expect(first.headers.Authorization).toBe('Bearer access-1');
+    expect(refresh.credentials).toBe('include');
+    expect(refresh.headers['X-Refresh-Token-Delivery']).toBe('cookie');
+    expect(refresh.body).toBeUndefined();
+    expect(retry.headers.Authorization).toBe('Bearer access-2');
+  });
+
+  it('shares one refresh between parallel calls (refresh tokens are single-use)', async () => {
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'GET /me': [() => problem(401, 'invalid_token'), () => json(200, ME)],
+      'GET /revenue': [() => problem(401, 'invalid_token'), () => json(200, { months: [] })],
+      'POST /token/refresh': [() => tokens('access-2')],
+    });
+    const api = client(server);
+    await api.login('a@example.com', 'p');
+
+    await Promise.all([api.getMe(), api.getRevenue()]);
+
+    expect(server.requests.filter((r) => r.path === '/token/refresh')).toHaveLength(1);
+  });
+
+  it('ends the session when the refresh is turned down', async () => {
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'GET /me': [() => problem(401, 'invalid_token'), () => problem(401, 'missing_token')],
+      'POST /token/refresh': [() => problem(401, 'invalid_refresh_token')],
+    });
+    const api = client(server);
+    const ended = vi.fn();
+    api.onSessionEnded(ended);
+    await api.login('a@example.com', 'p');
+
+    await expect(api.getMe()).rejects.toMatchObject({ code: 'session_ended' });
+    expect(ended).toHaveBeenCalledTimes(1);
+
+    // The old token is forgotten, not sent again.
+    await api.getMe().catch(() => {});
+    expect(server.requests.at(-1).headers.Authorization).toBeUndefined();
+  });
+
+  it('keeps the session when the refresh fails for a network reason', async () => {
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'GET /me': [() => problem(401, 'invalid_token')],
+      'POST /token/refresh': [() => Promise.reject(new TypeError('Failed to fetch'))],
+    });
+    const api = client(server);
+    const ended = vi.fn();
+    api.onSessionEnded(ended);
+    await api.login('a@example.com', 'p');
+
+    await expect(api.getMe()).rejects.toMatchObject({ code: 'network_error' });
+    expect(ended).not.toHaveBeenCalled();
+  });
+
+  it('does not refresh on 403 insufficient_scope', async () => {
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'GET /revenue': [() => problem(403, 'insufficient_scope')],
+    });
+    const api = client(server);
+    await api.login('bob@example.com', 'p');
+
+    await expect(api.getRevenue()).rejects.toMatchObject({ status: 403, code: 'insufficient_scope' });
+    expect(server.requests).toHaveLength(2);
+  });
+});
+
+describe('silent refresh', () => {
+  it('refreshes at about 80% of the lifetime, at least a second early', () => {
+    expect(refreshDelayMs(900)).toBe(720_000);
+    expect(refreshDelayMs(4)).toBe(3_000);
+    expect(refreshDelayMs(1)).toBe(500);
+  });
+
+  it('keeps refreshing before each token expires', async () => {
+    vi.useFakeTimers();
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1', 4)],
+      'POST /token/refresh': [() => tokens('access-2', 4), () => tokens('access-3', 4)],
+      'GET /me': [() => json(200, ME)],
+    });
+    const api = client(server);
+    await api.login('a@example.com', 'p');
+    const refreshes = () => server.requests.filter((r) => r.path === '/token/refresh').length;
+
+    await vi.advanceTimersByTimeAsync(2_999);
+    expect(refreshes()).toBe(0);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(refreshes()).toBe(1);
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(refreshes()).toBe(2);
+
+    await api.getMe();
+    expect(server.requests.at(-1).headers.Authorization).toBe('Bearer access-3');
+  });
+
+  it('schedules nothing when the answer has no lifetime', async () => {
+    vi.useFakeTimers();
+    const server = fakeServer({ 'POST /login': [() => json(200, { access_token: 'access-1' })] });
+    await client(server).login('a@example.com', 'p');
+
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('takes the cross-tab lock around each refresh', async () => {
+    const locks = { request: vi.fn((name, task) => task()) };
+    const server = fakeServer({ 'POST /token/refresh': [() => tokens('access-1')] });
+
+    await expect(client(server, { locks }).restoreSession()).resolves.toBe(true);
+    expect(locks.request).toHaveBeenCalledWith('revenue-api-token-refresh', expect.any(Function));
+  });
+});
+
+describe('restoreSession', () => {
+  it('is false when there is no valid refresh cookie', async () => {
+    const server = fakeServer({ 'POST /token/refresh': [() => problem(401, 'invalid_refresh_token')] });
+    await expect(client(server).restoreSession()).resolves.toBe(false);
+  });
+
+  it('rejects when the server cannot answer, so the page can offer a retry', async () => {
+    const server = fakeServer({ 'POST /token/refresh': [() => problem(503, 'unavailable')] });
+    await expect(client(server).restoreSession()).rejects.toMatchObject({ status: 503, code: 'unavailable' });
+  });
+});
+
+describe('logout', () => {
+  it('sends the token and the cookie, then forgets the token', async () => {
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'POST /logout': [() => new Response(null, { status: 204 })],
+      'GET /me': [() => problem(401, 'missing_token')],
+      'POST /token/refresh': [() => problem(401, 'invalid_refresh_token')],
+    });
+    const api = client(server);
+    await api.login('a@example.com', 'p');
+
+    await api.logout();
+    await api.getMe().catch(() => {});
+
+    const [, logout, me] = server.requests;
+    expect(logout.headers.Authorization).toBe('Bearer access-1');
+    expect(logout.credentials).toBe('include');
+    expect(me.headers.Authorization).toBeUndefined();
+  });
+
+  it('resolves even when the server is unreachable', async () => {
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'POST /logout': [() => Promise.reject(new TypeError('Failed to fetch'))],
+    });
+    const api = client(server);
+    await api.login('a@example.com', 'p');
+
+    await expect(api.logout()).resolves.toBeUndefined();
+  });
+});

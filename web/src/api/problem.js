@@ -1,0 +1,50 @@
+// Errors from the API are RFC 9457 problem bodies with a stable `code` (see
+// docs/contract.md). Everything the UI decides is based on that code, never on
+// the human-readable title or detail, which may change.
+
+export class ApiError extends Error {
+  constructor({ status, code, title, detail, retryAfterSeconds = null }) {
+    super(detail || title || code);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.title = title;
+    this.detail = detail;
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+// Codes for failures that never produced an HTTP response (status 0), and for
+// the end of a session, which the client decides itself.
+export const NETWORK_ERROR = 'network_error';
+export const TIMEOUT = 'timeout';
+export const SESSION_ENDED = 'session_ended';
+
+// Retry-After is either a number of seconds or an HTTP date (RFC 9110 §10.2.3).
+// Returns whole seconds to wait (at least 1 so a message never says "0
+// seconds"), or null when the header is absent or unreadable.
+export function parseRetryAfter(value, now = Date.now()) {
+  if (value == null || value.trim() === '') return null;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Math.max(1, Number(text));
+  // Every HTTP date format starts with the day name; without this check
+  // Date.parse would also accept things like "-5".
+  if (!/^[A-Za-z]/.test(text)) return null;
+  const date = Date.parse(text);
+  if (Number.isNaN(date)) return null;
+  return Math.max(1, Math.ceil((date - now) / 1000));
+}
+
+// Builds an ApiError from a non-2xx response whose body has already been parsed
+// (null if it was not JSON). A proxy or a crash may answer without a problem
+// body; the status then stands in for the code.
+export function errorFromResponse(response, body) {
+  const problem = body && typeof body === 'object' ? body : {};
+  return new ApiError({
+    status: response.status,
+    code: typeof problem.code === 'string' ? problem.code : `http_${response.status}`,
+    title: problem.title,
+    detail: problem.detail,
+    retryAfterSeconds: parseRetryAfter(response.headers.get('Retry-After')),
+  });
+}

@@ -1,0 +1,37 @@
+// `locale` is left undefined in the app so the browser's language decides;
+// tests pass one to get stable output.
+
+// amount_cents is in the currency's minor unit (cents for USD, whole yen for
+// JPY); Intl knows how many digits each currency has.
+function toMajorUnits(minorUnits, currency) {
+  const { maximumFractionDigits } = new Intl.NumberFormat('en', {
+    style: 'currency',
+    currency,
+  }).resolvedOptions();
+  return minorUnits / 10 ** maximumFractionDigits;
+}
+
+export function formatAmount(minorUnits, currency, locale) {
+  return new Intl.NumberFormat(locale, { style: 'currency', currency }).format(
+    toMajorUnits(minorUnits, currency),
+  );
+}
+
+// "$1.2M": short enough for a chart axis.
+export function formatCompactAmount(minorUnits, currency, locale) {
+  return new Intl.NumberFormat(locale, {
+    style: 'currency',
+    currency,
+    notation: 'compact',
+    maximumFractionDigits: 1,
+  }).format(toMajorUnits(minorUnits, currency));
+}
+
+// "2024-12" → "Dec 2024" (or another style via `options`). The month is built
+// in UTC and formatted in UTC so no time zone can shift it into its neighbour.
+export function formatMonth(month, locale, options = { month: 'short', year: 'numeric' }) {
+  const [year, monthNumber] = month.split('-').map(Number);
+  return new Intl.DateTimeFormat(locale, { ...options, timeZone: 'UTC' }).format(
+    new Date(Date.UTC(year, monthNumber - 1, 1)),
+  );
+}

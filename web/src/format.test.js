@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { formatAmount, formatCompactAmount, formatMonth } from './format.js';
+
+describe('formatAmount', () => {
+  it('turns cents into dollars', () => {
+    expect(formatAmount(123456789, 'USD', 'en-US')).toBe('$1,234,567.89');
+    expect(formatAmount(5, 'USD', 'en-US')).toBe('$0.05');
+    expect(formatAmount(0, 'USD', 'en-US')).toBe('$0.00');
+  });
+
+  it('shows negative amounts', () => {
+    expect(formatAmount(-2500, 'USD', 'en-US')).toBe('-$25.00');
+  });
+
+  it('follows the currency’s own minor unit', () => {
+    expect(formatAmount(1234, 'JPY', 'en-US')).toBe('¥1,234');
+    expect(formatAmount(123456, 'EUR', 'de-DE')).toBe('1.234,56\u00a0€');
+  });
+
+  it('has a compact form for the chart axis', () => {
+    expect(formatCompactAmount(123456789, 'USD', 'en-US')).toBe('$1.2M');
+  });
+});
+
+describe('formatMonth', () => {
+  it('formats a YYYY-MM month without time zone drift', () => {
+    expect(formatMonth('2024-12', 'en-US')).toBe('Dec 2024');
+    expect(formatMonth('2025-01', 'en-US', { month: 'long', year: 'numeric' })).toBe('January 2025');
+  });
+});
