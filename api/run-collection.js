@@ -28,7 +28,9 @@ newman.run(
     }
     const assertions = summary.run.stats.assertions;
     const failures = summary.run.failures.length;
-    console.log(`newman: ${assertions.total - assertions.failed} passed, ${failures} failed`);
+    // Failed assertions, plus requests that got no response or scripts that threw.
+    const errors = summary.run.failures.filter((f) => !/^Assertion/.test(f.error && f.error.name)).length;
+    console.log(`newman: ${assertions.total - assertions.failed} passed, ${assertions.failed + errors} failed`);
     if (summary.error) {
       console.error(`newman: ${summary.error.message || summary.error}`);
     }

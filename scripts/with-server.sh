@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317 # the cleanup functions run from traps, which shellcheck cannot follow
 # Runs a command against a fresh revenue-api server:
 #
 #   scripts/with-server.sh <command> [args...]
@@ -30,6 +31,7 @@ root=$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 tmp=""
 server_pid=""
 server_log=""
+cmd_pid=""
 
 log() { echo "with-server: $*" >&2; }
 
@@ -40,13 +42,17 @@ print_server_log() {
 	fi
 }
 
-# postgres_pid prints the pid of the private PostgreSQL, if it left a pid file.
+# postgres_pid prints the pid of the private PostgreSQL (its data dir is
+# $REVENUE_DATA_DIR or a directory in it), if it left a pid file.
 postgres_pid() {
-	local pidfile="$tmp/data/postmaster.pid" pid=""
-	if [[ -r $pidfile ]]; then
-		read -r pid <"$pidfile" || true
-		pid=${pid#-}
-	fi
+	local pidfile pid=""
+	for pidfile in "$tmp"/data/postmaster.pid "$tmp"/data/*/postmaster.pid; do
+		if [[ -r $pidfile ]]; then
+			read -r pid <"$pidfile" || true
+			pid=${pid#-}
+			break
+		fi
+	done
 	[[ $pid =~ ^[0-9]+$ ]] && echo "$pid"
 	return 0
 }
@@ -83,10 +89,24 @@ stop_server() {
 	fi
 }
 
+# stop_command ends the command when we are interrupted or terminated
+# ourselves (e.g. by `timeout`), so that nothing outlives this script.
+stop_command() {
+	[[ -n $cmd_pid ]] || return 0
+	local pid=$cmd_pid
+	cmd_pid=""
+	kill -TERM "$pid" 2>/dev/null || true
+	if ! wait_gone "$pid" 10; then
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+
 cleanup() {
 	local status=$?
 	trap - EXIT INT TERM
 	set +e
+	stop_command
 	stop_server
 	[[ -n $tmp ]] && rm -rf -- "$tmp"
 	exit "$status"
@@ -169,7 +189,13 @@ done
 log "server ready at $url; running: $*"
 export REVENUE_TEST_URL="$url"
 status=0
-"$@" || status=$?
+# In the background, so that a signal to this script is handled at once (a
+# foreground command would delay the trap until it ends); stdin stays the
+# caller's.
+"$@" <&0 &
+cmd_pid=$!
+wait "$cmd_pid" || status=$?
+cmd_pid=""
 
 if ((status != 0)); then
 	log "command exited with status $status"

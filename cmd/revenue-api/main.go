@@ -3,7 +3,7 @@
 //
 //	revenue-api [serve]            run the HTTP service (the default)
 //	revenue-api migrate            apply database migrations
-//	revenue-api keys generate|list manage signing keys in REVENUE_KEYS_DIR
+//	revenue-api keys generate|list|rotate|prune  manage signing keys in REVENUE_KEYS_DIR
 //	revenue-api orgs add           add an organization
 //	revenue-api users add|passwd|disable|enable
 //
@@ -58,8 +58,10 @@ const usage = `usage: revenue-api <command> [flags]
 
   serve                   run the HTTP service (default)
   migrate                 apply database migrations and exit
-  keys generate [-bits N] write a new RSA signing key into REVENUE_KEYS_DIR
-  keys list               list keys with their kid and age
+  keys generate [-bits N] add an RSA key: next (published, not signing) or, if none signs, current
+  keys list               list keys with kid, state, age and their next step
+  keys rotate [-force]    next -> current, current -> retired (once the next key is published long enough)
+  keys prune              delete retired keys whose tokens have all expired
   orgs add -name NAME [-currency USD]
   users add -org NAME -email EMAIL -roles member|finance|admin[,...]   (password from stdin)
   users passwd -email EMAIL                                            (password from stdin)

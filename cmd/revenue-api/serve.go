@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -44,13 +46,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	now := time.Now
 
 	if cfg.VerifierOnly() {
-		return errors.New("REVENUE_JWKS_URL: verifier-only mode is not available in this build")
+		return serveVerifierOnly(ctx, cfg, log, now)
 	}
 
-	keyring, err := loadKeys(cfg, log, now)
+	keys, err := loadKeys(cfg, log, now)
 	if err != nil {
 		return err
 	}
+	keyring := keys.Keyring()
 
 	b, err := openBackend(ctx, cfg, log)
 	if err != nil {
@@ -74,7 +77,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	metrics := httpapi.NewMetrics(reg)
 
 	signer := token.NewSigner(keyring, cfg.Issuer, cfg.Audience, cfg.AccessTokenTTL, now)
-	verifier := token.NewVerifier(keyring, cfg.Issuer, cfg.Audience, cfg.ClockLeeway, now)
+	verifier := newVerifier(cfg, keyring, reg, now)
 	authSvc := auth.NewService(
 		postgres.NewUserStore(b.db), postgres.NewSessionStore(b.db), postgres.NewEventStore(b.db),
 		signer, b.hasher, policyFrom(cfg), log, now)
@@ -99,8 +102,88 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 
+	// A key rotation is picked up without a restart: on SIGHUP, and when
+	// polling sees REVENUE_KEYS_DIR change.
+	reloadCtx, stopReload := context.WithCancel(ctx)
+	defer stopReload()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go keys.Run(reloadCtx, cfg.KeysReloadInterval, hup)
+
 	go cleanupLoop(ctx, authSvc, cfg.CleanupInterval, log, now)
 	return listenAndServe(ctx, cfg, handler, log)
+}
+
+// serveVerifierOnly runs a process that verifies tokens with the public keys
+// of the issuer's JWKS at REVENUE_JWKS_URL, and issues none: /me, /healthz,
+// /readyz (ready once a key set is fetched) and /metrics; no /login, no
+// database, no private key. The JWKS is fetched at start, again when the
+// issuer's cache lifetime ends, and for an unknown kid at most once per
+// REVENUE_JWKS_REFETCH_INTERVAL; never per request.
+func serveVerifierOnly(ctx context.Context, cfg config.Config, log *slog.Logger, now func() time.Time) error {
+	if cfg.DatabaseURL != "" {
+		log.Info("verifier-only mode: DATABASE_URL is not used")
+	}
+	remote := token.NewRemoteKeys(token.RemoteOptions{
+		URL:             cfg.JWKSURL,
+		Timeout:         cfg.JWKSFetchTimeout,
+		MaxAge:          cfg.JWKSMaxAge,
+		RefetchInterval: cfg.JWKSRefetchInterval,
+		Log:             log,
+		Now:             now,
+	})
+	if err := remote.Refresh(ctx); err != nil {
+		log.Warn("no keys yet: not ready until the JWKS can be fetched", "url", cfg.JWKSURL, "err", err)
+	}
+	refreshCtx, stopRefresh := context.WithCancel(ctx)
+	defer stopRefresh()
+	go remote.Run(refreshCtx)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	hc := httpConfig(cfg)
+	hc.WebDir = "" // the SPA talks to the issuer
+	handler, err := httpapi.NewServer(httpapi.Deps{
+		Config:   hc,
+		Log:      log,
+		Verifier: newVerifier(cfg, remote, reg, now),
+		Checks: map[string]func(context.Context) error{
+			"keys": func(context.Context) error { return remote.Ready() },
+		},
+		Metrics: httpapi.NewMetrics(reg),
+		Now:     now,
+	})
+	if err != nil {
+		return err
+	}
+	return listenAndServe(ctx, cfg, handler, log)
+}
+
+// newVerifier builds the access-token verifier, behind the verified-token
+// cache unless REVENUE_TOKEN_CACHE_SIZE is 0, and registers the cache's
+// metrics on reg.
+func newVerifier(cfg config.Config, keys token.KeyLookup, reg *prometheus.Registry, now func() time.Time) httpapi.Verifier {
+	v := token.NewVerifier(keys, cfg.Issuer, cfg.Audience, cfg.ClockLeeway, now)
+	if cfg.TokenCache == 0 {
+		return v
+	}
+	c := token.NewCachingVerifier(v, keys, cfg.ClockLeeway, now, cfg.TokenCache)
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "revenue_token_cache_hits_total",
+			Help: "Access tokens accepted from the verified-token cache, without an RSA check.",
+		}, func() float64 { return float64(c.Stats().Hits) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "revenue_token_cache_misses_total",
+			Help: "Access tokens sent to the full verifier (not cached, expired or key gone).",
+		}, func() float64 { return float64(c.Stats().Misses) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "revenue_token_cache_entries",
+			Help: "Verified tokens held in the cache.",
+		}, func() float64 { return float64(c.Stats().Entries) }),
+	)
+	return c
 }
 
 func policyFrom(cfg config.Config) auth.Policy {
@@ -128,28 +211,35 @@ func httpConfig(cfg config.Config) httpapi.Config {
 	}
 }
 
-// loadKeys loads the signing keys, first generating one when the service
-// runs in development mode (private PostgreSQL) or REVENUE_KEYS_GENERATE asks.
-func loadKeys(cfg config.Config, log *slog.Logger, now func() time.Time) (*token.Keyring, error) {
+// loadKeys loads REVENUE_KEYS_DIR, first generating a current key when the
+// service runs in development mode (private PostgreSQL) or
+// REVENUE_KEYS_GENERATE asks and the directory holds none. A missing,
+// unreadable, weak, wrong-type or group/world-readable key refuses the start.
+func loadKeys(cfg config.Config, log *slog.Logger, now func() time.Time) (*token.DirReloader, error) {
 	if cfg.Embedded() || cfg.KeysGenerate {
 		has, err := token.HasKeys(cfg.KeysDir)
 		if err != nil {
 			return nil, fmt.Errorf("REVENUE_KEYS_DIR: %w", err)
 		}
 		if !has {
-			k, err := token.Generate(cfg.KeysDir, token.MinKeyBits, now())
+			dir, err := token.OpenDir(cfg.KeysDir)
+			if err != nil {
+				return nil, err
+			}
+			k, err := dir.Generate(token.MinKeyBits, now())
 			if err != nil {
 				return nil, fmt.Errorf("generate signing key: %w", err)
 			}
 			log.Info("generated signing key", "file", k.File, "kid", k.ID)
 		}
 	}
-	ks, err := token.LoadDir(cfg.KeysDir)
+	r, err := token.NewDirReloader(cfg.KeysDir, log)
 	if err != nil {
 		return nil, err
 	}
+	ks := r.Keyring().Set()
 	log.Info("keys loaded", "count", len(ks.Keys()), "signing_kid", ks.Signing().ID)
-	return token.NewKeyring(ks), nil
+	return r, nil
 }
 
 func keysReady(r *token.Keyring) error {

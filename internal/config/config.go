@@ -29,9 +29,13 @@ type Config struct {
 	AccessTokenTTL time.Duration // REVENUE_ACCESS_TOKEN_TTL
 	ClockLeeway    time.Duration // REVENUE_CLOCK_LEEWAY
 	JWKSURL        string        // REVENUE_JWKS_URL: verifier-only mode
-	JWKSMaxAge     time.Duration // REVENUE_JWKS_MAX_AGE
+	JWKSMaxAge     time.Duration // REVENUE_JWKS_MAX_AGE: issuer: Cache-Control max-age of the JWKS; verifier: longest a fetched JWKS is used
 	KeysGenerate   bool          // REVENUE_KEYS_GENERATE
 	TokenCache     int           // REVENUE_TOKEN_CACHE_SIZE: verified-token cache entries, 0 = off
+
+	KeysReloadInterval  time.Duration // REVENUE_KEYS_RELOAD_INTERVAL: how often the issuer checks REVENUE_KEYS_DIR for changes, 0 = only on SIGHUP
+	JWKSRefetchInterval time.Duration // REVENUE_JWKS_REFETCH_INTERVAL: verifier: least time between fetches for unknown kids; retry delay
+	JWKSFetchTimeout    time.Duration // REVENUE_JWKS_FETCH_TIMEOUT: verifier: bound on one JWKS fetch
 
 	DemoSeed bool // REVENUE_DEMO_SEED
 
@@ -80,6 +84,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("access_token_ttl", c.AccessTokenTTL),
 		slog.Any("cors_origins", c.CORSOrigins),
 		slog.String("jwks_url", c.JWKSURL),
+		slog.Duration("jwks_max_age", c.JWKSMaxAge),
+		slog.Duration("keys_reload_interval", c.KeysReloadInterval),
 	)
 }
 
@@ -116,6 +122,10 @@ func Load(getenv func(string) string) (Config, error) {
 		JWKSMaxAge:     r.duration("REVENUE_JWKS_MAX_AGE", 5*time.Minute),
 		KeysGenerate:   r.boolean("REVENUE_KEYS_GENERATE", false),
 		TokenCache:     r.integer("REVENUE_TOKEN_CACHE_SIZE", 10000),
+
+		KeysReloadInterval:  r.duration("REVENUE_KEYS_RELOAD_INTERVAL", 5*time.Second),
+		JWKSRefetchInterval: r.duration("REVENUE_JWKS_REFETCH_INTERVAL", 10*time.Second),
+		JWKSFetchTimeout:    r.duration("REVENUE_JWKS_FETCH_TIMEOUT", 5*time.Second),
 
 		DemoSeed: r.boolean("REVENUE_DEMO_SEED", false),
 
@@ -192,6 +202,15 @@ func (c Config) Validate() error {
 	}
 	if c.JWKSMaxAge < 0 || c.JWKSMaxAge > 24*time.Hour {
 		bad("REVENUE_JWKS_MAX_AGE", "must be between 0 and 24h, got %s", c.JWKSMaxAge)
+	}
+	if c.KeysReloadInterval != 0 && (c.KeysReloadInterval < 100*time.Millisecond || c.KeysReloadInterval > time.Hour) {
+		bad("REVENUE_KEYS_RELOAD_INTERVAL", "must be 0 (reload only on SIGHUP) or between 100ms and 1h, got %s", c.KeysReloadInterval)
+	}
+	if c.JWKSRefetchInterval < 100*time.Millisecond || c.JWKSRefetchInterval > time.Hour {
+		bad("REVENUE_JWKS_REFETCH_INTERVAL", "must be between 100ms and 1h, got %s", c.JWKSRefetchInterval)
+	}
+	if c.JWKSFetchTimeout < 100*time.Millisecond || c.JWKSFetchTimeout > time.Minute {
+		bad("REVENUE_JWKS_FETCH_TIMEOUT", "must be between 100ms and 1m, got %s", c.JWKSFetchTimeout)
 	}
 	if c.TokenCache < 0 {
 		bad("REVENUE_TOKEN_CACHE_SIZE", "must be 0 (off) or more, got %d", c.TokenCache)

@@ -68,11 +68,13 @@ func (db *DB) bound(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, db.timeout)
 }
 
-// tx runs f in one transaction, committed when f returns nil.
-func (db *DB) tx(ctx context.Context, f func(pgx.Tx) error) error {
+// tx runs f in one transaction, committed when f returns nil. f gets the
+// bounded context and must use it for every statement: a statement on the
+// caller's context would wait as long as an unresponsive server lets it.
+func (db *DB) tx(ctx context.Context, f func(context.Context, pgx.Tx) error) error {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
-	return translate(pgx.BeginFunc(ctx, db.Pool, f))
+	return translate(pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error { return f(ctx, tx) }))
 }
 
 // Migrate applies the embedded migrations. A PostgreSQL advisory lock makes

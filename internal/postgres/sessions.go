@@ -51,7 +51,7 @@ func sessionFromRow(r sessionRow) auth.Session {
 // CreateSession starts a session with its first refresh token and records ev.
 func (s *SessionStore) CreateSession(ctx context.Context, ns auth.NewSession, refreshHash []byte, ev auth.Event) (auth.Session, error) {
 	var sess auth.Session
-	err := s.db.tx(ctx, func(tx pgx.Tx) error {
+	err := s.db.tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `INSERT INTO sessions AS s (user_id, created_at, last_used_at, idle_expires_at, expires_at, client_ip, user_agent)
 			VALUES ($1, $2, $2, $3, $4, $5, $6) RETURNING `+sessionColumns,
 			ns.UserID, ns.CreatedAt, ns.IdleExpiresAt, ns.ExpiresAt, ns.Client.IP, ns.Client.UserAgent)
@@ -78,7 +78,7 @@ func (s *SessionStore) CreateSession(ctx context.Context, ns auth.NewSession, re
 // ends sessions, so parallel refreshes and logouts serialize without deadlock.
 func (s *SessionStore) Refresh(ctx context.Context, refreshHash []byte, decide func(auth.RefreshState) auth.RefreshDecision) (auth.RefreshState, error) {
 	var st auth.RefreshState
-	err := s.db.tx(ctx, func(tx pgx.Tx) error {
+	err := s.db.tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var sessionID string
 		if err := tx.QueryRow(ctx, `SELECT session_id::text FROM refresh_tokens WHERE token_hash = $1`, refreshHash).Scan(&sessionID); err != nil {
 			return translate(err)
@@ -138,7 +138,7 @@ func (s *SessionStore) Refresh(ctx context.Context, refreshHash []byte, decide f
 
 // EndSession ends one active session of userID.
 func (s *SessionStore) EndSession(ctx context.Context, userID, sessionID, reason string, ev auth.Event) error {
-	return s.db.tx(ctx, func(tx pgx.Tx) error {
+	return s.db.tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var owned bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 AND ended_at IS NULL)`,
 			sessionID, userID).Scan(&owned); err != nil {
@@ -157,7 +157,7 @@ func (s *SessionStore) EndSession(ctx context.Context, userID, sessionID, reason
 // EndUserSessions ends every active session of userID.
 func (s *SessionStore) EndUserSessions(ctx context.Context, userID, reason string, ev auth.Event) (int, error) {
 	var n int64
-	err := s.db.tx(ctx, func(tx pgx.Tx) error {
+	err := s.db.tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var err error
 		if n, err = endSessions(ctx, tx, `user_id = $1`, userID, reason, ev.Time); err != nil {
 			return err
@@ -198,7 +198,7 @@ func (s *SessionStore) Cleanup(ctx context.Context, cutoff time.Time) (int64, er
 	var total int64
 	for {
 		var n int64
-		err := s.db.tx(ctx, func(tx pgx.Tx) error {
+		err := s.db.tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 			var got bool
 			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtext('revenue-api.cleanup'))`).Scan(&got); err != nil || !got {
 				return err

@@ -74,7 +74,7 @@ func (s *UserStore) CreateOrganization(ctx context.Context, name, currency strin
 // CreateUser adds a user to the organization named in u.
 func (s *UserStore) CreateUser(ctx context.Context, u auth.NewUser, hash string, ev auth.Event) (auth.User, error) {
 	var user auth.User
-	err := s.db.tx(ctx, func(tx pgx.Tx) error {
+	err := s.db.tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var orgID string
 		if err := tx.QueryRow(ctx, `SELECT id::text FROM organizations WHERE name = $1`, u.Organization).Scan(&orgID); err != nil {
 			return translate(err)
@@ -95,7 +95,7 @@ func (s *UserStore) CreateUser(ctx context.Context, u auth.NewUser, hash string,
 
 // RecordLoginFailure counts a failure and sets a lockout when lockFor says so.
 func (s *UserStore) RecordLoginFailure(ctx context.Context, userID string, now time.Time, lockFor func(int) time.Duration) error {
-	return s.db.tx(ctx, func(tx pgx.Tx) error {
+	return s.db.tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var failures int
 		err := tx.QueryRow(ctx, `UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins`,
 			userID).Scan(&failures)
@@ -140,7 +140,7 @@ func (s *UserStore) SetDisabled(ctx context.Context, email string, disabled bool
 // is set, and records ev, all in one transaction.
 func (s *UserStore) updateUser(ctx context.Context, email string, ev auth.Event, endReason, query string, arg any) (auth.User, error) {
 	var user auth.User
-	err := s.db.tx(ctx, func(tx pgx.Tx) error {
+	err := s.db.tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, query, email, arg)
 		if err != nil {
 			return err

@@ -1,7 +1,10 @@
 // Package token signs and verifies RS256 access tokens (RFC 9068 profile)
 // and manages the RSA key set they are signed with: loading keys/ with its
-// safety checks, generating keys, and publishing public keys as a JWKS
-// (RFC 7517). It knows nothing of HTTP frameworks or databases.
+// safety checks, generating keys and moving them through their states
+// (next, current, retired; keystate.go), reloading them while the service
+// runs, publishing public keys as a JWKS (RFC 7517), and, for a
+// verifier-only process, fetching an issuer's JWKS (jwksfetch.go). It knows
+// nothing of HTTP frameworks or databases.
 package token
 
 import (
@@ -27,6 +30,11 @@ import (
 // MinKeyBits is the smallest RSA modulus accepted, for signing or verifying.
 const MinKeyBits = 2048
 
+// MaxKeyBits is the largest RSA modulus accepted: verifying with a huge
+// modulus is slow enough to be a denial of service, and verifiers fed from
+// our JWKS refuse larger keys.
+const MaxKeyBits = 8192
+
 // Key is one RSA key of the set. Private is nil for keys known only by
 // their public half (a verifier fed from a JWKS).
 type Key struct {
@@ -35,6 +43,8 @@ type Key struct {
 	Private *rsa.PrivateKey
 	File    string
 	Created time.Time
+	State   KeyState  // next, current or retired; empty for a key fetched from a JWKS
+	Since   time.Time // when the key entered State; zero when unknown
 }
 
 // KeySet is an immutable set of keys: all of them verify, Signing signs.
@@ -101,28 +111,16 @@ func Thumbprint(pub *rsa.PublicKey) string {
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
-// LoadDir reads every *.pem private key in dir. It refuses, naming the file,
-// a key that is unreadable, not RSA, shorter than MinKeyBits, or readable by
-// group or others. The newest key (by file name, which generated keys make a
-// UTC timestamp) signs; all verify.
+// LoadDir reads the keys directory (see OpenDir) and returns its key set:
+// the current key signs; next, current and retired keys all verify and are
+// published. It refuses, naming the file, a key that is missing, unreadable,
+// not RSA, too weak, or readable by group or others.
 func LoadDir(dir string) (*KeySet, error) {
-	names, err := filepath.Glob(filepath.Join(dir, "*.pem"))
+	d, err := OpenDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	if len(names) == 0 {
-		return nil, fmt.Errorf("no signing key in %s: run `revenue-api keys generate`", dir)
-	}
-	slices.Sort(names)
-	var keys []*Key
-	for _, name := range names {
-		k, err := LoadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		keys = append(keys, k)
-	}
-	return NewKeySet(keys, keys[len(keys)-1]), nil
+	return d.KeySet()
 }
 
 // LoadFile reads and checks one PEM private key file.
@@ -145,7 +143,19 @@ func LoadFile(name string) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("key file %s: %w", name, err)
 	}
-	return &Key{ID: Thumbprint(&priv.PublicKey), Public: &priv.PublicKey, Private: priv, File: name, Created: info.ModTime()}, nil
+	return &Key{ID: Thumbprint(&priv.PublicKey), Public: &priv.PublicKey, Private: priv, File: name, Created: createdAt(name, info.ModTime())}, nil
+}
+
+// keyFileTime is the layout of generated key file names, a UTC timestamp.
+const keyFileTime = "20060102T150405.000000000Z"
+
+// createdAt reads a key's creation time from its generated file name, else
+// from the file's modification time.
+func createdAt(name string, modTime time.Time) time.Time {
+	if t, err := time.Parse(keyFileTime, strings.TrimSuffix(filepath.Base(name), ".pem")); err == nil {
+		return t
+	}
+	return modTime
 }
 
 // ParsePrivateKeyPEM parses an RSA private key in PKCS#8 or PKCS#1 PEM and
@@ -178,15 +188,19 @@ func ParsePrivateKeyPEM(data []byte) (*rsa.PrivateKey, error) {
 	}
 	if bits := priv.N.BitLen(); bits < MinKeyBits {
 		return nil, fmt.Errorf("RSA key of %d bits is too weak, want at least %d", bits, MinKeyBits)
+	} else if bits > MaxKeyBits {
+		return nil, fmt.Errorf("RSA key of %d bits is larger than %d, which verifiers refuse", bits, MaxKeyBits)
 	}
 	return priv, nil
 }
 
 // Generate writes a new RSA private key of bits into dir as
-// <UTC timestamp>.pem with mode 0600 (the directory 0700) and returns it.
+// <UTC timestamp>.pem with mode 0600 (the directory 0700) and returns it. The
+// file appears complete or not at all, so a service watching dir never reads
+// half a key. It records no state: see Dir.Generate.
 func Generate(dir string, bits int, now time.Time) (*Key, error) {
-	if bits < MinKeyBits {
-		return nil, fmt.Errorf("key size %d is below %d bits", bits, MinKeyBits)
+	if bits < MinKeyBits || bits > MaxKeyBits {
+		return nil, fmt.Errorf("key size %d is outside %d to %d bits", bits, MinKeyBits, MaxKeyBits)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -199,19 +213,58 @@ func Generate(dir string, bits int, now time.Time) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	name := filepath.Join(dir, now.UTC().Format("20060102T150405.000000000Z")+".pem")
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	name := filepath.Join(dir, now.UTC().Format(keyFileTime)+".pem")
+	err = writeFileAtomic(name, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), false)
 	if err != nil {
 		return nil, err
 	}
-	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+	return &Key{ID: Thumbprint(&priv.PublicKey), Public: &priv.PublicKey, Private: priv, File: name, Created: now}, nil
+}
+
+// writeFileAtomic writes data to name with mode 0600 through a temporary file
+// in the same directory, so readers see the old content or the new, never a
+// part. With replace false it fails if name exists.
+func writeFileAtomic(name string, data []byte, replace bool) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(name), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
 		f.Close()
-		return nil, err
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
 	}
 	if err := f.Close(); err != nil {
-		return nil, err
+		return err
 	}
-	return &Key{ID: Thumbprint(&priv.PublicKey), Public: &priv.PublicKey, Private: priv, File: name, Created: now}, nil
+	if replace {
+		err = os.Rename(tmp, name)
+	} else if err = os.Link(tmp, name); err == nil {
+		err = os.Remove(tmp)
+	}
+	if err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(name))
+}
+
+// syncDir makes a rename or removal in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // HasKeys reports whether dir holds any *.pem file.
