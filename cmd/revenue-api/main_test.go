@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -299,5 +300,30 @@ func TestAdminCommands(t *testing.T) {
 	out, _ := admin("peter-password-3\n", "users", "passwd", "-email", "peter@initech.example")
 	if strings.Contains(out, "peter-password-3") {
 		t.Error("the password was echoed")
+	}
+}
+
+// With REVENUE_METRICS_ADDR, /metrics moves to its own listener (for an
+// operators-only network) and leaves the public address.
+func TestMetricsOnASeparateAddress(t *testing.T) {
+	metricsAddr := freeAddr(t)
+	base, _ := startServe(t, map[string]string{
+		"DATABASE_URL":          pgtest.NewDatabase(t),
+		"REVENUE_KEYS_DIR":      filepath.Join(t.TempDir(), "keys"),
+		"REVENUE_KEYS_GENERATE": "true",
+		"REVENUE_WEB_DIR":       "",
+		"REVENUE_METRICS_ADDR":  metricsAddr,
+	})
+	if got := get(t, base+"/metrics", ""); got != http.StatusNotFound {
+		t.Errorf("public /metrics: %d, want 404 when REVENUE_METRICS_ADDR is set", got)
+	}
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "revenue_http_request_duration_seconds") {
+		t.Errorf("metrics address: %d, want 200 with the request histogram", resp.StatusCode)
 	}
 }

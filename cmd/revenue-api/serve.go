@@ -112,7 +112,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	go keys.Run(reloadCtx, cfg.KeysReloadInterval, hup)
 
 	go cleanupLoop(ctx, authSvc, cfg.CleanupInterval, log, now)
-	return listenAndServe(ctx, cfg, handler, log)
+	return listenAndServe(ctx, cfg, handler, metrics.Handler(), log)
 }
 
 // serveVerifierOnly runs a process that verifies tokens with the public keys
@@ -142,6 +142,7 @@ func serveVerifierOnly(ctx context.Context, cfg config.Config, log *slog.Logger,
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := httpapi.NewMetrics(reg)
 	hc := httpConfig(cfg)
 	hc.WebDir = "" // the SPA talks to the issuer
 	handler, err := httpapi.NewServer(httpapi.Deps{
@@ -151,13 +152,13 @@ func serveVerifierOnly(ctx context.Context, cfg config.Config, log *slog.Logger,
 		Checks: map[string]func(context.Context) error{
 			"keys": func(context.Context) error { return remote.Ready() },
 		},
-		Metrics: httpapi.NewMetrics(reg),
+		Metrics: metrics,
 		Now:     now,
 	})
 	if err != nil {
 		return err
 	}
-	return listenAndServe(ctx, cfg, handler, log)
+	return listenAndServe(ctx, cfg, handler, metrics.Handler(), log)
 }
 
 // newVerifier builds the access-token verifier, behind the verified-token
@@ -200,14 +201,15 @@ func policyFrom(cfg config.Config) auth.Policy {
 
 func httpConfig(cfg config.Config) httpapi.Config {
 	return httpapi.Config{
-		CORSOrigins:    cfg.CORSOrigins,
-		TrustedProxies: cfg.TrustedProxies,
-		MaxBodyBytes:   cfg.MaxBodyBytes,
-		CookieSecure:   cfg.CookieSecure,
-		AuthRate:       cfg.AuthRate,
-		AuthBurst:      cfg.AuthBurst,
-		WebDir:         cfg.WebDir,
-		JWKSMaxAge:     cfg.JWKSMaxAge,
+		CORSOrigins:      cfg.CORSOrigins,
+		TrustedProxies:   cfg.TrustedProxies,
+		MaxBodyBytes:     cfg.MaxBodyBytes,
+		CookieSecure:     cfg.CookieSecure,
+		AuthRate:         cfg.AuthRate,
+		AuthBurst:        cfg.AuthBurst,
+		WebDir:           cfg.WebDir,
+		JWKSMaxAge:       cfg.JWKSMaxAge,
+		MetricsElsewhere: cfg.MetricsAddr != "",
 	}
 }
 
@@ -279,22 +281,28 @@ func cleanupLoop(ctx context.Context, svc *auth.Service, every time.Duration, lo
 	}
 }
 
-func listenAndServe(ctx context.Context, cfg config.Config, handler http.Handler, log *slog.Logger) error {
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      15 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+func listenAndServe(ctx context.Context, cfg config.Config, handler, metrics http.Handler, log *slog.Logger) error {
+	srv := newHTTPServer(handler, log)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("REVENUE_HTTP_ADDR: %w", err)
 	}
+	servers := []*http.Server{srv}
+	errc := make(chan error, 2)
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("REVENUE_METRICS_ADDR: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics)
+		msrv := newHTTPServer(mux, log)
+		servers = append(servers, msrv)
+		log.Info("metrics listening", "addr", mln.Addr().String())
+		go func() { errc <- msrv.Serve(mln) }()
+	}
 	log.Info("listening", "addr", ln.Addr().String(), "pid", os.Getpid())
-	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
@@ -304,9 +312,25 @@ func listenAndServe(ctx context.Context, cfg config.Config, handler http.Handler
 	log.Info("shutting down: finishing in-flight requests")
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	for _, s := range servers {
+		if err := s.Shutdown(sctx); err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newHTTPServer bounds every phase of a connection, so slow or idle clients
+// cannot hold the server's resources.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }

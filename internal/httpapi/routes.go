@@ -16,7 +16,7 @@ func (s *Server) routes(r *gin.Engine) {
 	if s.Keys != nil {
 		r.GET("/.well-known/jwks.json", s.jwks)
 	}
-	if s.Metrics.handler != nil {
+	if !s.Config.MetricsElsewhere {
 		r.GET("/metrics", gin.WrapH(s.Metrics.handler))
 	}
 

@@ -33,6 +33,8 @@ type Config struct {
 	AuthBurst      int
 	WebDir         string        // built SPA; empty or missing: not served
 	JWKSMaxAge     time.Duration // Cache-Control max-age of the JWKS
+	// MetricsElsewhere leaves /metrics off this router: it is served on its own address.
+	MetricsElsewhere bool
 }
 
 // Deps is everything the server needs. Auth and Revenue are nil in a
