@@ -17,6 +17,7 @@ import (
 
 	"github.com/revenue-api/revenue-api/internal/pgtest"
 	"github.com/revenue-api/revenue-api/internal/postgres"
+	"github.com/revenue-api/revenue-api/internal/syncbuf"
 )
 
 func TestMain(m *testing.M) {
@@ -36,24 +37,6 @@ func testEnv(vars map[string]string) func(string) string {
 	return func(k string) string { return base[k] }
 }
 
-// lockedBuffer collects a process's output safely across goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -71,7 +54,7 @@ func startServe(t *testing.T, vars map[string]string) (base string, stop func() 
 	addr := freeAddr(t)
 	vars["REVENUE_HTTP_ADDR"] = addr
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve"}, testEnv(vars), strings.NewReader(""), logs, logs) }()
 	base = "http://" + addr

@@ -19,26 +19,12 @@ import (
 	"time"
 
 	"github.com/revenue-api/revenue-api/internal/auth"
+	"github.com/revenue-api/revenue-api/internal/syncbuf"
 	"github.com/revenue-api/revenue-api/internal/token"
 )
 
 // serveLogs collects a server's JSON log lines from concurrent writers.
-type serveLogs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *serveLogs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *serveLogs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type serveLogs struct{ syncbuf.Buffer }
 
 // find returns the first log line whose msg is msg, decoded.
 func (l *serveLogs) find(msg string) map[string]any {

@@ -28,6 +28,7 @@ import (
 	"github.com/revenue-api/revenue-api/internal/pgtest"
 	"github.com/revenue-api/revenue-api/internal/postgres"
 	"github.com/revenue-api/revenue-api/internal/revenue"
+	"github.com/revenue-api/revenue-api/internal/syncbuf"
 	"github.com/revenue-api/revenue-api/internal/token"
 )
 
@@ -107,7 +108,7 @@ type Env struct {
 	Signer   *token.Signer
 	Verifier httpapi.Verifier
 	Handler  http.Handler
-	Logs     *SafeBuffer
+	Logs     *syncbuf.Buffer
 	Metrics  *httpapi.Metrics
 }
 
@@ -152,7 +153,7 @@ func New(t testing.TB, opts ...Option) *Env {
 		t.Fatalf("seed: %v", err)
 	}
 
-	logs := &SafeBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	metrics := httpapi.NewMetrics(nil)
 	signer := token.NewSigner(keyring, cfg.Issuer, cfg.Audience, cfg.AccessTokenTTL, clock.Now)
@@ -335,21 +336,5 @@ func (e *Env) Events() []string {
 	return out
 }
 
-// SafeBuffer is a bytes.Buffer safe for concurrent log writers.
-type SafeBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *SafeBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String returns everything written so far.
-func (b *SafeBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// SafeBuffer is the log sink of an Env.
+type SafeBuffer = syncbuf.Buffer

@@ -1,7 +1,6 @@
 package token_test
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/revenue-api/revenue-api/internal/auth"
+	"github.com/revenue-api/revenue-api/internal/syncbuf"
 	"github.com/revenue-api/revenue-api/internal/token"
 )
 
@@ -51,22 +51,7 @@ func (c *stepClock) Advance(d time.Duration) {
 }
 
 // syncBuffer collects log output from concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 func testLogger() (*slog.Logger, *syncBuffer) {
 	buf := &syncBuffer{}
