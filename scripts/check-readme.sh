@@ -6,7 +6,7 @@ set -euo pipefail
 root=$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 : "${REVENUE_TEST_URL:?run me under scripts/with-server.sh}"
 
-script=$(awk '/^## Walkthrough with curl/{on=1} /^## HTTP surface/{on=0} on' "$root/README.md" |
+script=$(awk '/^## /{on=0} /^## Walkthrough with curl/{on=1} on' "$root/README.md" |
 	awk '/^```sh$/{inblock=1; next} /^```$/{inblock=0} inblock')
 [[ -n $script ]] || { echo "check-readme: no walkthrough found in README.md" >&2; exit 1; }
 script=${script//http:\/\/localhost:8080/$REVENUE_TEST_URL}
