@@ -67,7 +67,7 @@ fuzz:
 	scripts/fuzz.sh $(FUZZTIME)
 
 fuzz-ci:
-	scripts/fuzz.sh 5s
+	scripts/fuzz.sh 10s
 
 soak:
 	REVENUE_SOAK=$${REVENUE_SOAK:-5m} $(GO) test -count=1 -timeout 30m -run Soak -v ./internal/systemtest/

@@ -310,3 +310,23 @@ func TestMetricsOnASeparateAddress(t *testing.T) {
 		t.Errorf("metrics address: %d, want 200 with the request histogram", resp.StatusCode)
 	}
 }
+
+// The server refuses oversized request headers before any handler runs.
+func TestServerRefusesOversizedHeaders(t *testing.T) {
+	base, _ := startServe(t, map[string]string{
+		"DATABASE_URL":          pgtest.NewDatabase(t),
+		"REVENUE_KEYS_DIR":      filepath.Join(t.TempDir(), "keys"),
+		"REVENUE_KEYS_GENERATE": "true",
+		"REVENUE_WEB_DIR":       "",
+	})
+	req, _ := http.NewRequest(http.MethodGet, base+"/me", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.Repeat("a", 20<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("20 KiB Authorization header: %d, want 431", resp.StatusCode)
+	}
+}

@@ -157,7 +157,12 @@ func New(t testing.TB, opts ...Option) *Env {
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	metrics := httpapi.NewMetrics(nil)
 	signer := token.NewSigner(keyring, cfg.Issuer, cfg.Audience, cfg.AccessTokenTTL, clock.Now)
-	verifier := token.NewVerifier(keyring, cfg.Issuer, cfg.Audience, cfg.ClockLeeway, clock.Now)
+	// The verifier as production builds it: behind the verified-token cache
+	// unless the test turns it off.
+	var verifier httpapi.Verifier = token.NewVerifier(keyring, cfg.Issuer, cfg.Audience, cfg.ClockLeeway, clock.Now)
+	if cfg.TokenCache > 0 {
+		verifier = token.NewCachingVerifier(verifier, keyring, cfg.ClockLeeway, clock.Now, cfg.TokenCache)
+	}
 	svc := auth.NewService(postgres.NewUserStore(db), postgres.NewSessionStore(db), postgres.NewEventStore(db),
 		signer, hasher, auth.Policy{
 			AccessTokenTTL:     cfg.AccessTokenTTL,
@@ -335,6 +340,3 @@ func (e *Env) Events() []string {
 	}
 	return out
 }
-
-// SafeBuffer is the log sink of an Env.
-type SafeBuffer = syncbuf.Buffer

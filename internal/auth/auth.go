@@ -169,9 +169,10 @@ type UserStore interface {
 	// CreateUser adds a user to the named organization: apperr.ErrNotFound for
 	// an unknown organization, apperr.ErrConflict for a duplicate email.
 	CreateUser(ctx context.Context, u NewUser, passwordHash string, ev Event) (User, error)
-	// RecordLoginFailure counts a failed login; lockFor turns the new count
-	// into a lockout duration (0: none). One transaction with a row lock.
-	RecordLoginFailure(ctx context.Context, userID string, now time.Time, lockFor func(failures int) time.Duration) error
+	// RecordLoginFailure records ev and, when countFor names a user, counts
+	// a failed login for them; lockFor turns the new count into a lockout
+	// duration (0: none). One transaction with a row lock.
+	RecordLoginFailure(ctx context.Context, countFor string, now time.Time, lockFor func(failures int) time.Duration, ev Event) error
 	// RecordLoginSuccess clears the failure count and, when newHash is not
 	// empty, stores a rehashed password.
 	RecordLoginSuccess(ctx context.Context, userID, newHash string) error

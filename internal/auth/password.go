@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Password policy bounds, in characters. The upper bound keeps a login from
@@ -51,7 +52,8 @@ const (
 	keyLen  = 32
 )
 
-// PasswordHasher hashes and verifies argon2id passwords in a bounded pool:
+// PasswordHasher hashes argon2id passwords, and verifies argon2id and (for
+// imported accounts) bcrypt hashes, in a bounded pool:
 // at most workers hashes run at once and at most queue wait, so a flood of
 // logins cannot take every CPU from token verification. Past that it fails
 // fast with ErrOverloaded.
@@ -93,6 +95,11 @@ func (h *PasswordHasher) Hash(ctx context.Context, pw string) (string, error) {
 // dummy hash and fails, taking the same time as a real check. rehash reports
 // that encoded uses other parameters than the hasher's.
 func (h *PasswordHasher) Verify(ctx context.Context, pw, encoded string) (ok, rehash bool, err error) {
+	if isBcrypt(encoded) {
+		// Accounts imported with bcrypt hashes log in and move to argon2id.
+		err = h.do(ctx, func() { ok = bcrypt.CompareHashAndPassword([]byte(encoded), []byte(pw)) == nil })
+		return ok && err == nil, ok && err == nil, err
+	}
 	real := encoded != ""
 	if !real {
 		encoded = h.dummy
@@ -140,6 +147,10 @@ func (h *PasswordHasher) hash(pw string) string {
 	key := argon2.IDKey([]byte(pw), salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.MemoryKiB, p.Iterations, p.Parallelism,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+}
+
+func isBcrypt(encoded string) bool {
+	return strings.HasPrefix(encoded, "$2a$") || strings.HasPrefix(encoded, "$2b$") || strings.HasPrefix(encoded, "$2y$")
 }
 
 func decodeHash(encoded string) (Argon2Params, []byte, []byte, error) {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 var cheap = Argon2Params{MemoryKiB: 8 * 1024, Iterations: 1, Parallelism: 1}
@@ -110,5 +112,23 @@ func TestRefreshTokenShape(t *testing.T) {
 		if _, ok := hashRefreshToken(bad); ok {
 			t.Errorf("hashRefreshToken(%q) accepted a malformed token", bad)
 		}
+	}
+}
+
+func TestBcryptHashesVerifyAndMoveToArgon2id(t *testing.T) {
+	h, err := NewPasswordHasher(cheap, 1, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imported, err := bcrypt.GenerateFromPassword([]byte("imported-password"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if ok, rehash, _ := h.Verify(ctx, "imported-password", string(imported)); !ok || !rehash {
+		t.Errorf("bcrypt hash, right password: ok=%v rehash=%v, want true true", ok, rehash)
+	}
+	if ok, _, _ := h.Verify(ctx, "wrong-password", string(imported)); ok {
+		t.Error("bcrypt hash verified a wrong password")
 	}
 }

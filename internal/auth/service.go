@@ -76,7 +76,12 @@ func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSp
 // password hash so that timing does not tell accounts apart.
 func (s *Service) Login(ctx context.Context, email, password string, client Client) (Tokens, error) {
 	email = NormalizeEmail(email)
-	user, err := s.users.UserByEmail(ctx, email)
+	user, err := User{}, apperr.ErrNotFound
+	// No account has a NUL in its email, and PostgreSQL text cannot even
+	// hold one: asking would fail the request instead of the login.
+	if !strings.ContainsRune(email, 0) {
+		user, err = s.users.UserByEmail(ctx, email)
+	}
 	if err != nil && !errors.Is(err, apperr.ErrNotFound) {
 		return Tokens{}, err
 	}
@@ -98,12 +103,18 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 		reason = "wrong_password"
 	}
 	if reason != "" {
-		if found && reason == "wrong_password" {
-			if err := s.users.RecordLoginFailure(ctx, user.ID, now, s.lockFor); err != nil {
-				return Tokens{}, err
-			}
+		// Every failure runs the same transaction, counting only a wrong
+		// password, so the database work does not tell the reasons apart.
+		countFor := ""
+		if reason == "wrong_password" {
+			countFor = user.ID
 		}
-		s.record(ctx, Event{Time: now, Kind: EventLoginFailed, UserID: user.ID, Client: client, Reason: reason})
+		ev := Event{Time: now, Kind: EventLoginFailed, UserID: user.ID, Client: client, Reason: reason}
+		err := s.users.RecordLoginFailure(ctx, countFor, now, s.lockFor, ev)
+		s.observed(ev, err)
+		if err != nil {
+			return Tokens{}, err
+		}
 		return Tokens{}, ErrInvalidCredentials
 	}
 

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"math"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -10,11 +11,15 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// rateLimiter keeps one token bucket per client address and route. Buckets
-// idle for a while are forgotten, so memory stays bounded by recent clients.
+// rateLimiter keeps one token bucket per client address and route. A bucket
+// left alone long enough to refill completely is the same as a new one, so it
+// is forgotten; and the number of buckets is capped, so a flood of addresses
+// cannot grow memory without bound.
 type rateLimiter struct {
 	limit rate.Limit
 	burst int
+	full  time.Duration // time for an empty bucket to refill
+	max   int
 	now   func() time.Time
 
 	mu      sync.Mutex
@@ -27,13 +32,17 @@ type bucket struct {
 	seen time.Time
 }
 
-const bucketIdle = 10 * time.Minute
+// maxBuckets bounds the limiter's memory (about 100 bytes a bucket).
+const maxBuckets = 100_000
 
 func newRateLimiter(perSecond float64, burst int, now func() time.Time) *rateLimiter {
 	if perSecond <= 0 {
 		perSecond = 1
 	}
-	return &rateLimiter{limit: rate.Limit(perSecond), burst: max(burst, 1), now: now, buckets: map[string]*bucket{}}
+	burst = max(burst, 1)
+	full := time.Duration(float64(burst) / perSecond * float64(time.Second))
+	return &rateLimiter{limit: rate.Limit(perSecond), burst: burst, full: max(full, time.Second), max: maxBuckets,
+		now: now, buckets: map[string]*bucket{}}
 }
 
 // allow takes a token for key, or says how long until one is available.
@@ -41,16 +50,22 @@ func (l *rateLimiter) allow(key string) (bool, time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if now.Sub(l.swept) > bucketIdle {
-		for k, b := range l.buckets {
-			if now.Sub(b.seen) > bucketIdle {
-				delete(l.buckets, k)
-			}
-		}
-		l.swept = now
+	if now.Sub(l.swept) > l.full {
+		l.sweep(now)
 	}
 	b, ok := l.buckets[key]
 	if !ok {
+		if len(l.buckets) >= l.max {
+			l.sweep(now)
+			// Still full: forget arbitrary buckets (map order is random), which
+			// at worst gives those addresses a fresh burst.
+			for k := range l.buckets {
+				if len(l.buckets) < l.max {
+					break
+				}
+				delete(l.buckets, k)
+			}
+		}
 		b = &bucket{lim: rate.NewLimiter(l.limit, l.burst)}
 		l.buckets[key] = b
 	}
@@ -63,10 +78,20 @@ func (l *rateLimiter) allow(key string) (bool, time.Duration) {
 	return true, 0
 }
 
+// sweep drops the buckets that have refilled completely.
+func (l *rateLimiter) sweep(now time.Time) {
+	for k, b := range l.buckets {
+		if now.Sub(b.seen) >= l.full {
+			delete(l.buckets, k)
+		}
+	}
+	l.swept = now
+}
+
 // rateLimit limits route per client address with a 429 and Retry-After.
 func (s *Server) rateLimit(route string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		ok, wait := s.limiter.allow(route + "|" + c.ClientIP())
+		ok, wait := s.limiter.allow(route + "|" + clientKey(c.ClientIP()))
 		if !ok {
 			s.Metrics.rateLimited(route)
 			writeProblem(c, &problemError{
@@ -78,4 +103,21 @@ func (s *Server) rateLimit(route string) gin.HandlerFunc {
 		}
 		c.Next()
 	}
+}
+
+// clientKey is the bucket of a client address. An IPv6 host usually holds a
+// whole /64 and could take a fresh address from it for every request, so
+// IPv6 addresses share the bucket of their /64. The key is also canonical:
+// an IPv4-mapped IPv6 address is its IPv4 address.
+func clientKey(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	addr = addr.Unmap()
+	if addr.Is6() {
+		prefix, _ := addr.Prefix(64)
+		return prefix.String()
+	}
+	return addr.String()
 }

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -93,19 +94,26 @@ func (s *UserStore) CreateUser(ctx context.Context, u auth.NewUser, hash string,
 	return user, err
 }
 
-// RecordLoginFailure counts a failure and sets a lockout when lockFor says so.
-func (s *UserStore) RecordLoginFailure(ctx context.Context, userID string, now time.Time, lockFor func(int) time.Duration) error {
+// RecordLoginFailure counts a failure for countFor (none when empty: the
+// UPDATE then matches no row, so every failed login costs the same work),
+// sets a lockout when lockFor says so, and records ev.
+func (s *UserStore) RecordLoginFailure(ctx context.Context, countFor string, now time.Time, lockFor func(int) time.Duration, ev auth.Event) error {
 	return s.db.tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var failures int
 		err := tx.QueryRow(ctx, `UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins`,
-			userID).Scan(&failures)
-		if err != nil {
+			nullable(countFor)).Scan(&failures)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
 			return err
+		default:
+			if d := lockFor(failures); d > 0 {
+				if _, err := tx.Exec(ctx, `UPDATE users SET locked_until = $2 WHERE id = $1`, countFor, now.Add(d)); err != nil {
+					return err
+				}
+			}
 		}
-		if d := lockFor(failures); d > 0 {
-			_, err = tx.Exec(ctx, `UPDATE users SET locked_until = $2 WHERE id = $1`, userID, now.Add(d))
-		}
-		return err
+		return insertEvent(ctx, tx, ev)
 	})
 }
 

@@ -151,7 +151,7 @@ func TestBadJWKSAnswersAreRefused(t *testing.T) {
 			case <-time.After(5 * time.Second):
 			}
 		}, "read JWKS answer: no complete JWKS answer within 300ms"},
-		{"server error", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", 503) }, "status 503"},
+		{"server error", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }, "status 503"},
 		{"redirect", func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "https://elsewhere.example/jwks.json", http.StatusFound)
 		}, "status 302"},
@@ -378,7 +378,7 @@ func TestJWKSRevalidatesWithETag(t *testing.T) {
 func TestRemoteKeysReadyOnlyWithAKeySet(t *testing.T) {
 	keys := keyFileTestKeys(t)
 	clock := newStepClock()
-	issuer := newFakeIssuer(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "starting", 503) })
+	issuer := newFakeIssuer(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "starting", http.StatusServiceUnavailable) })
 	remote, _ := newRemote(t, issuer.URL, clock)
 	if remote.Ready() == nil {
 		t.Error("ready before any fetch")

@@ -2,6 +2,7 @@ package token
 
 import (
 	"crypto/rsa"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -105,11 +106,29 @@ func (v *Verifier) Verify(raw string) (auth.Principal, error) {
 	if len(raw) > MaxTokenBytes {
 		return auth.Principal{}, invalid(ReasonTooLarge)
 	}
+	if !compactJWS(raw) {
+		return auth.Principal{}, invalid(ReasonMalformed)
+	}
 	var c accessClaims
-	if _, err := v.parser.ParseWithClaims(raw, &c, v.key); err != nil {
-		return auth.Principal{}, invalid(classify(err))
+	if t, err := v.parser.ParseWithClaims(raw, &c, v.key); err != nil {
+		return auth.Principal{}, invalid(classify(t, err))
 	}
 	return principalFrom(&c), nil
+}
+
+// compactJWS reports whether raw holds only base64url characters and dots.
+// Go's base64 decoder skips CR and LF even in strict mode, so without this
+// check a token with line breaks in its signature would verify as the same
+// token under another spelling.
+func compactJWS(raw string) bool {
+	for i := 0; i < len(raw); i++ {
+		switch b := raw[i]; {
+		case 'A' <= b && b <= 'Z', 'a' <= b && b <= 'z', '0' <= b && b <= '9', b == '-', b == '_', b == '.':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // key selects the verification key by kid after checking the header. Keys
@@ -125,6 +144,13 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 			return nil, fmt.Errorf("%w: %s", errBadHeader, h)
 		}
 	}
+	// The header map kept the last of repeated names; a verifier that keeps
+	// the first would read another alg or kid from the same bytes.
+	segment, _, _ := strings.Cut(t.Raw, ".")
+	header, err := base64.RawURLEncoding.Strict().DecodeString(segment)
+	if err != nil || checkMembers(header, false) != nil {
+		return nil, fmt.Errorf("%w: repeated parameter", errBadHeader)
+	}
 	kid, ok := t.Header["kid"].(string)
 	if !ok {
 		return nil, errUnknownKey
@@ -136,7 +162,13 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 	return pub, nil
 }
 
-func classify(err error) Reason {
+// classify turns a parse error into a Reason. t is what the parser read
+// before it failed (nil when the token did not split into three parts).
+func classify(t *jwt.Token, err error) Reason {
+	alg := ""
+	if t != nil {
+		alg, _ = t.Header["alg"].(string)
+	}
 	switch {
 	case errors.Is(err, errUnknownKey):
 		return ReasonUnknownKey
@@ -144,10 +176,10 @@ func classify(err error) Reason {
 		return ReasonHeader
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return ReasonMalformed
+	case alg != jwt.SigningMethodRS256.Alg():
+		// none, None, HS256, PS256, a missing alg: pinned to RS256.
+		return ReasonAlgorithm
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		if strings.Contains(err.Error(), "signing method") {
-			return ReasonAlgorithm
-		}
 		return ReasonSignature
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return ReasonExpired
