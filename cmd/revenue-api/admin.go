@@ -44,7 +44,7 @@ func withAdmin(ctx context.Context, getenv func(string) string, stderr io.Writer
 	}
 	defer b.close(ctx)
 	svc := auth.NewService(postgres.NewUserStore(b.db), postgres.NewSessionStore(b.db), postgres.NewEventStore(b.db),
-		nil, b.hasher, policyFrom(cfg), log, time.Now)
+		nil, b.hasher, cfg.AuthPolicy(), log, time.Now)
 	return f(&admin{svc: svc})
 }
 

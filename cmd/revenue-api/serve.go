@@ -80,7 +80,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	verifier := newVerifier(cfg, keyring, reg, now)
 	authSvc := auth.NewService(
 		postgres.NewUserStore(b.db), postgres.NewSessionStore(b.db), postgres.NewEventStore(b.db),
-		signer, b.hasher, policyFrom(cfg), log, now)
+		signer, b.hasher, cfg.AuthPolicy(), log, now)
 	authSvc.OnEvent(metrics.AuthEvent)
 
 	handler, err := httpapi.NewServer(httpapi.Deps{
@@ -185,18 +185,6 @@ func newVerifier(cfg config.Config, keys token.KeyLookup, reg *prometheus.Regist
 		}, func() float64 { return float64(c.Stats().Entries) }),
 	)
 	return c
-}
-
-func policyFrom(cfg config.Config) auth.Policy {
-	return auth.Policy{
-		AccessTokenTTL:     cfg.AccessTokenTTL,
-		SessionIdleTimeout: cfg.SessionIdleTimeout,
-		SessionMaxLifetime: cfg.SessionMaxLifetime,
-		RefreshReuseGrace:  cfg.RefreshReuseGrace,
-		LockoutThreshold:   cfg.LockoutThreshold,
-		LockoutBase:        cfg.LockoutBase,
-		LockoutMax:         cfg.LockoutMax,
-	}
 }
 
 func httpConfig(cfg config.Config) httpapi.Config {

@@ -29,6 +29,7 @@ import (
 	"github.com/revenue-api/revenue-api/internal/postgres"
 	"github.com/revenue-api/revenue-api/internal/revenue"
 	"github.com/revenue-api/revenue-api/internal/syncbuf"
+	"github.com/revenue-api/revenue-api/internal/testclock"
 	"github.com/revenue-api/revenue-api/internal/token"
 )
 
@@ -58,26 +59,6 @@ func Main(m *testing.M) {
 	}))
 }
 
-// Clock is a settable time source shared by every part of the service.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 var (
 	keyOnce sync.Once
 	testKey *rsa.PrivateKey
@@ -100,7 +81,7 @@ func SigningKey(t testing.TB) *rsa.PrivateKey {
 type Env struct {
 	T        testing.TB
 	Config   config.Config
-	Clock    *Clock
+	Clock    *testclock.Clock
 	DB       *postgres.DB
 	Auth     *auth.Service
 	Keyring  *token.Keyring
@@ -140,7 +121,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	}
 	t.Cleanup(db.Close)
 
-	clock := &Clock{t: time.Now().Truncate(time.Second)}
+	clock := testclock.New(time.Now().Truncate(time.Second))
 	priv := SigningKey(t)
 	key := &token.Key{ID: token.Thumbprint(&priv.PublicKey), Public: &priv.PublicKey, Private: priv, Created: clock.Now()}
 	keyring := token.NewKeyring(token.NewKeySet([]*token.Key{key}, key))
@@ -164,15 +145,7 @@ func New(t testing.TB, opts ...Option) *Env {
 		verifier = token.NewCachingVerifier(verifier, keyring, cfg.ClockLeeway, clock.Now, cfg.TokenCache)
 	}
 	svc := auth.NewService(postgres.NewUserStore(db), postgres.NewSessionStore(db), postgres.NewEventStore(db),
-		signer, hasher, auth.Policy{
-			AccessTokenTTL:     cfg.AccessTokenTTL,
-			SessionIdleTimeout: cfg.SessionIdleTimeout,
-			SessionMaxLifetime: cfg.SessionMaxLifetime,
-			RefreshReuseGrace:  cfg.RefreshReuseGrace,
-			LockoutThreshold:   cfg.LockoutThreshold,
-			LockoutBase:        cfg.LockoutBase,
-			LockoutMax:         cfg.LockoutMax,
-		}, log, clock.Now)
+		signer, hasher, cfg.AuthPolicy(), log, clock.Now)
 	svc.OnEvent(metrics.AuthEvent)
 
 	handler, err := httpapi.NewServer(httpapi.Deps{

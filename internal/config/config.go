@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/revenue-api/revenue-api/internal/auth"
 )
 
 // Config is every setting of the service. The README's settings table lists
@@ -64,6 +66,20 @@ type Config struct {
 
 	MetricsAddr     string        // REVENUE_METRICS_ADDR: empty serves /metrics on HTTPAddr
 	ShutdownTimeout time.Duration // REVENUE_SHUTDOWN_TIMEOUT
+}
+
+// AuthPolicy is the session and lockout part of the configuration, in the
+// auth domain's terms.
+func (c Config) AuthPolicy() auth.Policy {
+	return auth.Policy{
+		AccessTokenTTL:     c.AccessTokenTTL,
+		SessionIdleTimeout: c.SessionIdleTimeout,
+		SessionMaxLifetime: c.SessionMaxLifetime,
+		RefreshReuseGrace:  c.RefreshReuseGrace,
+		LockoutThreshold:   c.LockoutThreshold,
+		LockoutBase:        c.LockoutBase,
+		LockoutMax:         c.LockoutMax,
+	}
 }
 
 // Embedded reports whether the service runs its own private PostgreSQL.

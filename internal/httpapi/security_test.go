@@ -68,15 +68,7 @@ func newReplica(t *testing.T, env *apitest.Env, setup replicaSetup) *replica {
 	}
 	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	policy := auth.Policy{
-		AccessTokenTTL:     cfg.AccessTokenTTL,
-		SessionIdleTimeout: cfg.SessionIdleTimeout,
-		SessionMaxLifetime: cfg.SessionMaxLifetime,
-		RefreshReuseGrace:  cfg.RefreshReuseGrace,
-		LockoutThreshold:   cfg.LockoutThreshold,
-		LockoutBase:        cfg.LockoutBase,
-		LockoutMax:         cfg.LockoutMax,
-	}
+	policy := cfg.AuthPolicy()
 	if setup.lockoutDisabled {
 		policy.LockoutThreshold = math.MaxInt32
 	}

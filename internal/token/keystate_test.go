@@ -7,12 +7,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/revenue-api/revenue-api/internal/auth"
 	"github.com/revenue-api/revenue-api/internal/syncbuf"
+	"github.com/revenue-api/revenue-api/internal/testclock"
 	"github.com/revenue-api/revenue-api/internal/token"
 )
 
@@ -29,25 +29,10 @@ const (
 var lcPolicy = token.Lifecycle{Publish: 5*time.Minute + 5*time.Second, Retire: lcTTL + lcLeeway + 5*time.Second}
 
 // stepClock is a clock the test moves by hand.
-type stepClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type stepClock = testclock.Clock
 
 func newStepClock() *stepClock {
-	return &stepClock{t: time.Date(2026, 3, 1, 10, 15, 0, 0, time.UTC)}
-}
-
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *stepClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+	return testclock.New(time.Date(2026, 3, 1, 10, 15, 0, 0, time.UTC))
 }
 
 // syncBuffer collects log output from concurrent writers.
