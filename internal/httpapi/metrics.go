@@ -59,7 +59,19 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 func (m *Metrics) Handler() http.Handler { return m.handler }
 
 func (m *Metrics) observeRequest(method, route string, status int, d time.Duration) {
-	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Observe(d.Seconds())
+	m.requests.WithLabelValues(route, methodLabel(method), strconv.Itoa(status)).Observe(d.Seconds())
+}
+
+// methodLabel bounds the method label: the method is whatever the client
+// sent, and one new series per invented method would let any client grow
+// the server's memory and every scrape without limit.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return method
+	}
+	return "other"
 }
 
 func (m *Metrics) tokenRejected(r token.Reason) { m.rejections.WithLabelValues(string(r)).Inc() }

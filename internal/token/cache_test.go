@@ -485,3 +485,52 @@ func TestCachingVerifierAgreesWithTheVerifierOverTime(t *testing.T) {
 		t.Fatalf("the walk should see acceptances (%d), rejections (%d) and cache hits (%+v)", seenAccept, seenReject, f.cache.Stats())
 	}
 }
+
+// TestCachingVerifierIsSafeForConcurrentUse verifies from many goroutines
+// while keys come and go (run it with -race); once a key is gone for good,
+// none of its tokens is accepted any more.
+func TestCachingVerifierIsSafeForConcurrentUse(t *testing.T) {
+	f := newCacheFixture(t, 8)
+	var tokens []string
+	for i := range 16 {
+		tokens = append(tokens, f.forge(f.keys[i%2], f.keys[i%2].ID, func(c jwt.MapClaims) { c["jti"] = fmt.Sprint("c", i) }))
+	}
+	both := token.NewKeySet([]*token.Key{f.keys[0], f.keys[1]}, f.keys[0])
+	onlyOne := token.NewKeySet([]*token.Key{f.keys[1]}, f.keys[1])
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if i%2 == 0 {
+				f.keyring.Replace(onlyOne)
+			} else {
+				f.keyring.Replace(both)
+			}
+		}
+	})
+	var workers sync.WaitGroup
+	for g := range 8 {
+		workers.Go(func() {
+			for i := range 200 {
+				_, _ = f.cache.Verify(tokens[(g+i)%len(tokens)])
+			}
+		})
+	}
+	workers.Wait()
+	close(stop)
+	wg.Wait()
+
+	f.keyring.Replace(onlyOne)
+	for i, raw := range tokens {
+		want := accepted
+		if i%2 == 0 {
+			want = rejected(token.ReasonUnknownKey)
+		}
+		f.check(raw, want)
+	}
+}
