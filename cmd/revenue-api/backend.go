@@ -72,6 +72,9 @@ func (b *backend) seedDemo(ctx context.Context, now time.Time) error {
 }
 
 func (b *backend) close(ctx context.Context) {
+	if b.hasher != nil {
+		b.hasher.Close()
+	}
 	if b.db != nil {
 		b.db.Close()
 	}

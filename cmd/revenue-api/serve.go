@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -43,6 +44,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	log := newLogger(stderr, cfg.LogLevel)
 	log.Info("starting", "config", cfg)
 	gin.SetMode(gin.ReleaseMode)
+	// Password hashes run on their own low-priority threads; one scheduler
+	// slot more per hashing worker keeps them from taking the slots that
+	// serve token-protected requests.
+	runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + cfg.HashWorkers)
 	now := time.Now
 
 	if cfg.VerifierOnly() {
@@ -198,6 +203,7 @@ func httpConfig(cfg config.Config) httpapi.Config {
 		WebDir:           cfg.WebDir,
 		JWKSMaxAge:       cfg.JWKSMaxAge,
 		MetricsElsewhere: cfg.MetricsAddr != "",
+		AccessLog:        cfg.AccessLog,
 	}
 }
 

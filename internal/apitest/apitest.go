@@ -130,6 +130,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(hasher.Close)
 	if err := postgres.SeedDemo(ctx, db, func(pw string) (string, error) { return hasher.Hash(ctx, pw) }, clock.Now()); err != nil {
 		t.Fatalf("seed: %v", err)
 	}
@@ -152,7 +153,7 @@ func New(t testing.TB, opts ...Option) *Env {
 		Config: httpapi.Config{
 			CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies, MaxBodyBytes: cfg.MaxBodyBytes,
 			CookieSecure: cfg.CookieSecure, AuthRate: cfg.AuthRate, AuthBurst: cfg.AuthBurst,
-			WebDir: cfg.WebDir, JWKSMaxAge: cfg.JWKSMaxAge,
+			WebDir: cfg.WebDir, JWKSMaxAge: cfg.JWKSMaxAge, AccessLog: cfg.AccessLog,
 		},
 		Log:      log,
 		Auth:     svc,

@@ -7,7 +7,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"unicode/utf8"
 
@@ -57,11 +59,18 @@ const (
 // at most workers hashes run at once and at most queue wait, so a flood of
 // logins cannot take every CPU from token verification. Past that it fails
 // fast with ErrOverloaded.
+//
+// The workers are goroutines locked to their own OS threads at the lowest
+// CPU priority, so when logins and token-protected requests compete for the
+// CPU, the kernel serves the requests first. (The service raises GOMAXPROCS
+// by the number of workers, so a running hash never holds a scheduler slot a
+// request needs.)
 type PasswordHasher struct {
 	params  Argon2Params
 	admit   chan struct{} // running + waiting
-	run     chan struct{} // running
-	dummy   string        // verified for unknown users so they cost the same time
+	jobs    chan hashJob  // unbuffered: a send waits for a free worker
+	stop    sync.Once
+	dummy   string // verified for unknown users so they cost the same time
 	waiting atomic.Int64
 }
 
@@ -73,7 +82,10 @@ func NewPasswordHasher(p Argon2Params, workers, queue int) (*PasswordHasher, err
 	h := &PasswordHasher{
 		params: p,
 		admit:  make(chan struct{}, workers+queue),
-		run:    make(chan struct{}, workers),
+		jobs:   make(chan hashJob),
+	}
+	for range workers {
+		go h.work()
 	}
 	var pw [24]byte
 	_, _ = rand.Read(pw[:])
@@ -120,6 +132,26 @@ func (h *PasswordHasher) Verify(ctx context.Context, pw, encoded string) (ok, re
 	return ok && real, ok && real && p != h.params, nil
 }
 
+type hashJob struct {
+	f    func()
+	done chan struct{}
+}
+
+// work runs hash jobs on a thread of its own at the lowest priority. The
+// thread is never unlocked: it ends with the goroutine (Close), so no other
+// goroutine ever runs at its lowered priority.
+func (h *PasswordHasher) work() {
+	runtime.LockOSThread()
+	lowerThreadPriority()
+	for j := range h.jobs {
+		j.f()
+		close(j.done)
+	}
+}
+
+// Close stops the workers. The hasher must not be used afterwards.
+func (h *PasswordHasher) Close() { h.stop.Do(func() { close(h.jobs) }) }
+
 func (h *PasswordHasher) do(ctx context.Context, f func()) error {
 	select {
 	case h.admit <- struct{}{}:
@@ -127,16 +159,16 @@ func (h *PasswordHasher) do(ctx context.Context, f func()) error {
 		return ErrOverloaded
 	}
 	defer func() { <-h.admit }()
+	j := hashJob{f: f, done: make(chan struct{})}
 	h.waiting.Add(1)
 	select {
-	case h.run <- struct{}{}:
+	case h.jobs <- j:
 		h.waiting.Add(-1)
 	case <-ctx.Done():
 		h.waiting.Add(-1)
 		return ErrOverloaded
 	}
-	defer func() { <-h.run }()
-	f()
+	<-j.done
 	return nil
 }
 

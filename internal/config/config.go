@@ -25,6 +25,7 @@ type Config struct {
 	DataDir     string // REVENUE_DATA_DIR
 	WebDir      string // REVENUE_WEB_DIR
 	LogLevel    slog.Level
+	AccessLog   bool // REVENUE_ACCESS_LOG
 
 	Issuer         string        // REVENUE_ISSUER
 	Audience       string        // REVENUE_AUDIENCE
@@ -129,6 +130,7 @@ func Load(getenv func(string) string) (Config, error) {
 		DataDir:     r.str("REVENUE_DATA_DIR", ".data"),
 		WebDir:      r.str("REVENUE_WEB_DIR", "web/dist"),
 		LogLevel:    r.level("REVENUE_LOG_LEVEL", slog.LevelInfo),
+		AccessLog:   r.boolean("REVENUE_ACCESS_LOG", true),
 
 		Issuer:         r.str("REVENUE_ISSUER", "http://localhost:8080"),
 		Audience:       r.str("REVENUE_AUDIENCE", "revenue-api"),

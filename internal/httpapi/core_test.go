@@ -11,6 +11,7 @@ import (
 
 	"github.com/revenue-api/revenue-api/internal/apitest"
 	"github.com/revenue-api/revenue-api/internal/auth"
+	"github.com/revenue-api/revenue-api/internal/config"
 )
 
 func decodeSegment(t *testing.T, seg string) map[string]any {
@@ -346,5 +347,13 @@ func TestRequestIDOnEveryResponseAndLogLine(t *testing.T) {
 	}
 	if !strings.Contains(env.Logs.String(), `"request_id":"trace-123"`) {
 		t.Errorf("the access log lacks the request id:\n%s", env.Logs.String())
+	}
+}
+
+func TestAccessLogCanBeTurnedOff(t *testing.T) {
+	env := apitest.New(t, func(c *config.Config) { c.AccessLog = false })
+	env.Do(apitest.Request{Method: http.MethodGet, Path: "/healthz", Header: http.Header{"X-Request-Id": {"quiet-1"}}})
+	if strings.Contains(env.Logs.String(), "quiet-1") {
+		t.Errorf("REVENUE_ACCESS_LOG=false still logged the request:\n%s", env.Logs.String())
 	}
 }

@@ -98,7 +98,7 @@ func (s *Server) accessLog(c *gin.Context) {
 	if status >= 500 {
 		level = slog.LevelError
 	}
-	if !s.log.Enabled(c.Request.Context(), level) {
+	if (!s.Config.AccessLog && status < 500) || !s.log.Enabled(c.Request.Context(), level) {
 		return
 	}
 	attrs := []slog.Attr{

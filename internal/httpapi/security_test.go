@@ -66,6 +66,7 @@ func newReplica(t *testing.T, env *apitest.Env, setup replicaSetup) *replica {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(hasher.Close)
 	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	policy := cfg.AuthPolicy()
@@ -570,6 +571,7 @@ func TestLoginRehashesOnParameterChange(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			defer oldHasher.Close()
 			oldHash, err := oldHasher.Hash(context.Background(), apitest.AlicePassword)
 			if err != nil {
 				t.Fatal(err)

@@ -35,6 +35,8 @@ type Config struct {
 	JWKSMaxAge     time.Duration // Cache-Control max-age of the JWKS
 	// MetricsElsewhere leaves /metrics off this router: it is served on its own address.
 	MetricsElsewhere bool
+	// AccessLog writes one log line per request; errors are logged either way.
+	AccessLog bool
 }
 
 // Deps is everything the server needs. Auth and Revenue are nil in a
