@@ -15,6 +15,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/revenue-api/revenue-api/internal/auth"
+	"github.com/revenue-api/revenue-api/internal/testclock"
 	"github.com/revenue-api/revenue-api/internal/token"
 )
 
@@ -73,9 +74,8 @@ func (v *countingVerifier) Calls() int {
 // cacheFixture is a key set, a signer, the plain verifier and the cache
 // wrapping it, all on one clock the test moves (backwards too).
 type cacheFixture struct {
-	t       *testing.T
-	mu      sync.Mutex
-	now     time.Time
+	t *testing.T
+	*testclock.Clock
 	keys    [3]*token.Key // keys[0] signs; keys[1] is also trusted; keys[2] is the attacker's
 	keyring *token.Keyring
 	signer  *token.Signer
@@ -86,25 +86,13 @@ type cacheFixture struct {
 
 func newCacheFixture(t *testing.T, size int) *cacheFixture {
 	t.Helper()
-	f := &cacheFixture{t: t, now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), keys: cacheTestKeys(t)}
+	f := &cacheFixture{t: t, Clock: testclock.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)), keys: cacheTestKeys(t)}
 	f.keyring = token.NewKeyring(token.NewKeySet([]*token.Key{f.keys[0], f.keys[1]}, f.keys[0]))
 	f.signer = token.NewSigner(f.keyring, cacheIssuer, cacheAudience, cacheTTL, f.Now)
 	f.plain = token.NewVerifier(f.keyring, cacheIssuer, cacheAudience, cacheLeeway, f.Now)
 	f.counted = &countingVerifier{next: f.plain}
 	f.cache = token.NewCachingVerifier(f.counted, f.keyring, cacheLeeway, f.Now, size)
 	return f
-}
-
-func (f *cacheFixture) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-func (f *cacheFixture) advance(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.now = f.now.Add(d)
 }
 
 var alice = auth.Identity{
@@ -231,32 +219,32 @@ func TestCachingVerifierAcceptsNothingTheVerifierRejects(t *testing.T) {
 		{"a repeated valid token is accepted", func(f *cacheFixture) (string, verdict) {
 			raw := f.issue()
 			f.check(raw, accepted)
-			f.advance(time.Minute)
+			f.Advance(time.Minute)
 			return raw, accepted
 		}},
 		{"a token expired after it was cached is rejected", func(f *cacheFixture) (string, verdict) {
 			raw := f.issue()
 			f.check(raw, accepted)
-			f.advance(cacheTTL + cacheLeeway)
+			f.Advance(cacheTTL + cacheLeeway)
 			return raw, rejected(token.ReasonExpired)
 		}},
 		{"a cached token is accepted until the last second of its leeway", func(f *cacheFixture) (string, verdict) {
 			raw := f.issue()
 			f.check(raw, accepted)
-			f.advance(cacheTTL + cacheLeeway - time.Second)
+			f.Advance(cacheTTL + cacheLeeway - time.Second)
 			return raw, accepted
 		}},
 		{"a cached token whose nbf is ahead again after the clock went back is rejected", func(f *cacheFixture) (string, verdict) {
 			// iat well in the past, so only nbf can refuse it.
 			raw := f.forge(f.keys[0], f.keys[0].ID, func(c jwt.MapClaims) { c["iat"] = f.Now().Add(-10 * time.Minute).Unix() })
 			f.check(raw, accepted)
-			f.advance(-cacheLeeway - time.Second)
+			f.Advance(-cacheLeeway - time.Second)
 			return raw, rejected(token.ReasonNotYetValid)
 		}},
 		{"a cached token issued in the future after the clock went back is rejected", func(f *cacheFixture) (string, verdict) {
 			raw := f.issue()
 			f.check(raw, accepted)
-			f.advance(-cacheLeeway - time.Second)
+			f.Advance(-cacheLeeway - time.Second)
 			return raw, rejected(token.ReasonNotYetValid)
 		}},
 		{"a token not valid yet is not cached and is accepted once valid", func(f *cacheFixture) (string, verdict) {
@@ -266,7 +254,7 @@ func TestCachingVerifierAcceptsNothingTheVerifierRejects(t *testing.T) {
 			})
 			f.check(raw, rejected(token.ReasonNotYetValid))
 			f.check(raw, rejected(token.ReasonNotYetValid))
-			f.advance(time.Hour)
+			f.Advance(time.Hour)
 			return raw, accepted
 		}},
 		{"a cached token whose key was pruned is rejected at once", func(f *cacheFixture) (string, verdict) {
@@ -398,7 +386,7 @@ func TestCachingVerifierOffIsThePlainVerifier(t *testing.T) {
 		f.check(raw, accepted)
 	}
 	f.check(tamper(raw, 2), rejected(token.ReasonSignature))
-	f.advance(cacheTTL + cacheLeeway)
+	f.Advance(cacheTTL + cacheLeeway)
 	f.check(raw, rejected(token.ReasonExpired))
 	if n := f.counted.Calls(); n != 5 {
 		t.Errorf("with size 0 the verifier ran %d times for 5 presentations, want every one", n)
@@ -429,7 +417,7 @@ func TestCachingVerifierStaysWithinItsSize(t *testing.T) {
 			for _, raw := range tokens[:10] {
 				f.check(raw, accepted)
 			}
-			f.advance(cacheTTL + cacheLeeway)
+			f.Advance(cacheTTL + cacheLeeway)
 			for _, raw := range tokens[len(tokens)-10:] {
 				f.check(raw, rejected(token.ReasonExpired))
 			}
@@ -463,9 +451,7 @@ func TestCachingVerifierAgreesWithTheVerifierOverTime(t *testing.T) {
 	seenAccept, seenReject := 0, 0
 	for i, off := range offsets {
 		for j, set := range sets {
-			f.mu.Lock()
-			f.now = start.Add(off)
-			f.mu.Unlock()
+			f.Set(start.Add(off))
 			f.keyring.Replace(set)
 			for k, raw := range tokens {
 				cached := verdictOf(f.cache.Verify(raw))
