@@ -60,6 +60,7 @@ type RemoteKeys struct {
 
 	mu          sync.Mutex
 	inflight    chan struct{} // closed when the running fetch ends
+	unknownKid  chan struct{} // a lookup missed: Run refetches (rate limited)
 	lastAttempt time.Time
 	lastErr     error
 	expires     time.Time // when the set should be fetched again
@@ -87,21 +88,24 @@ func NewRemoteKeys(opt RemoteOptions) *RemoteKeys {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}
-	return &RemoteKeys{opt: opt, client: client}
+	return &RemoteKeys{opt: opt, client: client, unknownKid: make(chan struct{}, 1)}
 }
 
-// Lookup returns the key with kid. An unknown kid causes a fetch unless one
-// ran less than RefetchInterval ago; callers arriving during a fetch wait
-// for it rather than start another.
+// Lookup returns the key with kid from the set in memory; it never waits
+// for the network. An unknown kid asks Run, in the background, to refetch the
+// JWKS, at most once per RefetchInterval: the token that named it is refused,
+// and a key the issuer has since published is found by the next request.
+// (Staged rotation publishes keys before they sign, so a legitimate token
+// normally never names a key its verifiers have not fetched.)
 func (r *RemoteKeys) Lookup(kid string) (*rsa.PublicKey, bool) {
 	if ks := r.set.Load(); ks != nil {
 		if pub, ok := ks.Lookup(kid); ok {
 			return pub, true
 		}
 	}
-	_ = r.refresh(context.Background(), true) // on failure the last good set is still the set
-	if ks := r.set.Load(); ks != nil {
-		return ks.Lookup(kid)
+	select {
+	case r.unknownKid <- struct{}{}:
+	default: // a refetch is already asked for
 	}
 	return nil, false
 }
@@ -136,7 +140,8 @@ func (r *RemoteKeys) NextRefresh() time.Time {
 	return r.expires
 }
 
-// Run refreshes the set whenever NextRefresh comes, until ctx ends.
+// Run refreshes the set whenever NextRefresh comes, and when a lookup missed
+// (at most once per RefetchInterval), until ctx ends.
 func (r *RemoteKeys) Run(ctx context.Context) {
 	for {
 		t := time.NewTimer(max(0, r.NextRefresh().Sub(r.opt.Now())))
@@ -144,9 +149,12 @@ func (r *RemoteKeys) Run(ctx context.Context) {
 		case <-ctx.Done():
 			t.Stop()
 			return
+		case <-r.unknownKid:
+			t.Stop()
+			_ = r.refresh(ctx, true)
 		case <-t.C:
+			_ = r.Refresh(ctx)
 		}
-		_ = r.Refresh(ctx)
 	}
 }
 

@@ -224,6 +224,7 @@ func TestUnknownKidRefetchIsRateLimited(t *testing.T) {
 			if _, ok := remote.Lookup(fmt.Sprintf("forged-%d", i)); ok {
 				t.Fatal("a forged kid was found")
 			}
+			remote.RefetchAskedFor(t.Context()) // what Run does in the background
 		}
 	}
 	expect := func(want int, what string) {
@@ -236,6 +237,9 @@ func TestUnknownKidRefetchIsRateLimited(t *testing.T) {
 	for range 100 {
 		if _, ok := remote.Lookup(known); !ok {
 			t.Fatal("known kid not found")
+		}
+		if remote.RefetchAskedFor(t.Context()) {
+			t.Fatal("a known kid asked for a refetch")
 		}
 	}
 	expect(1, "100 lookups of a known kid")
@@ -251,8 +255,9 @@ func TestUnknownKidRefetchIsRateLimited(t *testing.T) {
 	forge(100)
 	expect(2, "forged kids half an interval later")
 
-	// The issuer publishes a new key: a token with its kid triggers one
-	// refetch once the interval allows it, and then verifies.
+	// The issuer publishes a new key: the first token with its kid is
+	// refused at once (no request waits for the network) and asks for one
+	// refetch, after which it verifies.
 	issuer.set(serveJWKS(jwksBody(jwkOf(keys[0]), jwkOf(keys[1])), "max-age=300"))
 	clock.Advance(remoteRefetch / 2)
 	newKey := &token.Key{ID: token.Thumbprint(&keys[1].PublicKey), Public: &keys[1].PublicKey, Private: keys[1]}
@@ -260,6 +265,13 @@ func TestUnknownKidRefetchIsRateLimited(t *testing.T) {
 	signer := token.NewSigner(ring, lcIssuer, lcAudience, lcTTL, clock.Now)
 	raw := issue(t, signer, auth.Identity{UserID: "u1", OrgID: "o1", SessionID: "s1"})
 	verifier := token.NewVerifier(remote, lcIssuer, lcAudience, lcLeeway, clock.Now)
+	if _, err := verifier.Verify(raw); err == nil {
+		t.Fatal("a token with a kid not fetched yet was accepted before any refetch")
+	}
+	expect(2, "a token with the new kid, before the background refetch")
+	if !remote.RefetchAskedFor(t.Context()) {
+		t.Fatal("the unknown kid asked for no refetch")
+	}
 	if _, err := verifier.Verify(raw); err != nil {
 		t.Fatalf("token signed by a newly published key: %v, want accepted after one refetch", err)
 	}
@@ -270,9 +282,10 @@ func TestUnknownKidRefetchIsRateLimited(t *testing.T) {
 	expect(3, "the same token again")
 }
 
-// TestConcurrentUnknownKidsShareOneFetch: requests arriving while a fetch
-// runs wait for it instead of starting their own.
-func TestConcurrentUnknownKidsShareOneFetch(t *testing.T) {
+// TestUnknownKidsNeverWaitForTheNetwork: lookups of an unknown kid answer
+// at once, even while a refetch is under way, and many of them ask for one
+// refetch only.
+func TestUnknownKidsNeverWaitForTheNetwork(t *testing.T) {
 	keys := keyFileTestKeys(t)
 	clock := newStepClock()
 	issuer := newFakeIssuer(t, serveJWKS(jwksBody(jwkOf(keys[0])), "max-age=300"))
@@ -290,25 +303,33 @@ func TestConcurrentUnknownKidsShareOneFetch(t *testing.T) {
 	clock.Advance(remoteRefetch)
 	kid := token.Thumbprint(&keys[1].PublicKey)
 	var wg sync.WaitGroup
-	found := make(chan bool, 20)
-	wg.Add(1)
-	go func() { defer wg.Done(); _, ok := remote.Lookup(kid); found <- ok }()
-	<-entered // the fetch is under way
-	for range 19 {
+	for range 20 {
 		wg.Add(1)
-		go func() { defer wg.Done(); _, ok := remote.Lookup(kid); found <- ok }()
+		go func() {
+			defer wg.Done()
+			if _, ok := remote.Lookup(kid); ok {
+				t.Error("an unknown kid was found before any refetch")
+			}
+		}()
 	}
-	time.Sleep(50 * time.Millisecond) // let the others reach the wait
-	close(release)
 	wg.Wait()
-	close(found)
-	for ok := range found {
-		if !ok {
-			t.Error("a lookup during the fetch did not find the new key")
-		}
+	done := make(chan struct{})
+	go func() { defer close(done); remote.RefetchAskedFor(t.Context()) }()
+	<-entered // the refetch is under way, and stuck at the issuer
+	start := time.Now()
+	if _, ok := remote.Lookup(kid); ok {
+		t.Error("the kid was found while its fetch is still under way")
+	}
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Errorf("a lookup during a fetch took %s: it waited for the network", d)
+	}
+	close(release)
+	<-done
+	if _, ok := remote.Lookup(kid); !ok {
+		t.Error("the new key is not found after the refetch")
 	}
 	if got := issuer.count(); got != 2 {
-		t.Errorf("%d fetches, want 2 (the first, then one shared by 20 lookups)", got)
+		t.Errorf("%d fetches, want 2 (the first, then one for 20 lookups)", got)
 	}
 }
 
@@ -386,6 +407,7 @@ func TestRemoteKeysReadyOnlyWithAKeySet(t *testing.T) {
 	if _, ok := remote.Lookup("any"); ok {
 		t.Error("a kid was found with no key set")
 	}
+	remote.RefetchAskedFor(t.Context()) // the miss asks Run for a fetch; it fails
 	if err := remote.Ready(); err == nil || !strings.Contains(err.Error(), "status 503") {
 		t.Errorf("Ready after a failed fetch = %v, want the reason", err)
 	}
