@@ -1,8 +1,6 @@
 package token_test
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -26,26 +24,12 @@ const (
 	cacheTTL      = 15 * time.Minute
 )
 
-var (
-	cacheKeysOnce sync.Once
-	cacheKeys     [3]*rsa.PrivateKey
-)
-
-// cacheTestKeys returns three RSA-2048 keys shared by the cache tests:
-// generating keys is slow.
+// cacheTestKeys returns the three shared test keys (keyFileTestKeys) as
+// key-set entries.
 func cacheTestKeys(t testing.TB) [3]*token.Key {
 	t.Helper()
-	cacheKeysOnce.Do(func() {
-		for i := range cacheKeys {
-			k, err := rsa.GenerateKey(rand.Reader, 2048)
-			if err != nil {
-				panic(err)
-			}
-			cacheKeys[i] = k
-		}
-	})
 	var out [3]*token.Key
-	for i, priv := range cacheKeys {
+	for i, priv := range keyFileTestKeys(t) {
 		out[i] = &token.Key{ID: token.Thumbprint(&priv.PublicKey), Public: &priv.PublicKey, Private: priv}
 	}
 	return out

@@ -320,12 +320,7 @@ func TestRotateWithoutNextKeyGeneratesOne(t *testing.T) {
 func TestGenerateRefusesASecondNextKey(t *testing.T) {
 	clock := newStepClock()
 	dir := t.TempDir()
-	for range 2 {
-		if _, err := openDir(t, dir).Generate(2048, clock.Now()); err != nil {
-			t.Fatal(err)
-		}
-		clock.Advance(time.Second)
-	}
+	generateTwo(t, dir, clock)
 	_, err := openDir(t, dir).Generate(2048, clock.Now())
 	if err == nil || !strings.Contains(err.Error(), "already holds a next key") {
 		t.Fatalf("third generate: err %v, want a refusal naming the next key", err)
@@ -338,12 +333,7 @@ func TestGenerateRefusesASecondNextKey(t *testing.T) {
 func TestForcedRotationSkipsThePublishWait(t *testing.T) {
 	clock := newStepClock()
 	dir := t.TempDir()
-	for range 2 {
-		if _, err := openDir(t, dir).Generate(2048, clock.Now()); err != nil {
-			t.Fatal(err)
-		}
-		clock.Advance(time.Second)
-	}
+	generateTwo(t, dir, clock)
 	next := openDir(t, dir).Next()
 	if _, err := openDir(t, dir).Rotate(lcPolicy, 2048, true, clock.Now()); err != nil {
 		t.Fatalf("forced rotation: %v", err)
@@ -449,5 +439,16 @@ func TestBadStateFileRefusesToLoad(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// generateTwo generates a current key and then a next one, a second apart.
+func generateTwo(t *testing.T, dir string, clock *stepClock) {
+	t.Helper()
+	for range 2 {
+		if _, err := openDir(t, dir).Generate(2048, clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(time.Second)
 	}
 }

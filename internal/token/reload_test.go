@@ -16,17 +16,7 @@ import (
 // TestReloaderFollowsTheDirectory: a generate, a rotation and a prune made
 // on disk reach the keyring at the next poll, each as one swap.
 func TestReloaderFollowsTheDirectory(t *testing.T) {
-	clock := newStepClock()
-	dir := t.TempDir()
-	k1, err := openDir(t, dir).Generate(2048, clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	log, logs := testLogger()
-	r, err := token.NewDirReloader(dir, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	clock, dir, k1, r, logs := newReloadFixture(t)
 	ring := r.Keyring()
 	if err := r.Poll(); err != nil || strings.Contains(logs.String(), "keys reloaded") {
 		t.Fatalf("poll of an unchanged directory: err %v, logs %s; want no reload", err, logs)
@@ -81,17 +71,7 @@ func TestReloaderFollowsTheDirectory(t *testing.T) {
 // its reason, the keyring keeps serving the old set, and the fix is
 // picked up.
 func TestFailedReloadKeepsThePreviousKeys(t *testing.T) {
-	clock := newStepClock()
-	dir := t.TempDir()
-	k1, err := openDir(t, dir).Generate(2048, clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	log, logs := testLogger()
-	r, err := token.NewDirReloader(dir, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, dir, k1, r, logs := newReloadFixture(t)
 	ring := r.Keyring()
 	stateCopy, err := os.ReadFile(filepath.Join(dir, token.StateFile))
 	if err != nil {
@@ -235,4 +215,22 @@ func appendTo(t *testing.T, name, text string) {
 	if _, err := f.WriteString(text); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// newReloadFixture is a keys directory with one current key and a reloader
+// watching it, logging into the returned buffer.
+func newReloadFixture(t *testing.T) (*stepClock, string, *token.Key, *token.DirReloader, *syncBuffer) {
+	t.Helper()
+	clock := newStepClock()
+	dir := t.TempDir()
+	k1, err := openDir(t, dir).Generate(2048, clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, logs := testLogger()
+	r, err := token.NewDirReloader(dir, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clock, dir, k1, r, logs
 }
