@@ -8,8 +8,10 @@ time=${1:-60s}
 targets=(
 	"FuzzVerify ./internal/token"
 	"FuzzVerifySigned ./internal/token"
+	"FuzzCheckMembers ./internal/token"
 	"FuzzLogin ./internal/httpapi"
 	"FuzzRefresh ./internal/httpapi"
+	"FuzzAccessLogLine ./internal/httpapi"
 )
 for t in "${targets[@]}"; do
 	read -r name pkg <<<"$t"

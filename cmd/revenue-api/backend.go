@@ -63,6 +63,7 @@ func openBackend(ctx context.Context, cfg config.Config, log *slog.Logger) (*bac
 		b.close(ctx)
 		return nil, err
 	}
+	b.hasher.OnBusy(time.Second, tuning.hashing(b.hasher.Workers()))
 	return b, nil
 }
 

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
 	"time"
 
@@ -26,6 +25,10 @@ import (
 	"github.com/revenue-api/revenue-api/internal/revenue"
 	"github.com/revenue-api/revenue-api/internal/token"
 )
+
+// accessLogFlushEvery is how late an access log line may reach the output:
+// writing lines in batches spares every request a write(2).
+const accessLogFlushEvery = 100 * time.Millisecond
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
@@ -44,14 +47,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	log := newLogger(stderr, cfg.LogLevel)
 	log.Info("starting", "config", cfg)
 	gin.SetMode(gin.ReleaseMode)
-	// Password hashes run on their own low-priority threads; one scheduler
-	// slot more per hashing worker keeps them from taking the slots that
-	// serve token-protected requests.
-	runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + cfg.HashWorkers)
+	tuning.serving(getenv)
 	now := time.Now
+	var accessLog *httpapi.AccessLog
+	if cfg.AccessLog && log.Enabled(ctx, slog.LevelInfo) {
+		accessLog = httpapi.NewAccessLog(stderr, accessLogFlushEvery)
+		defer accessLog.Close()
+	}
 
 	if cfg.VerifierOnly() {
-		return serveVerifierOnly(ctx, cfg, log, now)
+		return serveVerifierOnly(ctx, cfg, log, accessLog, now)
 	}
 
 	keys, err := loadKeys(cfg, log, now)
@@ -89,12 +94,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	authSvc.OnEvent(metrics.AuthEvent)
 
 	handler, err := httpapi.NewServer(httpapi.Deps{
-		Config:   httpConfig(cfg),
-		Log:      log,
-		Auth:     authSvc,
-		Revenue:  revenue.NewService(postgres.NewRevenueStore(b.db)),
-		Verifier: verifier,
-		Keys:     keyring.Set,
+		Config:    httpConfig(cfg),
+		Log:       log,
+		AccessLog: accessLog,
+		Auth:      authSvc,
+		Revenue:   revenue.NewService(postgres.NewRevenueStore(b.db)),
+		Verifier:  verifier,
+		Keys:      keyring.Set,
 		Checks: map[string]func(context.Context) error{
 			"database": b.db.Ping,
 			"keys":     func(context.Context) error { return keysReady(keyring) },
@@ -126,7 +132,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 // database, no private key. The JWKS is fetched at start, again when the
 // issuer's cache lifetime ends, and for an unknown kid at most once per
 // REVENUE_JWKS_REFETCH_INTERVAL; never per request.
-func serveVerifierOnly(ctx context.Context, cfg config.Config, log *slog.Logger, now func() time.Time) error {
+func serveVerifierOnly(ctx context.Context, cfg config.Config, log *slog.Logger, accessLog *httpapi.AccessLog, now func() time.Time) error {
 	if cfg.DatabaseURL != "" {
 		log.Info("verifier-only mode: DATABASE_URL is not used")
 	}
@@ -151,9 +157,10 @@ func serveVerifierOnly(ctx context.Context, cfg config.Config, log *slog.Logger,
 	hc := httpConfig(cfg)
 	hc.WebDir = "" // the SPA talks to the issuer
 	handler, err := httpapi.NewServer(httpapi.Deps{
-		Config:   hc,
-		Log:      log,
-		Verifier: newVerifier(cfg, remote, reg, now),
+		Config:    hc,
+		Log:       log,
+		AccessLog: accessLog,
+		Verifier:  newVerifier(cfg, remote, reg, now),
 		Checks: map[string]func(context.Context) error{
 			"keys": func(context.Context) error { return remote.Ready() },
 		},
@@ -203,7 +210,6 @@ func httpConfig(cfg config.Config) httpapi.Config {
 		WebDir:           cfg.WebDir,
 		JWKSMaxAge:       cfg.JWKSMaxAge,
 		MetricsElsewhere: cfg.MetricsAddr != "",
-		AccessLog:        cfg.AccessLog,
 	}
 }
 

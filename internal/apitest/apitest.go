@@ -149,17 +149,24 @@ func New(t testing.TB, opts ...Option) *Env {
 		signer, hasher, cfg.AuthPolicy(), log, clock.Now)
 	svc.OnEvent(metrics.AuthEvent)
 
+	// The access log writes each line at once here, so a test reads it
+	// right after the request (the batching has its own tests).
+	var accessLog *httpapi.AccessLog
+	if cfg.AccessLog {
+		accessLog = httpapi.NewAccessLog(logs, 0)
+	}
 	handler, err := httpapi.NewServer(httpapi.Deps{
 		Config: httpapi.Config{
 			CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies, MaxBodyBytes: cfg.MaxBodyBytes,
 			CookieSecure: cfg.CookieSecure, AuthRate: cfg.AuthRate, AuthBurst: cfg.AuthBurst,
-			WebDir: cfg.WebDir, JWKSMaxAge: cfg.JWKSMaxAge, AccessLog: cfg.AccessLog,
+			WebDir: cfg.WebDir, JWKSMaxAge: cfg.JWKSMaxAge,
 		},
-		Log:      log,
-		Auth:     svc,
-		Revenue:  revenue.NewService(postgres.NewRevenueStore(db)),
-		Verifier: verifier,
-		Keys:     keyring.Set,
+		Log:       log,
+		AccessLog: accessLog,
+		Auth:      svc,
+		Revenue:   revenue.NewService(postgres.NewRevenueStore(db)),
+		Verifier:  verifier,
+		Keys:      keyring.Set,
 		Checks: map[string]func(context.Context) error{
 			"database": db.Ping,
 		},

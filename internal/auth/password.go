@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -62,16 +63,23 @@ const (
 //
 // The workers are goroutines locked to their own OS threads at the lowest
 // CPU priority, so when logins and token-protected requests compete for the
-// CPU, the kernel serves the requests first. (The service raises GOMAXPROCS
-// by the number of workers, so a running hash never holds a scheduler slot a
-// request needs.)
+// CPU, the kernel serves the requests first (see also OnBusy).
 type PasswordHasher struct {
 	params  Argon2Params
+	workers int
 	admit   chan struct{} // running + waiting
 	jobs    chan hashJob  // unbuffered: a send waits for a free worker
 	stop    sync.Once
 	dummy   string // verified for unknown users so they cost the same time
 	waiting atomic.Int64
+
+	mu     sync.Mutex
+	hold   time.Duration
+	onBusy func(busy bool)
+	active int    // admitted jobs
+	busy   bool   // onBusy(true) was the last call
+	quiet  uint64 // counts the times active fell to 0; a delayed onBusy(false) is for one of them
+	closed bool
 }
 
 // NewPasswordHasher returns a hasher with the given cost, concurrency and queue.
@@ -80,9 +88,10 @@ func NewPasswordHasher(p Argon2Params, workers, queue int) (*PasswordHasher, err
 		return nil, errors.New("password hasher needs at least one worker")
 	}
 	h := &PasswordHasher{
-		params: p,
-		admit:  make(chan struct{}, workers+queue),
-		jobs:   make(chan hashJob),
+		params:  p,
+		workers: workers,
+		admit:   make(chan struct{}, workers+queue),
+		jobs:    make(chan hashJob),
 	}
 	for range workers {
 		go h.work()
@@ -149,8 +158,64 @@ func (h *PasswordHasher) work() {
 	}
 }
 
-// Close stops the workers. The hasher must not be used afterwards.
-func (h *PasswordHasher) Close() { h.stop.Do(func() { close(h.jobs) }) }
+// Close stops the workers, and calls OnBusy's f(false) if it is busy. The
+// hasher must not be used afterwards.
+func (h *PasswordHasher) Close() {
+	h.stop.Do(func() {
+		close(h.jobs)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.closed = true
+		if h.busy {
+			h.busy = false
+			h.onBusy(false)
+		}
+	})
+}
+
+// OnBusy makes the hasher call f(true) when a hash is admitted while none
+// is, and f(false) once none has been for hold: the process can tune itself
+// for hashing (which allocates its memory cost per hash and keeps a CPU
+// busy) only while it hashes. f runs with the hasher's lock held, one call
+// at a time. Set it once, before the first hash.
+func (h *PasswordHasher) OnBusy(hold time.Duration, f func(busy bool)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.hold, h.onBusy = hold, f
+}
+
+// Workers is the number of hashes that run at once.
+func (h *PasswordHasher) Workers() int { return h.workers }
+
+// started and finished track admitted jobs for OnBusy.
+func (h *PasswordHasher) started() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.active++
+	if h.onBusy != nil && !h.busy && !h.closed {
+		h.busy = true
+		h.onBusy(true)
+	}
+}
+
+func (h *PasswordHasher) finished() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.active--
+	if h.active > 0 || !h.busy {
+		return
+	}
+	h.quiet++
+	quiet := h.quiet
+	time.AfterFunc(h.hold, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.active == 0 && h.quiet == quiet && h.busy {
+			h.busy = false
+			h.onBusy(false)
+		}
+	})
+}
 
 func (h *PasswordHasher) do(ctx context.Context, f func()) error {
 	select {
@@ -158,7 +223,11 @@ func (h *PasswordHasher) do(ctx context.Context, f func()) error {
 	default:
 		return ErrOverloaded
 	}
-	defer func() { <-h.admit }()
+	h.started()
+	defer func() {
+		h.finished()
+		<-h.admit
+	}()
 	j := hashJob{f: f, done: make(chan struct{})}
 	h.waiting.Add(1)
 	select {

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -72,6 +73,77 @@ func TestHasherPoolIsBounded(t *testing.T) {
 	wg.Wait()
 	if overloaded == 0 {
 		t.Error("6 concurrent hashes with 1 worker and a queue of 1 all ran; want some refused with ErrOverloaded")
+	}
+}
+
+// OnBusy tells when hashing starts and, after a quiet spell, when it has
+// stopped: a series of hashes closer together than the hold is one busy
+// spell, and Close ends a busy spell at once.
+func TestHasherReportsBusySpells(t *testing.T) {
+	h, err := NewPasswordHasher(cheap, 2, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const hold = 100 * time.Millisecond
+	var mu sync.Mutex
+	var calls []bool
+	busyNow := false
+	h.OnBusy(hold, func(busy bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, busy)
+		busyNow = busy
+	})
+	t.Cleanup(h.Close)
+	state := func() (bool, []bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		return busyNow, slices.Clone(calls)
+	}
+	waitIdle := func() {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for b, _ := state(); b && time.Now().Before(deadline); b, _ = state() {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if b, c := state(); b {
+			t.Fatalf("still busy %s after the last hash (calls %v)", 5*time.Second, c)
+		}
+	}
+	if b, c := state(); b || len(c) != 0 {
+		t.Fatalf("before any hash: busy=%v calls=%v, want no call", b, c)
+	}
+	ctx := context.Background()
+	during := false
+	if err := h.do(ctx, func() { during, _ = state() }); err != nil {
+		t.Fatal(err)
+	}
+	if !during {
+		t.Error("a hash ran before OnBusy(true)")
+	}
+	if b, _ := state(); !b {
+		t.Error("idle right after a hash, want busy for the hold")
+	}
+	waitIdle()
+
+	// Hashes closer together than the hold are one spell.
+	for range 4 {
+		if _, err := h.Hash(ctx, "some password here"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(hold / 10)
+	}
+	waitIdle()
+	if _, c := state(); !slices.Equal(c, []bool{true, false, true, false}) {
+		t.Errorf("calls %v, want two spells: [true false true false]", c)
+	}
+
+	if _, err := h.Hash(ctx, "some password here"); err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	if b, c := state(); b || !slices.Equal(c, []bool{true, false, true, false, true, false}) {
+		t.Errorf("after Close: busy=%v calls=%v, want the spell ended", b, c)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -210,6 +211,25 @@ var attacks = []attack{
 	{name: "duplicate alg header", reason: token.ReasonHeader, request: func(f *forger) apitest.Request {
 		header := `{"alg":"none","kid":` + string(jsonOf(f.kid)) + `,"typ":"at+jwt","alg":"RS256"}`
 		return f.bearer(f.signRaw(header, string(jsonOf(f.claims())), f.rs256(f.key)))
+	}},
+
+	{name: "alg header repeated in another case", reason: token.ReasonHeader, request: func(f *forger) apitest.Request {
+		return f.bearer(f.signRaw(withMember(jsonOf(f.header()), "ALG", "none"), string(jsonOf(f.claims())), f.rs256(f.key)))
+	}},
+	{name: "kid header repeated, spelt with an escape", reason: token.ReasonHeader, request: func(f *forger) apitest.Request {
+		header := strings.TrimSuffix(string(jsonOf(f.header())), "}") + `,"\u006bid":"2b7d1c7e-unknown"}`
+		return f.bearer(f.signRaw(header, string(jsonOf(f.claims())), f.rs256(f.key)))
+	}},
+	{name: "jku spelt with an escape", reason: token.ReasonHeader, request: func(f *forger) apitest.Request {
+		header := strings.TrimSuffix(string(jsonOf(f.header())), "}") + `,"\u006aku":` + string(jsonOf(f.attackerAt+"/jwks.json")) + `}`
+		return f.bearer(f.signRaw(header, string(jsonOf(f.claims())), f.rs256(f.key)))
+	}},
+	{name: "org_id claim repeated, spelt with an escape", reason: token.ReasonMalformed, request: func(f *forger) apitest.Request {
+		claims := strings.TrimSuffix(string(jsonOf(f.claims())), "}") + `,"org\u005fid":` + string(jsonOf(f.otherOrg)) + `}`
+		return f.bearer(f.signRaw(string(jsonOf(f.header())), claims, f.rs256(f.key)))
+	}},
+	{name: "exp as a string holding a number", reason: token.ReasonMalformed, request: func(f *forger) apitest.Request {
+		return f.bearer(f.sign(f.header(), f.claims("exp", strconv.FormatInt(f.now().Add(time.Hour).Unix(), 10)), f.rs256(f.key)))
 	}},
 
 	// Encoding.

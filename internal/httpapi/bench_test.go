@@ -15,9 +15,9 @@ import (
 	"github.com/revenue-api/revenue-api/internal/token"
 )
 
-// benchServer is the router with only what GET /me needs: no database, an
-// access log at info level written to io.Discard (the formatting is still
-// paid), real metrics, and the verifier with or without the cache.
+// benchServer is the router with only what GET /me needs: no database, the
+// batched access log written to io.Discard (the formatting is still paid),
+// real metrics, and the verifier with or without the cache.
 func benchServer(b *testing.B, cacheSize int) (http.Handler, string) {
 	b.Helper()
 	priv := apitest.SigningKey(b)
@@ -29,11 +29,12 @@ func benchServer(b *testing.B, cacheSize int) (http.Handler, string) {
 		verifier = token.NewCachingVerifier(verifier, keyring, 30*time.Second, time.Now, cacheSize)
 	}
 	h, err := httpapi.NewServer(httpapi.Deps{
-		Log:      slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		Verifier: verifier,
-		Keys:     keyring.Set,
-		Metrics:  httpapi.NewMetrics(nil),
-		Now:      time.Now,
+		Log:       slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		AccessLog: httpapi.NewAccessLog(io.Discard, time.Second),
+		Verifier:  verifier,
+		Keys:      keyring.Set,
+		Metrics:   httpapi.NewMetrics(nil),
+		Now:       time.Now,
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -119,7 +119,7 @@ func writeProblem(c *gin.Context, p *problemError) {
 		Status:    p.status,
 		Detail:    p.detail,
 		Code:      p.code,
-		RequestID: c.GetString(ctxRequestIDKey),
+		RequestID: requestIDOf(c),
 	}
 	c.Header("Content-Type", "application/problem+json")
 	c.Abort()

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,16 @@ type Metrics struct {
 	rejections   *prometheus.CounterVec
 	authEvents   *prometheus.CounterVec
 	rateLimitHit *prometheus.CounterVec
+
+	// observers remembers each request series' observer: looking one up by
+	// label values hashes them every time. Its keys are bounded as the
+	// series are: routes are the router's, methods and statuses are bounded.
+	observers sync.Map // requestSeries -> prometheus.Observer
+}
+
+type requestSeries struct {
+	route, method string
+	status        int
 }
 
 // NewMetrics registers the series on reg (a fresh registry when nil) and
@@ -59,7 +70,12 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 func (m *Metrics) Handler() http.Handler { return m.handler }
 
 func (m *Metrics) observeRequest(method, route string, status int, d time.Duration) {
-	m.requests.WithLabelValues(route, methodLabel(method), strconv.Itoa(status)).Observe(d.Seconds())
+	k := requestSeries{route, methodLabel(method), status}
+	o, ok := m.observers.Load(k)
+	if !ok {
+		o, _ = m.observers.LoadOrStore(k, m.requests.WithLabelValues(k.route, k.method, strconv.Itoa(status)))
+	}
+	o.(prometheus.Observer).Observe(d.Seconds())
 }
 
 // methodLabel bounds the method label: the method is whatever the client

@@ -16,25 +16,17 @@ import (
 	"github.com/revenue-api/revenue-api/internal/token"
 )
 
-// Keys of values kept on the gin context for the access log.
+// Keys of values kept on the gin context for the access log (on error
+// paths only: setting the first value allocates the context's map).
 const (
-	ctxRequestIDKey = "request_id"
-	ctxErrorKey     = "error"
-	ctxReasonKey    = "token_rejection"
+	ctxErrorKey  = "error"
+	ctxReasonKey = "token_rejection"
 )
-
-type requestIDKey struct{}
 
 // requestIDHeader is X-Request-ID in Go's canonical spelling, the form it
 // is sent in anyway: using it as is spares every request a canonicalising
 // allocation on the way in and on the way out.
 const requestIDHeader = "X-Request-Id"
-
-// RequestID returns the id the requestID middleware gave the request.
-func RequestID(ctx interface{ Value(any) any }) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
 
 // requestID gives every request an id, in the X-Request-ID response header
 // and on every log line. A caller's id is kept only when it is short and
@@ -46,9 +38,17 @@ func (s *Server) requestID(c *gin.Context) {
 		_, _ = rand.Read(b[:])
 		id = hex.EncodeToString(b[:])
 	}
-	c.Set(ctxRequestIDKey, id)
 	c.Writer.Header()[requestIDHeader] = []string{id}
 	c.Next()
+}
+
+// requestIDOf returns the id requestID gave c's request, kept in the
+// response header it is sent in.
+func requestIDOf(c *gin.Context) string {
+	if v := c.Writer.Header()[requestIDHeader]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func plainID(id string) bool {
@@ -71,7 +71,7 @@ func (s *Server) recoverPanic(c *gin.Context) {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			s.log.ErrorContext(c.Request.Context(), "panic", "request_id", c.GetString(ctxRequestIDKey),
+			s.log.ErrorContext(c.Request.Context(), "panic", "request_id", requestIDOf(c),
 				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			if !c.Writer.Written() {
 				writeProblem(c, newProblem(http.StatusInternalServerError, "internal", "An unexpected error occurred."))
@@ -81,8 +81,9 @@ func (s *Server) recoverPanic(c *gin.Context) {
 	c.Next()
 }
 
-// accessLog writes one structured line per request and feeds the request
-// metrics. It logs the path without its query string and never a header
+// accessLog feeds the request metrics and writes one line per request: to
+// the batched AccessLog (if any), or for a 5xx answer at once to the error
+// log. It logs the route, never the path or query string, and never a header
 // value, so no token or password can reach the log.
 func (s *Server) accessLog(c *gin.Context) {
 	start := time.Now()
@@ -94,28 +95,32 @@ func (s *Server) accessLog(c *gin.Context) {
 	}
 	status := c.Writer.Status()
 	s.Metrics.observeRequest(c.Request.Method, route, status, elapsed)
-	level := slog.LevelInfo
-	if status >= 500 {
-		level = slog.LevelError
-	}
-	if (!s.Config.AccessLog && status < 500) || !s.log.Enabled(c.Request.Context(), level) {
+	if status < 500 {
+		if s.AccessLog != nil {
+			e := accessEntry{time: start.Add(elapsed), requestID: requestIDOf(c), method: c.Request.Method,
+				route: route, status: status, duration: elapsed, clientIP: c.ClientIP()}
+			if v, ok := c.Get(ctxReasonKey); ok {
+				e.rejection, _ = v.(string)
+			}
+			if v, ok := c.Get(ctxErrorKey); ok {
+				e.err = fmt.Sprint(v)
+			}
+			s.AccessLog.log(&e)
+		}
 		return
 	}
 	attrs := []slog.Attr{
-		slog.String("request_id", c.GetString(ctxRequestIDKey)),
+		slog.String("request_id", requestIDOf(c)),
 		slog.String("method", c.Request.Method),
 		slog.String("route", route),
 		slog.Int("status", status),
 		slog.Duration("duration", elapsed),
 		slog.String("client_ip", c.ClientIP()),
 	}
-	if v, ok := c.Get(ctxReasonKey); ok {
-		attrs = append(attrs, slog.Any("token_rejection", v))
-	}
 	if v, ok := c.Get(ctxErrorKey); ok {
 		attrs = append(attrs, slog.String("error", fmt.Sprint(v)))
 	}
-	s.log.LogAttrs(c.Request.Context(), level, "request", attrs...)
+	s.log.LogAttrs(c.Request.Context(), slog.LevelError, "request", attrs...)
 }
 
 // fixedHeader is a response header every answer of a group carries. Keys
@@ -127,24 +132,43 @@ type fixedHeader struct {
 	value []string
 }
 
-// securityHeaderSet suits a JSON API: nothing may frame, sniff or embed it.
+// securityHeaderSet is OWASP's set for a REST API's answers: nothing may
+// sniff, frame or embed them, and rendered as a page they run nothing. It is
+// kept short on purpose: with the request id and the headers net/http adds
+// (Content-Type, Content-Length, Date) an answer has eight, as many as a Go
+// map holds before it grows, which profiled as a tenth of a GET /me.
 var securityHeaderSet = []fixedHeader{
 	{"X-Content-Type-Options", []string{"nosniff"}},
 	{"X-Frame-Options", []string{"DENY"}},
+	{"Content-Security-Policy", []string{"default-src 'none'; frame-ancestors 'none'"}},
+}
+
+// documentHeaderSet is added to what a browser renders as a page (the
+// SPA's files, with their own Content-Security-Policy): they must not leak
+// their URL to other sites, nor share a browsing context with a page that
+// opened them. (A JSON answer has no links and runs no script, so it needs
+// neither.)
+var documentHeaderSet = []fixedHeader{
 	{"Referrer-Policy", []string{"no-referrer"}},
 	{"Cross-Origin-Opener-Policy", []string{"same-origin"}},
-	{"Content-Security-Policy", []string{"default-src 'none'; frame-ancestors 'none'"}},
 }
 
 // noStoreHeaderSet keeps API answers, which may carry tokens, out of every cache.
 var noStoreHeaderSet = []fixedHeader{
 	{"Cache-Control", []string{"no-store"}},
+}
+
+// tokenAnswerHeaderSet is what RFC 6749 §5.1 asks of answers that carry
+// tokens, on top of no-store: Pragma for HTTP/1.0 caches.
+var tokenAnswerHeaderSet = []fixedHeader{
 	{"Pragma", []string{"no-cache"}},
 }
 
 func securityHeaders(c *gin.Context) { setHeaders(c, securityHeaderSet) }
 
 func noStore(c *gin.Context) { setHeaders(c, noStoreHeaderSet) }
+
+func tokenAnswer(c *gin.Context) { setHeaders(c, tokenAnswerHeaderSet) }
 
 func setHeaders(c *gin.Context, set []fixedHeader) {
 	h := c.Writer.Header()

@@ -25,8 +25,8 @@ func (s *Server) routes(r *gin.Engine) {
 	bearer.GET("/me", s.me)
 
 	if s.Auth != nil {
-		api.POST("/login", s.rateLimit("login"), s.login)
-		api.POST("/token/refresh", s.rateLimit("refresh"), s.refresh)
+		api.POST("/login", tokenAnswer, s.rateLimit("login"), s.login)
+		api.POST("/token/refresh", tokenAnswer, s.rateLimit("refresh"), s.refresh)
 		bearer.POST("/logout", s.logout)
 		bearer.POST("/logout/all", s.logoutAll)
 		bearer.GET("/sessions", s.listSessions)

@@ -35,8 +35,6 @@ type Config struct {
 	JWKSMaxAge     time.Duration // Cache-Control max-age of the JWKS
 	// MetricsElsewhere leaves /metrics off this router: it is served on its own address.
 	MetricsElsewhere bool
-	// AccessLog writes one log line per request; errors are logged either way.
-	AccessLog bool
 }
 
 // Deps is everything the server needs. Auth and Revenue are nil in a
@@ -44,6 +42,7 @@ type Config struct {
 type Deps struct {
 	Config      Config
 	Log         *slog.Logger
+	AccessLog   *AccessLog // one line per request; nil: none (5xx answers are logged to Log either way)
 	Auth        *auth.Service
 	Revenue     *revenue.Service
 	Verifier    Verifier

@@ -15,6 +15,15 @@ import (
 const spaCSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; " +
 	"frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 
+// document sets the headers of a file a browser may render as a page.
+func document(c *gin.Context) {
+	h := c.Writer.Header()
+	for _, f := range documentHeaderSet {
+		h[f.key] = f.value
+	}
+	h.Set("Content-Security-Policy", spaCSP)
+}
+
 // spaOrNotFound serves the built SPA for browser navigation (files from
 // WebDir, index.html for client-side routes) and a JSON 404 for the rest.
 // Without a built SPA the API works alone.
@@ -32,7 +41,7 @@ func (s *Server) spaOrNotFound() gin.HandlerFunc {
 		clean := path.Clean("/" + c.Request.URL.Path)
 		file := filepath.Join(root, filepath.FromSlash(clean))
 		if info, err := os.Stat(file); err == nil && info.Mode().IsRegular() {
-			c.Header("Content-Security-Policy", spaCSP)
+			document(c)
 			if strings.HasPrefix(clean, "/assets/") {
 				c.Header("Cache-Control", "public, max-age=31536000, immutable") // content-hashed names
 			}
@@ -42,7 +51,7 @@ func (s *Server) spaOrNotFound() gin.HandlerFunc {
 		// Client-side routes (no file extension) get the app shell.
 		if path.Ext(clean) == "" {
 			if _, err := os.Stat(index); err == nil {
-				c.Header("Content-Security-Policy", spaCSP)
+				document(c)
 				c.Header("Cache-Control", "no-cache")
 				http.ServeFile(c.Writer, c.Request, index)
 				return

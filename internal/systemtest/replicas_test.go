@@ -54,7 +54,7 @@ func TestReplicasBehindLoadBalancer(t *testing.T) {
 		if sent < workers*perWorker {
 			t.Fatalf("want %d successful revenue requests, got %d", workers*perWorker, sent)
 		}
-		// Each replica writes its access log line as the request ends.
+		// Each replica writes its access log lines within 100 ms (in batches).
 		var per []int
 		if _, err := eventually(5*time.Second, func() error {
 			per = diff(servedBy(replicas, "/revenue", http.StatusOK), before)

@@ -101,9 +101,7 @@ func (c *CachingVerifier) Verify(raw string) (auth.Principal, error) {
 	if c.limit == 0 || len(raw) > MaxTokenBytes {
 		return c.next.Verify(raw)
 	}
-	// The copy costs an allocation; a 4 KiB array on the stack would not,
-	// but it made every connection's goroutine grow its stack (profiled).
-	sum := sha256.Sum256([]byte(raw))
+	sum := tokenSum(raw)
 	sh := &c.shards[int(sum[0])&(len(c.shards)-1)]
 
 	sh.mu.RLock()
@@ -130,6 +128,21 @@ func (c *CachingVerifier) Verify(raw string) (auth.Principal, error) {
 		sh.put(sum, e, c.limit, c.now())
 	}
 	return p, nil
+}
+
+// tokenBuffers spare each lookup a copy of the token on the heap ([]byte(raw)
+// allocates; a 4 KiB array on the stack would not, but made every
+// connection's goroutine grow its stack: both profiled).
+var tokenBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// tokenSum is the cache key of raw: its SHA-256.
+func tokenSum(raw string) [sha256.Size]byte {
+	bp := tokenBuffers.Get().(*[]byte)
+	b := append((*bp)[:0], raw...)
+	sum := sha256.Sum256(b)
+	*bp = b
+	tokenBuffers.Put(bp)
+	return sum
 }
 
 // stillValid repeats the verifier's time checks (golang-jwt's rules: valid

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -26,8 +28,12 @@ var errDuplicateClaim = errors.New("duplicate claim")
 
 // UnmarshalJSON refuses a payload that names a claim twice: parsers disagree
 // on which copy wins, and that disagreement is an attack surface.
-func (c *accessClaims) UnmarshalJSON(data []byte) error {
-	if err := checkMembers(data, true); err != nil {
+func (c *accessClaims) UnmarshalJSON(data []byte) error { return c.decode(data) }
+
+// decode is UnmarshalJSON, called directly: through json.Unmarshal the
+// payload would be checked for validity twice.
+func (c *accessClaims) decode(data []byte) error {
+	if err := checkMembers(data, claimNames, timeClaims); err != nil {
 		return err
 	}
 	type plain accessClaims // no methods: no recursion
@@ -67,15 +73,174 @@ func missing(claim string) error {
 	return fmt.Errorf("%w: %s", jwt.ErrTokenRequiredClaimMissing, claim)
 }
 
-// claimNames are the JSON names of accessClaims' members, by their
-// encoding/json folded form.
-var claimNames = func() map[string]string {
-	m := map[string]string{}
-	for _, n := range [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "org_id", "email", "roles", "scope"} {
-		m[foldName(n)] = n
+// claimNames are the JSON names of accessClaims' members; headerNames
+// those of tokenHeader's. timeClaims are the NumericDate claims.
+var (
+	claimNames  = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "org_id", "email", "roles", "scope"}
+	headerNames = []string{"alg", "typ", "kid"}
+	timeClaims  = []string{"exp", "nbf", "iat"}
+)
+
+// checkMembers checks the top-level JSON object in data before it is decoded
+// into a struct (whose field names encoding/json matches without regard to
+// case):
+//
+//   - no member is named twice, names that fold alike counting as the same:
+//     parsers disagree on which copy wins;
+//   - a member that fills one of names spells it exactly ("ISS" is refused):
+//     a verifier that compares names exactly must read what ours reads;
+//   - the members named in numeric hold JSON numbers (golang-jwt also reads
+//     a time from a string holding a number; RFC 7519 §2 and stricter
+//     verifiers want a number).
+//
+// It scans data once, without allocating, when every member name is plain
+// ASCII; a name with an escape or another character goes to the slower
+// checkMembersDecoded, which decodes every name as encoding/json does.
+// Malformed JSON may pass the scan: decoding it fails next.
+func checkMembers(data []byte, names, numeric []string) error {
+	var spans [24][2]int // name spans in data; more members take the slow path
+	n := 0
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return errors.New("not a JSON object")
 	}
-	return m
-}()
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		return nil
+	}
+	for {
+		if i >= len(data) || data[i] != '"' {
+			return errors.New("malformed JSON object")
+		}
+		start := i + 1
+		end := start
+		for end < len(data) && data[end] != '"' {
+			if c := data[end]; c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+				return checkMembersDecoded(data, names, numeric)
+			}
+			end++
+		}
+		if end >= len(data) || n == len(spans) {
+			return checkMembersDecoded(data, names, numeric)
+		}
+		name := data[start:end]
+		for _, prev := range spans[:n] {
+			if asciiEqualFold(data[prev[0]:prev[1]], name) {
+				return fmt.Errorf("%w %q", errDuplicateClaim, name)
+			}
+		}
+		for _, known := range names {
+			if asciiEqualFold(name, known) && string(name) != known {
+				return fmt.Errorf("%w: %q stands for %q", errDuplicateClaim, name, known)
+			}
+		}
+		spans[n] = [2]int{start, end}
+		n++
+		i = skipSpace(data, end+1)
+		if i >= len(data) || data[i] != ':' {
+			return errors.New("malformed JSON object")
+		}
+		i = skipSpace(data, i+1)
+		if i < len(data) && isOneOf(name, numeric) && !isNumberStart(data[i]) {
+			return fmt.Errorf("%w: %s is not a number", jwt.ErrTokenMalformed, name)
+		}
+		var ok bool
+		if i, ok = skipValue(data, i); !ok {
+			return errors.New("malformed JSON value")
+		}
+		i = skipSpace(data, i)
+		if i < len(data) && data[i] == ',' {
+			i = skipSpace(data, i+1)
+			continue
+		}
+		if i < len(data) && data[i] == '}' {
+			return nil
+		}
+		return errors.New("malformed JSON object")
+	}
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just past the JSON value starting at i: a
+// string, an object or array (nested to any depth), or a number or literal.
+func skipValue(data []byte, i int) (int, bool) {
+	depth := 0
+	for i < len(data) {
+		switch c := data[i]; c {
+		case '"':
+			i++
+			for i < len(data) && data[i] != '"' {
+				if data[i] == '\\' {
+					i++
+				}
+				i++
+			}
+			if i >= len(data) {
+				return i, false
+			}
+			i++
+		case '{', '[':
+			depth++
+			i++
+		case '}', ']':
+			if depth == 0 {
+				return i, true
+			}
+			depth--
+			i++
+		case ',':
+			if depth == 0 {
+				return i, true
+			}
+			i++
+		default:
+			if depth == 0 && (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+				return i, true
+			}
+			i++
+		}
+		if depth == 0 && i > 0 && (data[i-1] == '"' || data[i-1] == '}' || data[i-1] == ']') {
+			return i, true
+		}
+	}
+	return i, depth == 0
+}
+
+func isNumberStart(c byte) bool { return c == '-' || '0' <= c && c <= '9' }
+
+func isOneOf(name []byte, names []string) bool {
+	for _, n := range names {
+		if string(name) == n {
+			return true
+		}
+	}
+	return false
+}
+
+func asciiEqualFold[A, B []byte | string](a A, b B) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'a' <= x && x <= 'z' {
+			x -= 'a' - 'A'
+		}
+		if 'a' <= y && y <= 'z' {
+			y -= 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
 
 // foldName folds a member name the way encoding/json does when it matches
 // names to struct fields, so that "ISS", "iss" and "ıss" fold alike.
@@ -83,12 +248,9 @@ func foldName(name string) string {
 	return strings.Map(func(r rune) rune { return unicode.ToUpper(unicode.ToLower(r)) }, name)
 }
 
-// checkMembers checks that the top-level JSON object in data names no member
-// twice. For claims (decoded into a struct, whose field names encoding/json
-// matches without regard to case) names that fold alike count as the same,
-// and a member that fills a claim must spell the claim's name exactly: a
-// verifier that compares names exactly must read the same claims as ours.
-func checkMembers(data []byte, claims bool) error {
+// checkMembersDecoded is checkMembers for any member names: each one is
+// decoded by encoding/json and folded as it folds them.
+func checkMembersDecoded(data []byte, names, numeric []string) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	tok, err := dec.Token()
 	if err != nil {
@@ -105,32 +267,22 @@ func checkMembers(data []byte, claims bool) error {
 			return err
 		}
 		key, _ := tok.(string)
-		if claims {
-			folded := foldName(key)
-			if name, ok := claimNames[folded]; ok && name != key {
-				return fmt.Errorf("%w: %q stands for %q", errDuplicateClaim, key, name)
+		folded := foldName(key)
+		for _, known := range names {
+			if folded == foldName(known) && key != known {
+				return fmt.Errorf("%w: %q stands for %q", errDuplicateClaim, key, known)
 			}
-			key = folded
 		}
-		if _, dup := seen[key]; dup {
+		if _, dup := seen[folded]; dup {
 			return fmt.Errorf("%w %q", errDuplicateClaim, key)
 		}
-		seen[key] = struct{}{}
+		seen[folded] = struct{}{}
 		if err := dec.Decode(&skip); err != nil {
 			return err
 		}
-		// golang-jwt also reads a time from a string holding a number; RFC
-		// 7519 §2 and stricter verifiers want a JSON number.
-		if claims && timeClaims[key] && !isJSONNumber(skip) {
-			return fmt.Errorf("%w: %s is not a number", jwt.ErrTokenMalformed, claimNames[key])
+		if slices.Contains(numeric, key) && (len(skip) == 0 || !isNumberStart(skip[0])) {
+			return fmt.Errorf("%w: %s is not a number", jwt.ErrTokenMalformed, key)
 		}
 	}
 	return nil
-}
-
-// timeClaims are the NumericDate claims, by folded name.
-var timeClaims = map[string]bool{"EXP": true, "NBF": true, "IAT": true}
-
-func isJSONNumber(v json.RawMessage) bool {
-	return len(v) > 0 && (v[0] == '-' || '0' <= v[0] && v[0] <= '9')
 }

@@ -1,10 +1,11 @@
 package token
 
 import (
+	"bytes"
 	"crypto/rsa"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -69,39 +70,58 @@ func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
 
 func invalid(r Reason) error { return &InvalidError{Reason: r} }
 
-// Header-level errors from the key function, told apart in classify.
-var (
-	errUnknownKey = errors.New("unknown kid")
-	errBadHeader  = errors.New("unacceptable header")
-)
-
 // Verifier checks access tokens with keys held in memory: no database, cache
 // or network call per token.
 type Verifier struct {
-	parser *jwt.Parser
-	keys   KeyLookup
+	keys      KeyLookup
+	validator *jwt.Validator
 }
 
-// NewVerifier builds the parser once: RS256 only, issuer, audience, required
-// expiry, iat not in the future, a small leeway, strict base64.
+// NewVerifier builds the claims validator once: issuer, audience, required
+// expiry, iat not in the future, a small leeway.
 func NewVerifier(keys KeyLookup, issuer, audience string, leeway time.Duration, now func() time.Time) *Verifier {
 	return &Verifier{
 		keys: keys,
-		parser: jwt.NewParser(
-			jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}),
+		validator: jwt.NewValidator(
 			jwt.WithIssuer(issuer),
 			jwt.WithAudience(audience),
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuedAt(),
 			jwt.WithLeeway(leeway),
 			jwt.WithTimeFunc(now),
-			jwt.WithStrictDecoding(),
 		),
 	}
 }
 
+// tokenHeader is the JOSE header of an access token.
+type tokenHeader struct {
+	Alg string `json:"alg"`
+	Typ string `json:"typ"`
+	Kid string `json:"kid"`
+}
+
+// forbiddenHeaders name keys or certificates for the token to be verified
+// with, or extensions the verifier must understand: a token carrying any of
+// them is refused outright, never followed.
+var forbiddenHeaders = []string{"jku", "x5u", "jwk", "x5c", "x5t", "x5t#S256", "crit"}
+
+var strictB64 = base64.RawURLEncoding.Strict()
+
 // Verify checks raw and returns the principal it asserts, or an error
-// matching ErrInvalid whose Reason says why.
+// matching ErrInvalid whose Reason says why. In order, each step only on
+// what the previous ones accepted:
+//
+//  1. size, and the compact form: three base64url segments, nothing else;
+//  2. the header: one JSON object, no repeated or misspelt parameter, no
+//     key or certificate of its own, alg exactly RS256, typ at+jwt, and a
+//     kid naming a key held in memory;
+//  3. the RS256 signature over header and claims (golang-jwt's RS256, that
+//     is crypto/rsa PKCS #1 v1.5 with SHA-256): no claim is read before it
+//     holds;
+//  4. the claims: one JSON object, no repeated or misspelt claim, times as
+//     numbers, then golang-jwt's validator (exp required, nbf, iat, iss,
+//     aud, with the leeway) and accessClaims.Validate (sub, jti, iat, sid,
+//     org_id present, times in range).
 func (v *Verifier) Verify(raw string) (auth.Principal, error) {
 	if len(raw) > MaxTokenBytes {
 		return auth.Principal{}, invalid(ReasonTooLarge)
@@ -109,9 +129,40 @@ func (v *Verifier) Verify(raw string) (auth.Principal, error) {
 	if !compactJWS(raw) {
 		return auth.Principal{}, invalid(ReasonMalformed)
 	}
+	header64, rest, ok1 := strings.Cut(raw, ".")
+	claims64, sig64, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || strings.Contains(sig64, ".") {
+		return auth.Principal{}, invalid(ReasonMalformed)
+	}
+
+	var buf [1024]byte // header and claims, decoded; larger ones allocate
+	header, err := decodeInto(buf[:0], header64)
+	if err != nil {
+		return auth.Principal{}, invalid(ReasonMalformed)
+	}
+	pub, reason := v.key(header)
+	if reason != "" {
+		return auth.Principal{}, invalid(reason)
+	}
+
+	sig, err := strictB64.DecodeString(sig64)
+	if err != nil {
+		return auth.Principal{}, invalid(ReasonMalformed)
+	}
+	if jwt.SigningMethodRS256.Verify(raw[:len(header64)+1+len(claims64)], sig, pub) != nil {
+		return auth.Principal{}, invalid(ReasonSignature)
+	}
+
+	payload, err := decodeInto(buf[len(header):len(header)], claims64)
+	if err != nil {
+		return auth.Principal{}, invalid(ReasonMalformed)
+	}
 	var c accessClaims
-	if t, err := v.parser.ParseWithClaims(raw, &c, v.key); err != nil {
-		return auth.Principal{}, invalid(classify(t, err))
+	if err := c.decode(payload); err != nil {
+		return auth.Principal{}, invalid(ReasonMalformed)
+	}
+	if err := v.validator.Validate(&c); err != nil {
+		return auth.Principal{}, invalid(classify(err))
 	}
 	return principalFrom(&c), nil
 }
@@ -131,56 +182,75 @@ func compactJWS(raw string) bool {
 	return true
 }
 
-// key selects the verification key by kid after checking the header. Keys
-// named by the token itself (jku, x5u, jwk, x5c) are never used: a token
-// carrying them is refused outright, as is any critical extension.
-func (v *Verifier) key(t *jwt.Token) (any, error) {
-	typ, _ := t.Header["typ"].(string)
-	if !strings.EqualFold(typ, TypeAccessToken) && !strings.EqualFold(typ, "application/"+TypeAccessToken) {
-		return nil, fmt.Errorf("%w: typ", errBadHeader)
+// decodeInto appends the strict base64url decoding of seg to dst.
+func decodeInto(dst []byte, seg string) ([]byte, error) {
+	n := strictB64.DecodedLen(len(seg))
+	if cap(dst)-len(dst) < n {
+		dst = make([]byte, 0, n)
 	}
-	for _, h := range [...]string{"jku", "x5u", "jwk", "x5c", "x5t", "x5t#S256", "crit"} {
-		if _, ok := t.Header[h]; ok {
-			return nil, fmt.Errorf("%w: %s", errBadHeader, h)
-		}
-	}
-	// The header map kept the last of repeated names; a verifier that keeps
-	// the first would read another alg or kid from the same bytes.
-	segment, _, _ := strings.Cut(t.Raw, ".")
-	header, err := base64.RawURLEncoding.Strict().DecodeString(segment)
-	if err != nil || checkMembers(header, false) != nil {
-		return nil, fmt.Errorf("%w: repeated parameter", errBadHeader)
-	}
-	kid, ok := t.Header["kid"].(string)
-	if !ok {
-		return nil, errUnknownKey
-	}
-	pub, ok := v.keys.Lookup(kid)
-	if !ok {
-		return nil, errUnknownKey
-	}
-	return pub, nil
+	out := dst[len(dst) : len(dst)+n]
+	m, err := strictB64.Decode(out, []byte(seg))
+	return out[:m], err
 }
 
-// classify turns a parse error into a Reason. t is what the parser read
-// before it failed (nil when the token did not split into three parts).
-func classify(t *jwt.Token, err error) Reason {
-	alg := ""
-	if t != nil {
-		alg, _ = t.Header["alg"].(string)
+// key checks the header and selects the verification key by kid.
+func (v *Verifier) key(header []byte) (*rsa.PublicKey, Reason) {
+	if err := checkMembers(header, headerNames, nil); err != nil {
+		if errors.Is(err, errDuplicateClaim) {
+			return nil, ReasonHeader
+		}
+		return nil, ReasonMalformed
 	}
-	switch {
-	case errors.Is(err, errUnknownKey):
-		return ReasonUnknownKey
-	case errors.Is(err, errBadHeader):
-		return ReasonHeader
-	case errors.Is(err, jwt.ErrTokenMalformed):
-		return ReasonMalformed
-	case alg != jwt.SigningMethodRS256.Alg():
+	var h tokenHeader
+	if err := json.Unmarshal(header, &h); err != nil {
+		var wrongType *json.UnmarshalTypeError
+		if !errors.As(err, &wrongType) {
+			return nil, ReasonMalformed
+		}
+		switch wrongType.Field { // what a kid or alg that is no string means
+		case "kid":
+			return nil, ReasonUnknownKey
+		case "alg":
+			return nil, ReasonAlgorithm
+		}
+		return nil, ReasonHeader
+	}
+	if h.Alg != jwt.SigningMethodRS256.Alg() {
 		// none, None, HS256, PS256, a missing alg: pinned to RS256.
-		return ReasonAlgorithm
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return ReasonSignature
+		return nil, ReasonAlgorithm
+	}
+	if !strings.EqualFold(h.Typ, TypeAccessToken) && !strings.EqualFold(h.Typ, "application/"+TypeAccessToken) {
+		return nil, ReasonHeader
+	}
+	for _, name := range forbiddenHeaders {
+		if hasMember(header, name) {
+			return nil, ReasonHeader
+		}
+	}
+	pub, ok := v.keys.Lookup(h.Kid)
+	if h.Kid == "" || !ok {
+		return nil, ReasonUnknownKey
+	}
+	return pub, ""
+}
+
+// hasMember reports whether the JSON object in data, already checked by
+// checkMembers, has a member named name once decoded.
+func hasMember(data []byte, name string) bool {
+	if bytes.IndexByte(data, '\\') < 0 && !bytes.Contains(data, []byte(name)) {
+		return false // the common case, decided without decoding: no escape could spell name
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(data, &m) != nil {
+		return true
+	}
+	_, ok := m[name]
+	return ok
+}
+
+// classify turns the validator's error into a Reason.
+func classify(err error) Reason {
+	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return ReasonExpired
 	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
@@ -189,10 +259,8 @@ func classify(t *jwt.Token, err error) Reason {
 		return ReasonIssuer
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
 		return ReasonAudience
-	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing), errors.Is(err, jwt.ErrTokenInvalidClaims):
-		return ReasonClaims
 	}
-	return ReasonMalformed
+	return ReasonClaims
 }
 
 func principalFrom(c *accessClaims) auth.Principal {
