@@ -9,6 +9,7 @@ targets=(
 	"FuzzVerify ./internal/token"
 	"FuzzVerifySigned ./internal/token"
 	"FuzzCheckMembers ./internal/token"
+	"FuzzDecodeClaims ./internal/token"
 	"FuzzLogin ./internal/httpapi"
 	"FuzzRefresh ./internal/httpapi"
 	"FuzzAccessLogLine ./internal/httpapi"

@@ -112,14 +112,11 @@ func baselineCommand(ctx context.Context, args []string, stderr io.Writer) error
 func serviceHeaders(c *gin.Context) {
 	h := c.Writer.Header()
 	for k, v := range map[string]string{
-		"X-Request-Id":               "0123456789abcdef01234567",
-		"X-Content-Type-Options":     "nosniff",
-		"X-Frame-Options":            "DENY",
-		"Referrer-Policy":            "no-referrer",
-		"Cross-Origin-Opener-Policy": "same-origin",
-		"Content-Security-Policy":    "default-src 'none'; frame-ancestors 'none'",
-		"Cache-Control":              "no-store",
-		"Pragma":                     "no-cache",
+		"X-Request-Id":            "0123456789abcdef01234567",
+		"X-Content-Type-Options":  "nosniff",
+		"X-Frame-Options":         "DENY",
+		"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+		"Cache-Control":           "no-store",
 	} {
 		h[k] = []string{v}
 	}

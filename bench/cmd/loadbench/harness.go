@@ -233,7 +233,7 @@ func (h *harness) run(ctx context.Context) (*report, error) {
 		{endpoint: "GET /me", label: "revenue-api, token cache off", kind: kindAPINoCache, proc: meNoCache, load: get(meNoCache, "/me", bearer)},
 		{endpoint: "GET /me", label: "revenue-api, cache on, no access log (REVENUE_LOG_LEVEL=warn)", kind: kindAPIQuiet, proc: meQuiet, load: get(meQuiet, "/me", bearer)},
 		{endpoint: "GET /me", label: "baseline: no authentication", kind: modeNoAuth, proc: meNoAuth, load: get(meNoAuth, "/me", bearer)},
-		{endpoint: "GET /me", label: "baseline: no authentication, the service's 8 response headers", kind: kindNoAuthHeaders, proc: meNoAuthHeaders, load: get(meNoAuthHeaders, "/me", bearer)},
+		{endpoint: "GET /me", label: "baseline: no authentication, the service's 5 response headers", kind: kindNoAuthHeaders, proc: meNoAuthHeaders, load: get(meNoAuthHeaders, "/me", bearer)},
 		{endpoint: "GET /me", label: "baseline: minimal golang-jwt", kind: modeJWT, proc: meJWT, load: get(meJWT, "/me", bearer)},
 		{endpoint: "GET /me", label: "baseline: PostgreSQL session", kind: modeSession, proc: meSession, load: get(meSession, "/me", cookie)},
 		{endpoint: "GET /revenue", label: "revenue-api, token cache on (default)", kind: kindAPI, proc: revCache, load: get(revCache, "/revenue", bearer)},
