@@ -6,42 +6,36 @@ import (
 	"sync"
 )
 
-// gcPercentServing is the garbage collector's pace while the process only
-// serves requests. Their answers are small and little memory stays live,
-// so at Go's default (100: collect when the heap doubles, and at least
-// every 4 MiB) the collector runs dozens of times a second under load, and
-// each run stops and scans every goroutine. Profiled on GET /me, pacing it
-// four times slower saves more CPU per request than authentication costs.
-const gcPercentServing = 400
+// gcPercent is the garbage collector's pace unless GOGC is set. Answers are
+// small and little memory stays live, so at Go's default (100: collect when
+// the heap doubles, and at least every 4 MiB) the collector runs dozens of
+// times a second under load, and each run stops and scans every goroutine:
+// profiled on GET /me, pacing it four times slower saves more CPU per
+// request than authentication costs. Under a login flood, where each hash
+// allocates its memory cost (19 MiB by default), the same pace keeps
+// collections, and the pauses they cause token-protected requests, four
+// times rarer, for a heap of about five times the hashes in flight (about
+// 100 MiB per hash worker at the default cost, against 40 at GOGC=100).
+const gcPercent = 400
 
-// runtimeTuning sets the Go runtime for what the process is doing; it is
-// process-wide, as the runtime's settings are.
-//
-// Serving requests: GC at gcPercentServing (unless GOGC is set, which is
-// then left alone), GOMAXPROCS as the runtime chose it.
-//
-// While password hashes run: each one allocates its memory cost (19 MiB by
-// default), so the GC goes back to its default pace and a login flood does
-// not multiply the heap; and GOMAXPROCS is raised by the number of hash
-// workers, so their low-priority threads never hold a scheduler slot a
-// request needs. An idle extra slot is not free (it costs every request
-// scheduler and GC work), which is why it is lent only while hashing.
+// runtimeTuning sets the Go runtime for what the process does; it is
+// process-wide, as the runtime's settings are. While password hashes run,
+// GOMAXPROCS is raised by the number of hash workers, so their
+// low-priority threads never hold a scheduler slot a request needs; an
+// idle extra slot is not free (it costs every request scheduler and GC
+// work), so it is lent only while hashing.
 type runtimeTuning struct {
 	mu        sync.Mutex
-	gc        bool // ours to set: GOGC is not set
-	baseProcs int  // GOMAXPROCS before the first extra slot
-	extra     int  // slots lent to busy hashers
+	baseProcs int // GOMAXPROCS before the first extra slot
+	extra     int // slots lent to busy hashers
 }
 
 var tuning runtimeTuning
 
-// serving applies the serving settings; getenv tells whether GOGC is set.
+// serving sets the GC pace unless GOGC (read with getenv) is set.
 func (t *runtimeTuning) serving(getenv func(string) string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.gc = getenv("GOGC") == ""
-	if t.gc && t.extra == 0 {
-		debug.SetGCPercent(gcPercentServing)
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
 	}
 }
 
@@ -59,12 +53,5 @@ func (t *runtimeTuning) hashing(workers int) func(busy bool) {
 			t.extra -= workers
 		}
 		runtime.GOMAXPROCS(t.baseProcs + t.extra)
-		if t.gc {
-			gcPercent := gcPercentServing
-			if t.extra > 0 {
-				gcPercent = 100
-			}
-			debug.SetGCPercent(gcPercent)
-		}
 	}
 }

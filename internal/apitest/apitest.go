@@ -88,9 +88,12 @@ type Env struct {
 	Key      *token.Key
 	Signer   *token.Signer
 	Verifier httpapi.Verifier
-	Handler  http.Handler
-	Logs     *syncbuf.Buffer
-	Metrics  *httpapi.Metrics
+	// FullVerifier is the verifier beneath the cache (Verifier itself when
+	// the cache is off).
+	FullVerifier *token.Verifier
+	Handler      http.Handler
+	Logs         *syncbuf.Buffer
+	Metrics      *httpapi.Metrics
 }
 
 // Option changes the configuration before the service is built.
@@ -141,9 +144,10 @@ func New(t testing.TB, opts ...Option) *Env {
 	signer := token.NewSigner(keyring, cfg.Issuer, cfg.Audience, cfg.AccessTokenTTL, clock.Now)
 	// The verifier as production builds it: behind the verified-token cache
 	// unless the test turns it off.
-	var verifier httpapi.Verifier = token.NewVerifier(keyring, cfg.Issuer, cfg.Audience, cfg.ClockLeeway, clock.Now)
+	full := token.NewVerifier(keyring, cfg.Issuer, cfg.Audience, cfg.ClockLeeway, clock.Now)
+	var verifier httpapi.Verifier = full
 	if cfg.TokenCache > 0 {
-		verifier = token.NewCachingVerifier(verifier, keyring, cfg.ClockLeeway, clock.Now, cfg.TokenCache)
+		verifier = token.NewCachingVerifier(full, keyring, cfg.ClockLeeway, clock.Now, cfg.TokenCache)
 	}
 	svc := auth.NewService(postgres.NewUserStore(db), postgres.NewSessionStore(db), postgres.NewEventStore(db),
 		signer, hasher, cfg.AuthPolicy(), log, clock.Now)
@@ -178,7 +182,7 @@ func New(t testing.TB, opts ...Option) *Env {
 		t.Fatal(err)
 	}
 	return &Env{T: t, Config: cfg, Clock: clock, DB: db, Auth: svc, Keyring: keyring, Key: key,
-		Signer: signer, Verifier: verifier, Handler: handler, Logs: logs, Metrics: metrics}
+		Signer: signer, Verifier: verifier, FullVerifier: full, Handler: handler, Logs: logs, Metrics: metrics}
 }
 
 // Request describes one call to the service.

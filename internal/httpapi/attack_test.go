@@ -315,8 +315,8 @@ func TestForgedAndBrokenTokensAreRejected(t *testing.T) {
 	// A second router as production wires it, with the verified-token cache,
 	// and a count of the tokens that reach the verifier.
 	spy := &verifierSpy{}
-	counted := newReplica(t, env, replicaSetup{wrapVerifier: func(v httpapi.Verifier) httpapi.Verifier {
-		spy.next = token.NewCachingVerifier(v, env.Keyring, env.Config.ClockLeeway, env.Clock.Now, 1000)
+	counted := newReplica(t, env, replicaSetup{wrapVerifier: func(httpapi.Verifier) httpapi.Verifier {
+		spy.next = token.NewCachingVerifier(env.FullVerifier, env.Keyring, env.Config.ClockLeeway, env.Clock.Now, 1000)
 		return spy
 	}})
 	if resp := counted.Do(baseline); resp.Code != 200 {

@@ -24,9 +24,10 @@ func benchServer(b *testing.B, cacheSize int) (http.Handler, string) {
 	key := &token.Key{ID: token.Thumbprint(&priv.PublicKey), Public: &priv.PublicKey, Private: priv}
 	keyring := token.NewKeyring(token.NewKeySet([]*token.Key{key}, key))
 	signer := token.NewSigner(keyring, apitest.Issuer, apitest.Audience, time.Hour, time.Now)
-	var verifier httpapi.Verifier = token.NewVerifier(keyring, apitest.Issuer, apitest.Audience, 30*time.Second, time.Now)
+	full := token.NewVerifier(keyring, apitest.Issuer, apitest.Audience, 30*time.Second, time.Now)
+	var verifier httpapi.Verifier = full
 	if cacheSize > 0 {
-		verifier = token.NewCachingVerifier(verifier, keyring, 30*time.Second, time.Now, cacheSize)
+		verifier = token.NewCachingVerifier(full, keyring, 30*time.Second, time.Now, cacheSize)
 	}
 	h, err := httpapi.NewServer(httpapi.Deps{
 		Log:       slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})),

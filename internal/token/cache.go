@@ -3,15 +3,10 @@ package token
 import (
 	"crypto/rsa"
 	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/revenue-api/revenue-api/internal/auth"
 )
@@ -44,7 +39,7 @@ var (
 // It holds at most size entries; when full, a new entry replaces an expired
 // one, or else the one expiring soonest among a few sampled at random.
 type CachingVerifier struct {
-	next   PrincipalVerifier
+	next   *Verifier
 	keys   KeyLookup
 	leeway time.Duration
 	now    func() time.Time
@@ -78,7 +73,7 @@ const (
 // NewCachingVerifier wraps next with a cache of at most size verified
 // tokens; size 0 turns the cache off (every call goes to next). leeway and
 // now must be the ones next verifies with, and keys the key set it uses.
-func NewCachingVerifier(next PrincipalVerifier, keys KeyLookup, leeway time.Duration, now func() time.Time, size int) *CachingVerifier {
+func NewCachingVerifier(next *Verifier, keys KeyLookup, leeway time.Duration, now func() time.Time, size int) *CachingVerifier {
 	c := &CachingVerifier{next: next, keys: keys, leeway: leeway, now: now}
 	if size <= 0 {
 		return c
@@ -120,14 +115,24 @@ func (c *CachingVerifier) Verify(raw string) (auth.Principal, error) {
 	}
 	sh.misses.Add(1)
 
-	p, err := c.next.Verify(raw)
+	p, e, err := c.verifyForEntry(raw)
 	if err != nil {
 		return p, err
 	}
-	if e := c.entryFor(raw, p); e != nil {
+	if e != nil {
 		sh.put(sum, e, c.limit, c.now())
 	}
 	return p, nil
+}
+
+// verifyForEntry asks the full verifier, and builds the cache entry of a
+// token it accepts from what it checked: nothing is decoded again.
+func (c *CachingVerifier) verifyForEntry(raw string) (auth.Principal, *cachedToken, error) {
+	p, d, err := c.next.verify(raw)
+	if err != nil {
+		return p, nil, err
+	}
+	return p, &cachedToken{principal: clonePrincipal(p), notBefore: d.notBefore, kid: d.kid, key: d.key}, nil
 }
 
 // tokenBuffers spare each lookup a copy of the token on the heap ([]byte(raw)
@@ -160,47 +165,6 @@ func (c *CachingVerifier) stillValid(e *cachedToken, now time.Time) bool {
 	}
 	pub, ok := c.keys.Lookup(e.kid)
 	return ok && (pub == e.key || pub.Equal(e.key))
-}
-
-// entryFor builds the cache entry of a token the verifier has just accepted,
-// or nil when it cannot. The principal does not carry the kid and nbf, so
-// they are read again from the token, decoded the way golang-jwt decodes
-// them (the header into a map, the claims with encoding/json): these bytes
-// were just verified, so what they say is what the verifier saw.
-func (c *CachingVerifier) entryFor(raw string, p auth.Principal) *cachedToken {
-	header, rest, ok := strings.Cut(raw, ".")
-	if !ok {
-		return nil
-	}
-	payload, _, ok := strings.Cut(rest, ".")
-	if !ok {
-		return nil
-	}
-	var h map[string]any
-	if !decodeSegment(header, &h) {
-		return nil
-	}
-	kid, _ := h["kid"].(string)
-	key, ok := c.keys.Lookup(kid)
-	if !ok {
-		return nil
-	}
-	var claims struct {
-		NotBefore *jwt.NumericDate `json:"nbf"`
-	}
-	if !decodeSegment(payload, &claims) {
-		return nil
-	}
-	e := &cachedToken{principal: clonePrincipal(p), kid: kid, key: key}
-	if claims.NotBefore != nil {
-		e.notBefore = claims.NotBefore.Time
-	}
-	return e
-}
-
-func decodeSegment(seg string, v any) bool {
-	data, err := base64.RawURLEncoding.DecodeString(seg)
-	return err == nil && json.Unmarshal(data, v) == nil
 }
 
 // put stores e, making room first when the shard is full.

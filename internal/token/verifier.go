@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -75,7 +76,12 @@ func invalid(r Reason) error { return &InvalidError{Reason: r} }
 type Verifier struct {
 	keys      KeyLookup
 	validator *jwt.Validator
+	calls     atomic.Uint64
 }
+
+// Verifications is how many tokens the verifier has checked (accepted or
+// not): with the cache in front, how many were not answered from it.
+func (v *Verifier) Verifications() uint64 { return v.calls.Load() }
 
 // NewVerifier builds the claims validator once: issuer, audience, required
 // expiry, iat not in the future, a small leeway.
@@ -123,48 +129,67 @@ var strictB64 = base64.RawURLEncoding.Strict()
 //     aud, with the leeway) and accessClaims.Validate (sub, jti, iat, sid,
 //     org_id present, times in range).
 func (v *Verifier) Verify(raw string) (auth.Principal, error) {
+	p, _, err := v.verify(raw)
+	return p, err
+}
+
+// verification is what Verify checked beyond the principal, which the
+// cache keeps to re-check a hit.
+type verification struct {
+	kid       string
+	key       *rsa.PublicKey
+	notBefore time.Time // zero when the token has no nbf
+}
+
+// verify is Verify, also returning what it checked.
+func (v *Verifier) verify(raw string) (p auth.Principal, d verification, err error) {
+	v.calls.Add(1)
 	if len(raw) > MaxTokenBytes {
-		return auth.Principal{}, invalid(ReasonTooLarge)
+		return p, d, invalid(ReasonTooLarge)
 	}
 	if !compactJWS(raw) {
-		return auth.Principal{}, invalid(ReasonMalformed)
+		return p, d, invalid(ReasonMalformed)
 	}
 	header64, rest, ok1 := strings.Cut(raw, ".")
 	claims64, sig64, ok2 := strings.Cut(rest, ".")
 	if !ok1 || !ok2 || strings.Contains(sig64, ".") {
-		return auth.Principal{}, invalid(ReasonMalformed)
+		return p, d, invalid(ReasonMalformed)
 	}
 
 	var buf [1024]byte // header and claims, decoded; larger ones allocate
 	header, err := decodeInto(buf[:0], header64)
 	if err != nil {
-		return auth.Principal{}, invalid(ReasonMalformed)
+		return p, d, invalid(ReasonMalformed)
 	}
-	pub, reason := v.key(header)
+	pub, kid, reason := v.key(header)
 	if reason != "" {
-		return auth.Principal{}, invalid(reason)
+		return p, d, invalid(reason)
 	}
 
 	sig, err := strictB64.DecodeString(sig64)
 	if err != nil {
-		return auth.Principal{}, invalid(ReasonMalformed)
+		return p, d, invalid(ReasonMalformed)
 	}
 	if jwt.SigningMethodRS256.Verify(raw[:len(header64)+1+len(claims64)], sig, pub) != nil {
-		return auth.Principal{}, invalid(ReasonSignature)
+		return p, d, invalid(ReasonSignature)
 	}
 
 	payload, err := decodeInto(buf[len(header):len(header)], claims64)
 	if err != nil {
-		return auth.Principal{}, invalid(ReasonMalformed)
+		return p, d, invalid(ReasonMalformed)
 	}
 	var c accessClaims
 	if err := c.decode(payload); err != nil {
-		return auth.Principal{}, invalid(ReasonMalformed)
+		return p, d, invalid(ReasonMalformed)
 	}
 	if err := v.validator.Validate(&c); err != nil {
-		return auth.Principal{}, invalid(classify(err))
+		return p, d, invalid(classify(err))
 	}
-	return principalFrom(&c), nil
+	d = verification{kid: kid, key: pub}
+	if c.NotBefore != nil {
+		d.notBefore = c.NotBefore.Time
+	}
+	return principalFrom(&c), d, nil
 }
 
 // compactJWS reports whether raw holds only base64url characters and dots.
@@ -194,44 +219,44 @@ func decodeInto(dst []byte, seg string) ([]byte, error) {
 }
 
 // key checks the header and selects the verification key by kid.
-func (v *Verifier) key(header []byte) (*rsa.PublicKey, Reason) {
+func (v *Verifier) key(header []byte) (*rsa.PublicKey, string, Reason) {
 	if err := checkMembers(header, headerNames, nil); err != nil {
 		if errors.Is(err, errDuplicateClaim) {
-			return nil, ReasonHeader
+			return nil, "", ReasonHeader
 		}
-		return nil, ReasonMalformed
+		return nil, "", ReasonMalformed
 	}
 	var h tokenHeader
 	if err := json.Unmarshal(header, &h); err != nil {
 		var wrongType *json.UnmarshalTypeError
 		if !errors.As(err, &wrongType) {
-			return nil, ReasonMalformed
+			return nil, "", ReasonMalformed
 		}
 		switch wrongType.Field { // what a kid or alg that is no string means
 		case "kid":
-			return nil, ReasonUnknownKey
+			return nil, "", ReasonUnknownKey
 		case "alg":
-			return nil, ReasonAlgorithm
+			return nil, "", ReasonAlgorithm
 		}
-		return nil, ReasonHeader
+		return nil, "", ReasonHeader
 	}
 	if h.Alg != jwt.SigningMethodRS256.Alg() {
 		// none, None, HS256, PS256, a missing alg: pinned to RS256.
-		return nil, ReasonAlgorithm
+		return nil, "", ReasonAlgorithm
 	}
 	if !strings.EqualFold(h.Typ, TypeAccessToken) && !strings.EqualFold(h.Typ, "application/"+TypeAccessToken) {
-		return nil, ReasonHeader
+		return nil, "", ReasonHeader
 	}
 	for _, name := range forbiddenHeaders {
 		if hasMember(header, name) {
-			return nil, ReasonHeader
+			return nil, "", ReasonHeader
 		}
 	}
 	pub, ok := v.keys.Lookup(h.Kid)
 	if h.Kid == "" || !ok {
-		return nil, ReasonUnknownKey
+		return nil, "", ReasonUnknownKey
 	}
-	return pub, ""
+	return pub, h.Kid, ""
 }
 
 // hasMember reports whether the JSON object in data, already checked by
