@@ -47,7 +47,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	log := newLogger(stderr, cfg.LogLevel)
 	log.Info("starting", "config", cfg)
 	gin.SetMode(gin.ReleaseMode)
-	tuning.serving(getenv)
+	setGCPace(getenv)
 	now := time.Now
 	var accessLog *httpapi.AccessLog
 	if cfg.AccessLog && log.Enabled(ctx, slog.LevelInfo) {

@@ -18,7 +18,7 @@ import (
 // 100 MiB per hash worker at the default cost, against 40 at GOGC=100).
 const gcPercent = 400
 
-// runtimeTuning sets the Go runtime for what the process does; it is
+// runtimeTuning lends scheduler slots to password hashing; it is
 // process-wide, as the runtime's settings are. While password hashes run,
 // GOMAXPROCS is raised by the number of hash workers, so their
 // low-priority threads never hold a scheduler slot a request needs; an
@@ -32,8 +32,8 @@ type runtimeTuning struct {
 
 var tuning runtimeTuning
 
-// serving sets the GC pace unless GOGC (read with getenv) is set.
-func (t *runtimeTuning) serving(getenv func(string) string) {
+// setGCPace sets the GC pace unless GOGC (read with getenv) is set.
+func setGCPace(getenv func(string) string) {
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}

@@ -40,13 +40,12 @@ func TestRuntimeTuningGCPace(t *testing.T) {
 	t.Cleanup(func() { debug.SetGCPercent(gc) })
 
 	debug.SetGCPercent(100)
-	var rt runtimeTuning
-	rt.serving(func(string) string { return "" })
+	setGCPace(func(string) string { return "" })
 	if got := currentGCPercent(); got != gcPercent {
 		t.Errorf("GOGC unset: GC percent %d, want %d", got, gcPercent)
 	}
 	debug.SetGCPercent(150)
-	rt.serving(func(k string) string {
+	setGCPace(func(k string) string {
 		if k == "GOGC" {
 			return "150"
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -247,10 +248,8 @@ func (v *Verifier) key(header []byte) (*rsa.PublicKey, string, Reason) {
 	if !strings.EqualFold(h.Typ, TypeAccessToken) && !strings.EqualFold(h.Typ, "application/"+TypeAccessToken) {
 		return nil, "", ReasonHeader
 	}
-	for _, name := range forbiddenHeaders {
-		if hasMember(header, name) {
-			return nil, "", ReasonHeader
-		}
+	if namesForbidden(header) {
+		return nil, "", ReasonHeader
 	}
 	pub, ok := v.keys.Lookup(h.Kid)
 	if h.Kid == "" || !ok {
@@ -259,18 +258,24 @@ func (v *Verifier) key(header []byte) (*rsa.PublicKey, string, Reason) {
 	return pub, h.Kid, ""
 }
 
-// hasMember reports whether the JSON object in data, already checked by
-// checkMembers, has a member named name once decoded.
-func hasMember(data []byte, name string) bool {
-	if bytes.IndexByte(data, '\\') < 0 && !bytes.Contains(data, []byte(name)) {
-		return false // the common case, decided without decoding: no escape could spell name
+// namesForbidden reports whether the JSON object in header, already
+// checked by checkMembers, has a member named as one of forbiddenHeaders
+// once decoded. Without an escape, a name is spelt as it reads: the common
+// case is decided without decoding.
+func namesForbidden(header []byte) bool {
+	if bytes.IndexByte(header, '\\') < 0 && !slices.ContainsFunc(forbiddenHeaders, func(name string) bool {
+		return bytes.Contains(header, []byte(name))
+	}) {
+		return false
 	}
 	var m map[string]json.RawMessage
-	if json.Unmarshal(data, &m) != nil {
+	if json.Unmarshal(header, &m) != nil {
 		return true
 	}
-	_, ok := m[name]
-	return ok
+	return slices.ContainsFunc(forbiddenHeaders, func(name string) bool {
+		_, ok := m[name]
+		return ok
+	})
 }
 
 // classify turns the validator's error into a Reason.
