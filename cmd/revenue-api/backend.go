@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -56,15 +58,42 @@ func openBackend(ctx context.Context, cfg config.Config, log *slog.Logger) (*bac
 		return nil, err
 	}
 	b.db = db
+	var opts []auth.HasherOption
+	if cfg.HashProcesses {
+		worker, err := hashWorkerCommand()
+		if err != nil {
+			b.close(ctx)
+			return nil, err
+		}
+		opts = append(opts, auth.InWorkerProcesses(worker))
+	}
 	b.hasher, err = auth.NewPasswordHasher(auth.Argon2Params{
 		MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Time, Parallelism: cfg.Argon2Threads,
-	}, cfg.HashWorkers, cfg.HashQueue)
+	}, cfg.HashWorkers, cfg.HashQueue, opts...)
 	if err != nil {
 		b.close(ctx)
-		return nil, err
+		return nil, fmt.Errorf("password hashing: %w", err)
 	}
-	b.hasher.OnBusy(time.Second, tuning.hashing(b.hasher.Workers()))
+	if !cfg.HashProcesses {
+		b.hasher.OnBusy(time.Second, tuning.hashing(b.hasher.Workers()))
+	}
 	return b, nil
+}
+
+// hashWorkerCommand returns how a hash worker process is started: this
+// binary with the hash-worker command, an empty environment (it needs
+// nothing, and so sees no secret), and this process's stderr for a crash.
+func hashWorkerCommand() (func() *exec.Cmd, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("finding this binary to start hash workers: %w", err)
+	}
+	return func() *exec.Cmd {
+		cmd := exec.Command(exe, "hash-worker")
+		cmd.Env = []string{}
+		cmd.Stderr = os.Stderr
+		return cmd
+	}, nil
 }
 
 // seedDemo loads the demo organization, users and revenue (idempotent).

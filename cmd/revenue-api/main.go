@@ -17,6 +17,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/revenue-api/revenue-api/internal/auth"
 )
 
 func main() {
@@ -47,6 +49,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return orgsCommand(ctx, rest, getenv, stdout, stderr)
 	case "users":
 		return usersCommand(ctx, rest, getenv, stdin, stdout, stderr)
+	case "hash-worker":
+		// Started by serve, one per hashing worker (REVENUE_HASH_PROCESSES).
+		return auth.ServeHashWorker(stdin, stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -67,6 +72,7 @@ const usage = `usage: revenue-api <command> [flags]
   users passwd -email EMAIL                                            (password from stdin)
   users disable -email EMAIL
   users enable -email EMAIL
+  hash-worker             (internal) a password-hashing worker process; serve starts its own
 
 Settings are environment variables (DATABASE_URL, REVENUE_*); see README.md.
 Without DATABASE_URL the commands use the private PostgreSQL under REVENUE_DATA_DIR.

@@ -21,6 +21,13 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "hash-worker" {
+		// serve, run in these tests, starts its hash workers from this binary.
+		if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	os.Exit(pgtest.Run(m, postgres.Migrate))
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"os/exec"
 	"runtime"
 	"strings"
 	"sync"
@@ -15,7 +16,6 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
-	"golang.org/x/crypto/bcrypt"
 )
 
 // Password policy bounds, in characters. The upper bound keeps a login from
@@ -47,6 +47,11 @@ type Argon2Params struct {
 	Parallelism uint8
 }
 
+// inRange tells whether p is within what a stored hash may ask for.
+func (p Argon2Params) inRange() bool {
+	return p.MemoryKiB >= 8 && p.MemoryKiB <= 4<<20 && p.Iterations >= 1 && p.Iterations <= 100 && p.Parallelism >= 1
+}
+
 // DefaultArgon2Params are OWASP's recommended minimum.
 var DefaultArgon2Params = Argon2Params{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}
 
@@ -61,17 +66,22 @@ const (
 // logins cannot take every CPU from token verification. Past that it fails
 // fast with ErrOverloaded.
 //
-// The workers are goroutines locked to their own OS threads at the lowest
-// CPU priority, so when logins and token-protected requests compete for the
-// CPU, the kernel serves the requests first (see also OnBusy).
+// Each worker computes its hashes either in a worker process of its own
+// (InWorkerProcesses: what the server does, see ServeHashWorker for why),
+// or in this process, on a goroutine locked to an OS thread at the lowest
+// CPU priority (see also OnBusy); argon2's own goroutines run at the
+// normal priority there.
 type PasswordHasher struct {
-	params  Argon2Params
-	workers int
-	admit   chan struct{} // running + waiting
-	jobs    chan hashJob  // unbuffered: a send waits for a free worker
-	stop    sync.Once
-	dummy   string // verified for unknown users so they cost the same time
-	waiting atomic.Int64
+	params    Argon2Params
+	workers   int
+	admit     chan struct{} // running + waiting
+	jobs      chan *hashJob // unbuffered: a send waits for a free worker
+	stop      sync.Once
+	stopped   sync.WaitGroup // the workers, until their engines are closed
+	engines   []engine
+	newEngine func() engine // nil: hash in this process
+	dummy     string        // verified for unknown users so they cost the same time
+	waiting   atomic.Int64
 
 	mu     sync.Mutex
 	hold   time.Duration
@@ -82,8 +92,29 @@ type PasswordHasher struct {
 	closed bool
 }
 
-// NewPasswordHasher returns a hasher with the given cost, concurrency and queue.
-func NewPasswordHasher(p Argon2Params, workers, queue int) (*PasswordHasher, error) {
+// HasherOption configures NewPasswordHasher.
+type HasherOption func(*PasswordHasher)
+
+// InWorkerProcesses makes each worker compute its hashes in a process of
+// its own, started with command(): a command whose process runs
+// ServeHashWorker on its stdin and stdout (the server runs its own binary
+// with the hash-worker argument). A worker process that fails is replaced.
+func InWorkerProcesses(command func() *exec.Cmd) HasherOption {
+	return func(h *PasswordHasher) {
+		h.newEngine = func() engine {
+			return &processEngine{command: func() *exec.Cmd {
+				cmd := command()
+				detach(cmd)
+				return cmd
+			}}
+		}
+	}
+}
+
+// NewPasswordHasher returns a hasher with the given cost, concurrency and
+// queue. It computes one hash before returning (the dummy hash for unknown
+// users), so a worker process that cannot start is reported here.
+func NewPasswordHasher(p Argon2Params, workers, queue int, opts ...HasherOption) (*PasswordHasher, error) {
 	if workers < 1 {
 		return nil, errors.New("password hasher needs at least one worker")
 	}
@@ -91,14 +122,28 @@ func NewPasswordHasher(p Argon2Params, workers, queue int) (*PasswordHasher, err
 		params:  p,
 		workers: workers,
 		admit:   make(chan struct{}, workers+queue),
-		jobs:    make(chan hashJob),
+		jobs:    make(chan *hashJob),
+	}
+	for _, o := range opts {
+		o(h)
 	}
 	for range workers {
-		go h.work()
+		var e engine = localEngine{}
+		if h.newEngine != nil {
+			e = h.newEngine()
+		}
+		h.engines = append(h.engines, e)
+		h.stopped.Add(1)
+		go h.work(e)
 	}
 	var pw [24]byte
 	_, _ = rand.Read(pw[:])
-	h.dummy = h.hash(base64.RawStdEncoding.EncodeToString(pw[:]))
+	dummy, err := h.Hash(context.Background(), base64.RawStdEncoding.EncodeToString(pw[:]))
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	h.dummy = dummy
 	return h, nil
 }
 
@@ -107,9 +152,15 @@ func (h *PasswordHasher) QueueDepth() int { return int(h.waiting.Load()) }
 
 // Hash returns the PHC-format argon2id hash of pw.
 func (h *PasswordHasher) Hash(ctx context.Context, pw string) (string, error) {
-	var out string
-	err := h.do(ctx, func() { out = h.hash(pw) })
-	return out, err
+	salt := make([]byte, saltLen)
+	_, _ = rand.Read(salt)
+	p := h.params
+	key, err := h.do(ctx, &hashRequest{op: opArgon2id, params: p, keyLen: keyLen, password: []byte(pw), salt: salt})
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.MemoryKiB, p.Iterations, p.Parallelism,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
 }
 
 // Verify checks pw against encoded. An empty encoded verifies against a
@@ -118,8 +169,12 @@ func (h *PasswordHasher) Hash(ctx context.Context, pw string) (string, error) {
 func (h *PasswordHasher) Verify(ctx context.Context, pw, encoded string) (ok, rehash bool, err error) {
 	if isBcrypt(encoded) {
 		// Accounts imported with bcrypt hashes log in and move to argon2id.
-		err = h.do(ctx, func() { ok = bcrypt.CompareHashAndPassword([]byte(encoded), []byte(pw)) == nil })
-		return ok && err == nil, ok && err == nil, err
+		match, err := h.do(ctx, &hashRequest{op: opBcrypt, hash: []byte(encoded), password: []byte(pw)})
+		if err != nil {
+			return false, false, err
+		}
+		ok = len(match) == 1 && match[0] == 1
+		return ok, ok, nil
 	}
 	real := encoded != ""
 	if !real {
@@ -131,38 +186,56 @@ func (h *PasswordHasher) Verify(ctx context.Context, pw, encoded string) (ok, re
 		p, salt, want, _ = decodeHash(h.dummy)
 		real = false
 	}
-	err = h.do(ctx, func() {
-		got := argon2.IDKey([]byte(pw), salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(len(want)))
-		ok = subtle.ConstantTimeCompare(got, want) == 1
-	})
+	got, err := h.do(ctx, &hashRequest{op: opArgon2id, params: p, keyLen: uint32(len(want)), password: []byte(pw), salt: salt})
 	if err != nil {
 		return false, false, err
 	}
+	ok = subtle.ConstantTimeCompare(got, want) == 1
 	return ok && real, ok && real && p != h.params, nil
 }
 
-type hashJob struct {
-	f    func()
-	done chan struct{}
+// engine computes one worker's hashes.
+type engine interface {
+	compute(*hashRequest) ([]byte, error)
+	close()
 }
 
-// work runs hash jobs on a thread of its own at the lowest priority. The
-// thread is never unlocked: it ends with the goroutine (Close), so no other
-// goroutine ever runs at its lowered priority.
-func (h *PasswordHasher) work() {
-	runtime.LockOSThread()
-	lowerThreadPriority()
+// localEngine computes hashes in this process.
+type localEngine struct{}
+
+func (localEngine) compute(r *hashRequest) ([]byte, error) { return r.compute() }
+func (localEngine) close()                                 {}
+
+type hashJob struct {
+	req    *hashRequest
+	result []byte
+	err    error
+	done   chan struct{}
+}
+
+// work runs hash jobs with its engine. Hashing in this process, it runs
+// them on a thread of its own at the lowest priority; the thread is never
+// unlocked: it ends with the goroutine (Close), so no other goroutine ever
+// runs at its lowered priority.
+func (h *PasswordHasher) work(e engine) {
+	defer h.stopped.Done()
+	defer e.close()
+	if _, local := e.(localEngine); local {
+		runtime.LockOSThread()
+		lowerThreadPriority()
+	}
 	for j := range h.jobs {
-		j.f()
+		j.result, j.err = e.compute(j.req)
 		close(j.done)
 	}
 }
 
-// Close stops the workers, and calls OnBusy's f(false) if it is busy. The
-// hasher must not be used afterwards.
+// Close stops the workers (and their worker processes, if any), and calls
+// OnBusy's f(false) if it is busy. The hasher must not be used afterwards.
 func (h *PasswordHasher) Close() {
 	h.stop.Do(func() {
 		close(h.jobs)
+		h.stopped.Wait()
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		h.closed = true
@@ -217,37 +290,28 @@ func (h *PasswordHasher) finished() {
 	})
 }
 
-func (h *PasswordHasher) do(ctx context.Context, f func()) error {
+func (h *PasswordHasher) do(ctx context.Context, req *hashRequest) ([]byte, error) {
 	select {
 	case h.admit <- struct{}{}:
 	default:
-		return ErrOverloaded
+		return nil, ErrOverloaded
 	}
 	h.started()
 	defer func() {
 		h.finished()
 		<-h.admit
 	}()
-	j := hashJob{f: f, done: make(chan struct{})}
+	j := &hashJob{req: req, done: make(chan struct{})}
 	h.waiting.Add(1)
 	select {
 	case h.jobs <- j:
 		h.waiting.Add(-1)
 	case <-ctx.Done():
 		h.waiting.Add(-1)
-		return ErrOverloaded
+		return nil, ErrOverloaded
 	}
 	<-j.done
-	return nil
-}
-
-func (h *PasswordHasher) hash(pw string) string {
-	salt := make([]byte, saltLen)
-	_, _ = rand.Read(salt)
-	p := h.params
-	key := argon2.IDKey([]byte(pw), salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen)
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.MemoryKiB, p.Iterations, p.Parallelism,
-		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+	return j.result, j.err
 }
 
 func isBcrypt(encoded string) bool {
@@ -267,7 +331,7 @@ func decodeHash(encoded string) (Argon2Params, []byte, []byte, error) {
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Iterations, &p.Parallelism); err != nil {
 		return p, nil, nil, errors.New("bad argon2 parameters")
 	}
-	if p.MemoryKiB < 8 || p.MemoryKiB > 4<<20 || p.Iterations < 1 || p.Iterations > 100 || p.Parallelism < 1 {
+	if !p.inRange() {
 		return p, nil, nil, errors.New("argon2 parameters out of range")
 	}
 	salt, err := base64.RawStdEncoding.DecodeString(parts[4])

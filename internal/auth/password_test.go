@@ -80,14 +80,24 @@ func TestHasherPoolIsBounded(t *testing.T) {
 // stopped: a series of hashes closer together than the hold is one busy
 // spell, and Close ends a busy spell at once.
 func TestHasherReportsBusySpells(t *testing.T) {
-	h, err := NewPasswordHasher(cheap, 2, 4)
+	var mu sync.Mutex
+	var calls []bool
+	busyNow := false
+	var duringHash []bool // OnBusy's state seen by each hash
+	observe := func(h *PasswordHasher) {
+		h.newEngine = func() engine {
+			return observingEngine(func() {
+				mu.Lock()
+				defer mu.Unlock()
+				duringHash = append(duringHash, busyNow)
+			})
+		}
+	}
+	h, err := NewPasswordHasher(cheap, 2, 4, observe)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const hold = 100 * time.Millisecond
-	var mu sync.Mutex
-	var calls []bool
-	busyNow := false
 	h.OnBusy(hold, func(busy bool) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -114,13 +124,14 @@ func TestHasherReportsBusySpells(t *testing.T) {
 		t.Fatalf("before any hash: busy=%v calls=%v, want no call", b, c)
 	}
 	ctx := context.Background()
-	during := false
-	if err := h.do(ctx, func() { during, _ = state() }); err != nil {
+	if _, err := h.Hash(ctx, "some password here"); err != nil {
 		t.Fatal(err)
 	}
-	if !during {
-		t.Error("a hash ran before OnBusy(true)")
+	mu.Lock()
+	if n := len(duringHash); n != 2 || duringHash[n-1] != true {
+		t.Errorf("OnBusy state during the hashes so far (the dummy, then one): %v, want the last busy", duringHash)
 	}
+	mu.Unlock()
 	if b, _ := state(); !b {
 		t.Error("idle right after a hash, want busy for the hold")
 	}
@@ -204,3 +215,9 @@ func TestBcryptHashesVerifyAndMoveToArgon2id(t *testing.T) {
 		t.Error("bcrypt hash verified a wrong password")
 	}
 }
+
+// observingEngine hashes in this process and calls seen before each hash.
+type observingEngine func()
+
+func (o observingEngine) compute(r *hashRequest) ([]byte, error) { o(); return r.compute() }
+func (observingEngine) close()                                   {}

@@ -575,7 +575,7 @@ type sample struct {
 	p50, p99   float64 // milliseconds
 	cpuServer  float64 // µs of server CPU per request
 	cpuDB      float64 // µs of PostgreSQL CPU per request
-	peakKiB    uint64  // VmHWM during the run
+	peakKiB    uint64  // VmHWM during the run, summed over the server's tree
 	bad        uint64  // non-2xx answers and socket errors
 	others     float64 // share of the server CPU used by processes not under test
 	othersLoad float64 // share of the load CPU used by processes other than wrk
@@ -585,20 +585,29 @@ type sample struct {
 
 // measure runs wrk against p and reads what p and PostgreSQL spent.
 func (h *harness) measure(ctx context.Context, p *proc, script, url string, conns int, d time.Duration) (sample, error) {
+	// The server's tree: the server and its password-hashing worker
+	// processes, whose CPU and memory are the service's too.
 	pid := p.cmd.Process.Pid
-	resetPeakRSS(pid)
-	srv0, pg0 := processCPU(pid), treeCPU(h.pgPID)
+	for p := range treeCPU(pid) {
+		resetPeakRSS(p)
+	}
+	srv0, pg0 := treeCPU(pid), treeCPU(h.pgPID)
 	core0, load0 := readCPUTimes(h.o.serverCPU), readCPUTimes(h.o.loadCPU)
 	res, err := runWrk(ctx, h.o.loadCPU, script, url, conns, d)
 	if err != nil {
 		return sample{}, err
 	}
-	srv := processCPU(pid) - srv0
+	srvTree := treeCPU(pid)
+	srv := treeDelta(srv0, srvTree)
 	pg := treeDelta(pg0, treeCPU(h.pgPID))
+	var peakKiB uint64
+	for p := range srvTree {
+		peakKiB += peakRSSKiB(p)
+	}
 	core, loadCore := readCPUTimes(h.o.serverCPU).sub(core0), readCPUTimes(h.o.loadCPU).sub(load0)
 	s := sample{
 		rps: res.rps(), p50: res.P50US / 1000, p99: res.P99US / 1000,
-		peakKiB: peakRSSKiB(pid), bad: res.ErrStatus + res.errors(),
+		peakKiB: peakKiB, bad: res.ErrStatus + res.errors(),
 		statuses: res.Statuses, retryAfter: res.RetryAfter,
 	}
 	if res.Requests > 0 {

@@ -44,17 +44,9 @@ func readProcStat(pid int) (procStat, error) {
 	return procStat{ppid: ppid, cpu: utime + stime}, nil
 }
 
-// processCPU returns the CPU time of pid in clock ticks.
-func processCPU(pid int) uint64 {
-	s, err := readProcStat(pid)
-	if err != nil {
-		return 0
-	}
-	return s.cpu
-}
-
 // treeCPU returns the CPU ticks of pid and of each of its children, by pid:
-// PostgreSQL's postmaster and its backends.
+// PostgreSQL's postmaster and its backends, or a server and its hash
+// worker processes.
 func treeCPU(pid int) map[int]uint64 {
 	out := map[int]uint64{}
 	if s, err := readProcStat(pid); err == nil {

@@ -56,8 +56,8 @@ func (r *report) write(w io.Writer) {
 			r.ratio(v, modeNoAuth), r.ratio(v, modeJWT), r.ratio(v, modeSession))
 	}
 	fmt.Fprintf(w, "\nRatios are medians of per-round ratios of req/s to the baseline for the same endpoint. "+
-		"CPU per request is the process's (and PostgreSQL's) utime+stime over the run divided by the requests answered. "+
-		"Peak RSS is VmHWM, reset before each run (median over the rounds); it includes memory the process held when the run began. "+
+		"CPU per request is the server's (with its password-hashing worker processes, for revenue-api) and PostgreSQL's utime+stime over the run divided by the requests answered. "+
+		"Peak RSS is VmHWM, reset before each run (median over the rounds), summed over the server and its hash worker processes; it includes memory held when the run began. "+
 		"Bad answers (non-2xx, socket errors): %s.\n\n", r.badAnswers())
 
 	r.writeTargets(w)
@@ -222,7 +222,7 @@ func (r *report) writePressure(w io.Writer) {
 		"about 25 times what one hash worker can do). Hash workers and queue: the service's defaults "+
 		"(REVENUE_HASH_WORKERS = CPUs − 1, at least 1, so 1 on the server's one CPU; REVENUE_HASH_QUEUE = 32); the login rate limit is raised out of the way.\n\n",
 		r.opts.pressureConns, p.pace.Round(time.Millisecond), p.rate, p.floodConns, p.floodPace, p.floodOfferedRPS)
-	fmt.Fprintf(w, "| GET /revenue | req/s | p50 ms | p99 ms | server CPU µs/req (during the flood: hashing included) |\n|---|---:|---:|---:|---:|\n")
+	fmt.Fprintf(w, "| GET /revenue | req/s | p50 ms | p99 ms | server CPU µs/req (with its hash worker processes: during the flood, hashing included) |\n|---|---:|---:|---:|---:|\n")
 	for _, c := range []struct {
 		name string
 		ss   []sample

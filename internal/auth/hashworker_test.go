@@ -1,0 +1,260 @@
+package auth
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/sys/unix"
+)
+
+// hashWorkerEnv makes this test binary a hash worker process (TestMain).
+const hashWorkerEnv = "REVENUE_AUTH_TEST_HASH_WORKER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(hashWorkerEnv) == "1" {
+		if err := ServeHashWorker(os.Stdin, os.Stdout); err != nil {
+			os.Exit(2)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// testWorker starts this test binary as a hash worker process.
+func testWorker() *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = []string{hashWorkerEnv + "=1"}
+	cmd.Stderr = os.Stderr
+	return cmd
+}
+
+func newProcessHasher(t *testing.T, workers, queue int) *PasswordHasher {
+	t.Helper()
+	h, err := NewPasswordHasher(cheap, workers, queue, InWorkerProcesses(testWorker))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return h
+}
+
+func workerPID(t *testing.T, h *PasswordHasher, i int) int {
+	t.Helper()
+	pid := h.engines[i].(*processEngine).pid()
+	if pid == 0 {
+		t.Fatalf("worker %d has no process", i)
+	}
+	return pid
+}
+
+// Hashes made by worker processes verify in this process and the other way
+// round: the two compute the same argon2id and bcrypt answers.
+func TestWorkerProcessesHashLikeThisProcess(t *testing.T) {
+	remote := newProcessHasher(t, 1, 4)
+	local, err := NewPasswordHasher(cheap, 1, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(local.Close)
+	ctx := context.Background()
+	// A worker process hashes and this process verifies, then the reverse.
+	for _, pair := range [][2]*PasswordHasher{{remote, local}, {local, remote}} {
+		encoded, err := pair[0].Hash(ctx, "correct horse battery")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, _, err := pair[1].Verify(ctx, "correct horse battery", encoded); !ok || err != nil {
+			t.Errorf("Verify(right password) = %v, %v; want true", ok, err)
+		}
+		if ok, _, err := pair[1].Verify(ctx, "wrong horse battery", encoded); ok || err != nil {
+			t.Errorf("Verify(wrong password) = %v, %v; want false", ok, err)
+		}
+	}
+	imported, err := bcrypt.GenerateFromPassword([]byte("imported-password"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, rehash, err := remote.Verify(ctx, "imported-password", string(imported)); !ok || !rehash || err != nil {
+		t.Errorf("bcrypt in a worker process: ok=%v rehash=%v err=%v, want a match to move to argon2id", ok, rehash, err)
+	}
+	if ok, _, err := remote.Verify(ctx, "not-the-password", string(imported)); ok || err != nil {
+		t.Errorf("bcrypt with the wrong password in a worker process: ok=%v err=%v", ok, err)
+	}
+}
+
+// The worker process is in a session of its own (so in a CPU group of its
+// own where the kernel groups by session), and every thread of it is in the
+// SCHED_IDLE class at nice 19.
+func TestWorkerProcessRunsAtIdlePriority(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("thread scheduling classes are Linux's")
+	}
+	h := newProcessHasher(t, 1, 4)
+	pid := workerPID(t, h, 0)
+	if sid, _ := unix.Getsid(pid); sid != pid {
+		t.Errorf("worker process %d is in session %d, want a session of its own", pid, sid)
+	}
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("threads of %d: %v", pid, err)
+	}
+	for _, task := range tasks {
+		f := procStatFields(t, "/proc/"+strconv.Itoa(pid)+"/task/"+task.Name()+"/stat")
+		// Fields after the command name: nice is field 19, policy 41.
+		if nice, policy := f[19-3], f[41-3]; nice != "19" || policy != "5" {
+			t.Errorf("thread %s: nice %s policy %s, want nice 19 and SCHED_IDLE (5)", task.Name(), nice, policy)
+		}
+	}
+	if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/autogroup"); err == nil && !strings.Contains(string(b), "nice 19") {
+		t.Errorf("autogroup of the worker: %q, want nice 19", b)
+	}
+	// The server itself keeps its priority.
+	if f := procStatFields(t, "/proc/self/stat"); f[19-3] != "0" || f[41-3] != "0" {
+		t.Errorf("this process: nice %s policy %s, want them unchanged", f[19-3], f[41-3])
+	}
+}
+
+func procStatFields(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), ") ")
+	if !ok {
+		t.Fatalf("%s: %q", path, b)
+	}
+	return strings.Fields(rest)
+}
+
+// A worker process that dies is replaced: the next hash gets a new process.
+// Close ends the worker processes.
+func TestWorkerProcessReplacedAndClosed(t *testing.T) {
+	h := newProcessHasher(t, 1, 4)
+	first := workerPID(t, h, 0)
+	if err := syscall.Kill(first, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	encoded, err := h.Hash(ctx, "survives a dead worker")
+	if err != nil {
+		t.Fatalf("hash after the worker process was killed: %v", err)
+	}
+	if ok, _, err := h.Verify(ctx, "survives a dead worker", encoded); !ok || err != nil {
+		t.Fatalf("verify: %v %v", ok, err)
+	}
+	second := workerPID(t, h, 0)
+	if second == first {
+		t.Fatalf("worker process %d still in use after it was killed", first)
+	}
+	h.Close()
+	if err := syscall.Kill(second, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("worker process %d after Close: kill(0) = %v, want it gone", second, err)
+	}
+}
+
+// A worker process that cannot start fails the hasher's construction with
+// the reason, instead of failing logins later.
+func TestWorkerProcessThatCannotStart(t *testing.T) {
+	missing := func() *exec.Cmd { return exec.Command("/nonexistent/revenue-api", "hash-worker") }
+	h, err := NewPasswordHasher(cheap, 1, 4, InWorkerProcesses(missing))
+	if err == nil {
+		h.Close()
+		t.Fatal("NewPasswordHasher with a missing worker binary succeeded")
+	}
+	if !strings.Contains(err.Error(), "starting the hash worker process") {
+		t.Errorf("error %q does not say what failed", err)
+	}
+}
+
+// A worker process that answers nonsense is treated as failed: the hash
+// fails with an error, nothing panics, and nothing it sent is echoed.
+func TestWorkerProcessAnsweringNonsense(t *testing.T) {
+	liar := func() *exec.Cmd {
+		// Reads nothing, answers a status byte then a length past the limit.
+		return exec.Command("/bin/sh", "-c", `printf '\000\377\377\377\377'; sleep 5`)
+	}
+	h, err := NewPasswordHasher(cheap, 1, 4, InWorkerProcesses(liar))
+	if err == nil {
+		h.Close()
+		t.Fatal("NewPasswordHasher with a worker answering nonsense succeeded")
+	}
+	if !errors.Is(err, errWorkerGone) {
+		t.Errorf("error %v, want errWorkerGone", err)
+	}
+}
+
+// The worker's side of the protocol (run in this process, without lowering
+// its priority): answers each request, reports bad
+// parameters without stopping, and stops at a malformed frame.
+func TestServeHashWorkerFrames(t *testing.T) {
+	request := func(r *hashRequest) []byte {
+		var b bytes.Buffer
+		w := bufio.NewWriter(&b)
+		if err := r.encode(w); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	good := request(&hashRequest{op: opArgon2id, params: cheap, keyLen: 32, password: []byte("pw"), salt: []byte("saltsaltsaltsalt")})
+	outOfRange := request(&hashRequest{op: opArgon2id, params: Argon2Params{MemoryKiB: 1, Iterations: 1, Parallelism: 1}, keyLen: 32})
+	var in bytes.Buffer
+	in.Write(good)
+	in.Write(outOfRange)
+	in.Write(good)
+	var out bytes.Buffer
+	if err := serveHashes(&in, &out); err != nil {
+		t.Fatalf("serveHashes at the end of its input: %v, want nil", err)
+	}
+	r := bufio.NewReader(&out)
+	var statuses []byte
+	for range 3 {
+		status, err := r.ReadByte()
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := readString(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status == statusOK && len(body) != 32 {
+			t.Errorf("key of %d bytes, want 32", len(body))
+		}
+		statuses = append(statuses, status)
+	}
+	if !bytes.Equal(statuses, []byte{statusOK, statusError, statusOK}) {
+		t.Errorf("statuses %v, want ok, error, ok", statuses)
+	}
+
+	var huge [5]byte
+	huge[0] = opBcrypt
+	binary.LittleEndian.PutUint32(huge[1:], maxFrameString+1)
+	for name, frame := range map[string][]byte{
+		"unknown op":      {9},
+		"truncated":       good[:10],
+		"string too long": huge[:],
+	} {
+		done := make(chan error, 1)
+		go func() { done <- serveHashes(bytes.NewReader(frame), &bytes.Buffer{}) }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, errFrame) {
+				t.Errorf("%s: %v, want errFrame", name, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: serveHashes did not return", name)
+		}
+	}
+}
