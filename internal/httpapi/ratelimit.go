@@ -91,7 +91,7 @@ func (l *rateLimiter) sweep(now time.Time) {
 // rateLimit limits route per client address with a 429 and Retry-After.
 func (s *Server) rateLimit(route string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		ok, wait := s.limiter.allow(route + "|" + clientKey(c.ClientIP()))
+		ok, wait := s.limiter.allow(route + "|" + clientKey(s.clientIP(c)))
 		if !ok {
 			s.Metrics.rateLimited(route)
 			writeProblem(c, &problemError{

@@ -58,6 +58,7 @@ type Server struct {
 	Deps
 	log     *slog.Logger
 	limiter *rateLimiter
+	proxied bool // some proxy is trusted to name the client (X-Forwarded-For)
 }
 
 // NewServer builds the router with every route and middleware.
@@ -68,7 +69,8 @@ func NewServer(d Deps) (http.Handler, error) {
 	if d.Metrics == nil {
 		d.Metrics = NewMetrics(nil)
 	}
-	s := &Server{Deps: d, log: d.Log, limiter: newRateLimiter(d.Config.AuthRate, d.Config.AuthBurst, d.Now)}
+	s := &Server{Deps: d, log: d.Log, limiter: newRateLimiter(d.Config.AuthRate, d.Config.AuthBurst, d.Now),
+		proxied: len(d.Config.TrustedProxies) > 0}
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
