@@ -13,6 +13,7 @@ targets=(
 	"FuzzLogin ./internal/httpapi"
 	"FuzzRefresh ./internal/httpapi"
 	"FuzzAccessLogLine ./internal/httpapi"
+	"FuzzDecodeHashRequest ./internal/auth"
 )
 for t in "${targets[@]}"; do
 	read -r name pkg <<<"$t"

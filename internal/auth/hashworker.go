@@ -199,12 +199,20 @@ func serveHashes(in io.Reader, out io.Writer) error {
 	}
 }
 
+// workerIdleStop is how long a worker process may go without work before
+// it is stopped: a service that is not hashing holds no hashing process
+// (the next hash starts one, in a few milliseconds).
+const workerIdleStop = 10 * time.Second
+
 // processEngine hands one worker's hashes to its worker process, started on
-// first use and started again after it fails.
+// first use, started again after it fails, and stopped after idleStop
+// without work.
 type processEngine struct {
-	command func() *exec.Cmd
+	command  func() *exec.Cmd
+	idleStop time.Duration
 
 	mu   sync.Mutex // one request at a time; held by compute
+	used uint64     // computes so far: an idle stop ends only a process unused since
 	cmd  *exec.Cmd
 	in   io.WriteCloser
 	w    *bufio.Writer
@@ -217,6 +225,8 @@ type processEngine struct {
 func (e *processEngine) compute(req *hashRequest) ([]byte, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.used++
+	defer e.stopWhenIdle(e.used)
 	for try := 0; ; try++ {
 		if e.cmd == nil {
 			if err := e.start(); err != nil {
@@ -279,6 +289,18 @@ func (e *processEngine) start() error {
 		close(exit)
 	}(cmd, e.exit)
 	return nil
+}
+
+// stopWhenIdle stops the worker process idleStop from now unless it has
+// been used again by then.
+func (e *processEngine) stopWhenIdle(used uint64) {
+	time.AfterFunc(e.idleStop, func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.used == used {
+			e.stop()
+		}
+	})
 }
 
 // stop ends the worker process (it holds no state) and waits for it.

@@ -101,6 +101,7 @@ func TestWorkerProcessRunsAtIdlePriority(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("thread scheduling classes are Linux's")
 	}
+	before := threadPriorities(t, "self")
 	h := newProcessHasher(t, 1, 4)
 	pid := workerPID(t, h, 0)
 	if sid, _ := unix.Getsid(pid); sid != pid {
@@ -120,10 +121,33 @@ func TestWorkerProcessRunsAtIdlePriority(t *testing.T) {
 	if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/autogroup"); err == nil && !strings.Contains(string(b), "nice 19") {
 		t.Errorf("autogroup of the worker: %q, want nice 19", b)
 	}
-	// The server itself keeps its priority.
-	if f := procStatFields(t, "/proc/self/stat"); f[19-3] != "0" || f[41-3] != "0" {
-		t.Errorf("this process: nice %s policy %s, want them unchanged", f[19-3], f[41-3])
+	// The server's own threads keep their priorities.
+	for tid, now := range threadPriorities(t, "self") {
+		if was, ok := before[tid]; ok && was != now {
+			t.Errorf("thread %s of this process went from %s to %s", tid, was, now)
+		}
 	}
+}
+
+// threadPriorities is "nice/policy" of each thread of a process, by id.
+func threadPriorities(t *testing.T, pid string) map[string]string {
+	t.Helper()
+	tasks, err := os.ReadDir("/proc/" + pid + "/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, task := range tasks {
+		b, err := os.ReadFile("/proc/" + pid + "/task/" + task.Name() + "/stat")
+		if err != nil {
+			continue // the thread ended
+		}
+		_, rest, _ := strings.Cut(string(b), ") ")
+		if f := strings.Fields(rest); len(f) > 41-3 {
+			out[task.Name()] = f[19-3] + "/" + f[41-3]
+		}
+	}
+	return out
 }
 
 func procStatFields(t *testing.T, path string) []string {
@@ -162,6 +186,45 @@ func TestWorkerProcessReplacedAndClosed(t *testing.T) {
 	h.Close()
 	if err := syscall.Kill(second, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Errorf("worker process %d after Close: kill(0) = %v, want it gone", second, err)
+	}
+}
+
+// A worker process without work for its idle time is stopped, so an idle
+// service holds no hashing process; the next hash starts a new one.
+func TestWorkerProcessStopsWhenIdle(t *testing.T) {
+	const idle = 200 * time.Millisecond
+	quick := func(h *PasswordHasher) {
+		h.newEngine = func() engine { return &processEngine{command: testWorker, idleStop: idle} }
+	}
+	h, err := NewPasswordHasher(cheap, 1, 4, quick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	first := workerPID(t, h, 0)
+	deadline := time.Now().Add(10 * time.Second)
+	for h.engines[0].(*processEngine).pid() != 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if pid := h.engines[0].(*processEngine).pid(); pid != 0 {
+		t.Fatalf("worker process %d still running long after its idle time", pid)
+	}
+	if err := syscall.Kill(first, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("idle worker process %d: kill(0) = %v, want it gone", first, err)
+	}
+	// Busy again: a hash every idle/4 keeps one process.
+	if _, err := h.Hash(context.Background(), "after a quiet spell"); err != nil {
+		t.Fatalf("hash after the idle stop: %v", err)
+	}
+	second := workerPID(t, h, 0)
+	for range 6 {
+		time.Sleep(idle / 4)
+		if _, err := h.Hash(context.Background(), "steady logins"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if pid := workerPID(t, h, 0); pid != second {
+		t.Errorf("worker process changed from %d to %d while hashes kept coming", second, pid)
 	}
 }
 
@@ -257,4 +320,38 @@ func TestServeHashWorkerFrames(t *testing.T) {
 			t.Fatalf("%s: serveHashes did not return", name)
 		}
 	}
+}
+
+// Whatever bytes reach a worker, decoding never panics and never reads a
+// string past its bound; what it accepts, encoded again, decodes the same.
+func FuzzDecodeHashRequest(f *testing.F) {
+	var b bytes.Buffer
+	w := bufio.NewWriter(&b)
+	_ = (&hashRequest{op: opArgon2id, params: cheap, keyLen: 32, password: []byte("pw"), salt: []byte("saltsaltsaltsalt")}).encode(w)
+	f.Add(b.Bytes())
+	b.Reset()
+	_ = (&hashRequest{op: opBcrypt, hash: []byte("$2a$04$abcdefghijklmnopqrstuv"), password: []byte("pw")}).encode(w)
+	f.Add(b.Bytes())
+	f.Add([]byte{opBcrypt, 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		req, err := decodeRequest(bufio.NewReader(bytes.NewReader(data)))
+		if err != nil {
+			return
+		}
+		if len(req.password) > maxFrameString || len(req.salt) > maxFrameString || len(req.hash) > maxFrameString {
+			t.Fatalf("a string past the bound was accepted")
+		}
+		var again bytes.Buffer
+		if err := req.encode(bufio.NewWriter(&again)); err != nil {
+			t.Fatal(err)
+		}
+		back, err := decodeRequest(bufio.NewReader(&again))
+		if err != nil {
+			t.Fatalf("re-encoded request does not decode: %v", err)
+		}
+		if back.op != req.op || back.params != req.params || back.keyLen != req.keyLen ||
+			!bytes.Equal(back.password, req.password) || !bytes.Equal(back.salt, req.salt) || !bytes.Equal(back.hash, req.hash) {
+			t.Fatalf("round trip changed the request: %+v -> %+v", req, back)
+		}
+	})
 }
