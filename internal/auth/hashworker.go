@@ -204,17 +204,24 @@ func serveHashes(in io.Reader, out io.Writer) error {
 // (the next hash starts one, in a few milliseconds).
 const workerIdleStop = 10 * time.Second
 
+// workerAnswerTimeout bounds the wait for one answer: a hash at the lowest
+// priority may wait for the CPU, but a worker silent this long is stuck, and
+// is replaced.
+const workerAnswerTimeout = time.Minute
+
 // processEngine hands one worker's hashes to its worker process, started on
 // first use, started again after it fails, and stopped after idleStop
 // without work.
 type processEngine struct {
 	command  func() *exec.Cmd
 	idleStop time.Duration
+	timeout  time.Duration // for one answer
 
 	mu   sync.Mutex // one request at a time; held by compute
 	used uint64     // computes so far: an idle stop ends only a process unused since
 	cmd  *exec.Cmd
 	in   io.WriteCloser
+	out  io.ReadCloser
 	w    *bufio.Writer
 	r    *bufio.Reader
 	exit chan struct{} // closed once cmd has been waited for
@@ -251,6 +258,9 @@ func (e *processEngine) exchange(req *hashRequest) ([]byte, error) {
 	if err := req.encode(e.w); err != nil {
 		return nil, fmt.Errorf("%w: %v", errWorkerGone, err)
 	}
+	if d, ok := e.out.(interface{ SetReadDeadline(time.Time) error }); ok {
+		_ = d.SetReadDeadline(time.Now().Add(e.timeout))
+	}
 	status, err := e.r.ReadByte()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errWorkerGone, err)
@@ -282,7 +292,7 @@ func (e *processEngine) start() error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting the hash worker process: %w", err)
 	}
-	e.cmd, e.in, e.w, e.r = cmd, in, bufio.NewWriter(in), bufio.NewReader(out)
+	e.cmd, e.in, e.out, e.w, e.r = cmd, in, out, bufio.NewWriter(in), bufio.NewReader(out)
 	e.exit = make(chan struct{})
 	go func(cmd *exec.Cmd, exit chan struct{}) {
 		_ = cmd.Wait()

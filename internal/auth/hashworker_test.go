@@ -194,7 +194,7 @@ func TestWorkerProcessReplacedAndClosed(t *testing.T) {
 func TestWorkerProcessStopsWhenIdle(t *testing.T) {
 	const idle = 200 * time.Millisecond
 	quick := func(h *PasswordHasher) {
-		h.newEngine = func() engine { return &processEngine{command: testWorker, idleStop: idle} }
+		h.newEngine = func() engine { return &processEngine{command: testWorker, idleStop: idle, timeout: time.Minute} }
 	}
 	h, err := NewPasswordHasher(cheap, 1, 4, quick)
 	if err != nil {
@@ -256,6 +256,31 @@ func TestWorkerProcessAnsweringNonsense(t *testing.T) {
 	}
 	if !errors.Is(err, errWorkerGone) {
 		t.Errorf("error %v, want errWorkerGone", err)
+	}
+}
+
+// A worker process that takes the request and never answers is given up
+// on after the answer timeout (and replaced once), instead of holding its
+// place in the pool for ever.
+func TestWorkerProcessThatNeverAnswers(t *testing.T) {
+	silent := func(h *PasswordHasher) {
+		h.newEngine = func() engine {
+			return &processEngine{idleStop: time.Minute, timeout: 200 * time.Millisecond, command: func() *exec.Cmd {
+				return exec.Command("/bin/sh", "-c", "exec sleep 30")
+			}}
+		}
+	}
+	start := time.Now()
+	h, err := NewPasswordHasher(cheap, 1, 4, silent)
+	if err == nil {
+		h.Close()
+		t.Fatal("NewPasswordHasher with a silent worker succeeded")
+	}
+	if !errors.Is(err, errWorkerGone) {
+		t.Errorf("error %v, want errWorkerGone", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("gave up after %s, want about two answer timeouts", took)
 	}
 }
 

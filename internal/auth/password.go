@@ -102,7 +102,7 @@ type HasherOption func(*PasswordHasher)
 func InWorkerProcesses(command func() *exec.Cmd) HasherOption {
 	return func(h *PasswordHasher) {
 		h.newEngine = func() engine {
-			return &processEngine{idleStop: workerIdleStop, command: func() *exec.Cmd {
+			return &processEngine{idleStop: workerIdleStop, timeout: workerAnswerTimeout, command: func() *exec.Cmd {
 				cmd := command()
 				detach(cmd)
 				return cmd
