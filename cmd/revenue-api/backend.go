@@ -80,16 +80,29 @@ func openBackend(ctx context.Context, cfg config.Config, log *slog.Logger) (*bac
 	return b, nil
 }
 
+// runningBinary names the binary of this process. Where /proc/self/exe
+// exists (Linux) it is used as is: exec'ing it runs the very image this
+// process runs, even after an upgrade replaced the file at its path, so a
+// server never talks to a worker of another version.
+func runningBinary() (string, error) {
+	const self = "/proc/self/exe"
+	if _, err := os.Stat(self); err == nil {
+		return self, nil
+	}
+	return os.Executable()
+}
+
 // hashWorkerCommand returns how a hash worker process is started: this
 // binary with the hash-worker command, an empty environment (it needs
 // nothing, and so sees no secret), and this process's stderr for a crash.
 func hashWorkerCommand() (func() *exec.Cmd, error) {
-	exe, err := os.Executable()
+	exe, err := runningBinary()
 	if err != nil {
 		return nil, fmt.Errorf("finding this binary to start hash workers: %w", err)
 	}
 	return func() *exec.Cmd {
 		cmd := exec.Command(exe, "hash-worker")
+		cmd.Args[0] = "revenue-api"
 		cmd.Env = []string{}
 		cmd.Stderr = os.Stderr
 		return cmd

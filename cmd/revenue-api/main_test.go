@@ -28,6 +28,13 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if path := os.Getenv(replacedBinaryEnv); path != "" {
+		if err := hashAfterReplacingSelf(path); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	os.Exit(pgtest.Run(m, postgres.Migrate))
 }
 
