@@ -3,9 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"testing"
 
 	"github.com/revenue-api/revenue-api/internal/auth"
 )
@@ -13,25 +10,6 @@ import (
 // replacedBinaryEnv makes this test binary run hashAfterReplacingSelf
 // (TestMain) instead of the tests.
 const replacedBinaryEnv = "REVENUE_TEST_REPLACE_SELF"
-
-// A hash worker runs the very binary the server runs, even when the file
-// at the server's path was replaced after it started (an upgrade in place):
-// a server never speaks to a worker of another version.
-func TestHashWorkerRunsTheRunningBinary(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "revenue-api")
-	data, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), replacedBinaryEnv+"="+bin)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("a copy of the binary, replaced on disk, then hashing: %v\n%s", err, out)
-	}
-}
 
 // hashAfterReplacingSelf runs in the copy started above: it replaces its own
 // file with a script that fails, then hashes through a worker process.

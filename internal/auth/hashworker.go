@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -45,10 +44,6 @@ const (
 	// corrupt frame cannot make the other allocate without limit.
 	maxFrameString = 64 << 10
 )
-
-// idleRelease is how long a worker waits for work before it returns its
-// memory to the system.
-const idleRelease = time.Second
 
 // errFrame reports a frame that breaks the protocol.
 var errFrame = errors.New("hash worker: malformed frame")
@@ -170,15 +165,9 @@ func ServeHashWorker(in io.Reader, out io.Writer) error {
 }
 
 func serveHashes(in io.Reader, out io.Writer) error {
-	// Each hash allocates its memory cost; a worker idle for a second gives
-	// it back to the system, so an idle service holds no hashing memory.
-	release := time.AfterFunc(time.Hour, debug.FreeOSMemory)
-	defer release.Stop()
 	r, w := bufio.NewReader(in), bufio.NewWriter(out)
 	for {
-		release.Reset(idleRelease)
 		req, err := decodeRequest(r)
-		release.Stop()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}

@@ -8,15 +8,12 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
-	"golang.org/x/sys/unix"
 )
 
 // hashWorkerEnv makes this test binary a hash worker process (TestMain).
@@ -92,75 +89,6 @@ func TestWorkerProcessesHashLikeThisProcess(t *testing.T) {
 	if ok, _, err := remote.Verify(ctx, "not-the-password", string(imported)); ok || err != nil {
 		t.Errorf("bcrypt with the wrong password in a worker process: ok=%v err=%v", ok, err)
 	}
-}
-
-// The worker process is in a session of its own (so in a CPU group of its
-// own where the kernel groups by session), and every thread of it is in the
-// SCHED_IDLE class at nice 19.
-func TestWorkerProcessRunsAtIdlePriority(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("thread scheduling classes are Linux's")
-	}
-	before := threadPriorities(t, "self")
-	h := newProcessHasher(t, 1, 4)
-	pid := workerPID(t, h, 0)
-	if sid, _ := unix.Getsid(pid); sid != pid {
-		t.Errorf("worker process %d is in session %d, want a session of its own", pid, sid)
-	}
-	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
-	if err != nil || len(tasks) == 0 {
-		t.Fatalf("threads of %d: %v", pid, err)
-	}
-	for _, task := range tasks {
-		f := procStatFields(t, "/proc/"+strconv.Itoa(pid)+"/task/"+task.Name()+"/stat")
-		// Fields after the command name: nice is field 19, policy 41.
-		if nice, policy := f[19-3], f[41-3]; nice != "19" || policy != "5" {
-			t.Errorf("thread %s: nice %s policy %s, want nice 19 and SCHED_IDLE (5)", task.Name(), nice, policy)
-		}
-	}
-	if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/autogroup"); err == nil && !strings.Contains(string(b), "nice 19") {
-		t.Errorf("autogroup of the worker: %q, want nice 19", b)
-	}
-	// The server's own threads keep their priorities.
-	for tid, now := range threadPriorities(t, "self") {
-		if was, ok := before[tid]; ok && was != now {
-			t.Errorf("thread %s of this process went from %s to %s", tid, was, now)
-		}
-	}
-}
-
-// threadPriorities is "nice/policy" of each thread of a process, by id.
-func threadPriorities(t *testing.T, pid string) map[string]string {
-	t.Helper()
-	tasks, err := os.ReadDir("/proc/" + pid + "/task")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, task := range tasks {
-		b, err := os.ReadFile("/proc/" + pid + "/task/" + task.Name() + "/stat")
-		if err != nil {
-			continue // the thread ended
-		}
-		_, rest, _ := strings.Cut(string(b), ") ")
-		if f := strings.Fields(rest); len(f) > 41-3 {
-			out[task.Name()] = f[19-3] + "/" + f[41-3]
-		}
-	}
-	return out
-}
-
-func procStatFields(t *testing.T, path string) []string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, rest, ok := strings.Cut(string(b), ") ")
-	if !ok {
-		t.Fatalf("%s: %q", path, b)
-	}
-	return strings.Fields(rest)
 }
 
 // A worker process that dies is replaced: the next hash gets a new process.
