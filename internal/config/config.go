@@ -92,18 +92,21 @@ func (c Config) Embedded() bool { return c.DatabaseURL == "" && c.JWKSURL == "" 
 func (c Config) VerifierOnly() bool { return c.JWKSURL != "" }
 
 // LogValue keeps secrets out of logs: the database password is redacted.
+// Durations are written as Go duration strings ("15m0s"), the form the
+// settings take, rather than the nanoseconds slog's JSON handler prints.
 func (c Config) LogValue() slog.Value {
+	duration := func(key string, d time.Duration) slog.Attr { return slog.String(key, d.String()) }
 	return slog.GroupValue(
 		slog.String("database", RedactURL(c.DatabaseURL)),
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("keys_dir", c.KeysDir),
 		slog.String("issuer", c.Issuer),
 		slog.String("audience", c.Audience),
-		slog.Duration("access_token_ttl", c.AccessTokenTTL),
+		duration("access_token_ttl", c.AccessTokenTTL),
 		slog.Any("cors_origins", c.CORSOrigins),
 		slog.String("jwks_url", c.JWKSURL),
-		slog.Duration("jwks_max_age", c.JWKSMaxAge),
-		slog.Duration("keys_reload_interval", c.KeysReloadInterval),
+		duration("jwks_max_age", c.JWKSMaxAge),
+		duration("keys_reload_interval", c.KeysReloadInterval),
 	)
 }
 

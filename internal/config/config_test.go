@@ -1,6 +1,9 @@
 package config
 
 import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -59,5 +62,29 @@ func TestLogValueRedactsTheDatabasePassword(t *testing.T) {
 	}
 	if s := c.LogValue().String(); strings.Contains(s, "s3cret-pw") {
 		t.Errorf("log value %q holds the password", s)
+	}
+}
+
+func TestLogValueWritesDurationsAsGoDurations(t *testing.T) {
+	c, err := Load(env(map[string]string{"REVENUE_JWKS_MAX_AGE": "90s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("starting", "config", c)
+	var line struct {
+		Config map[string]any `json:"config"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatalf("the log line %q is not JSON: %v", buf.String(), err)
+	}
+	for key, want := range map[string]string{
+		"access_token_ttl":     "15m0s",
+		"jwks_max_age":         "1m30s",
+		"keys_reload_interval": "5s",
+	} {
+		if got := line.Config[key]; got != want {
+			t.Errorf("config.%s logged as %v (%T), want %q", key, got, got, want)
+		}
 	}
 }
