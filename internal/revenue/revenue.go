@@ -20,7 +20,7 @@ type Month struct {
 func ParseMonth(s string) (Month, error) {
 	t, err := time.Parse("2006-01", s)
 	if err != nil || len(s) != 7 {
-		return Month{}, fmt.Errorf("%q is not a month in YYYY-MM form", s)
+		return Month{}, fmt.Errorf("%s is not a month in YYYY-MM form", apperr.Quote(s))
 	}
 	return MonthOf(t), nil
 }

@@ -2,6 +2,7 @@ package revenue
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/revenue-api/revenue-api/internal/apperr"
@@ -29,6 +30,21 @@ func TestParseRange(t *testing.T) {
 		var invalid *apperr.InvalidError
 		if tt.ok && err != nil || !tt.ok && !errors.As(err, &invalid) {
 			t.Errorf("ParseRange(%q, %q) = %v, want ok=%v (an InvalidError when not)", tt.from, tt.to, err, tt.ok)
+		}
+	}
+}
+
+// An error quotes at most apperr.MaxQuoted bytes of what the client sent:
+// a 4 KB parameter must not come back in the answer.
+func TestParseRangeQuotesLongValuesBriefly(t *testing.T) {
+	long := "2025-" + strings.Repeat("9", 4096)
+	for _, r := range [][2]string{{long, ""}, {"", long}} {
+		_, err := ParseRange(r[0], r[1])
+		if err == nil {
+			t.Fatal("a 4 KB month is accepted")
+		}
+		if msg := err.Error(); len(msg) > 2*apperr.MaxQuoted || !strings.Contains(msg, "2025-999") {
+			t.Errorf("error of %d bytes, want the value's start within %d: %.200s", len(msg), 2*apperr.MaxQuoted, msg)
 		}
 	}
 }
