@@ -50,7 +50,8 @@ test-e2e:
 	REVENUE_ACCESS_TOKEN_TTL=4s REVENUE_E2E_TTL_SECONDS=4 REVENUE_WEB_DIR=$(CURDIR)/web/dist \
 		scripts/with-server.sh bash -c 'cd web && npm run e2e'
 
-# The README's curl walkthrough, pasted against a fresh server.
+# The README's curl walkthrough, pasted against a fresh server; also checks
+# README.md is at most 25,000 bytes and every relative link in it and docs/ resolves.
 test-readme:
 	scripts/with-server.sh scripts/check-readme.sh
 
