@@ -68,9 +68,6 @@ func NewService(users UserStore, sessions SessionStore, events EventStore, issue
 		hasher: hasher, policy: policy, log: log, now: now, observe: func(Event) {}}
 }
 
-// NormalizeEmail is how emails are compared and stored.
-func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
-
 // Login checks the credentials and starts a session. Every failure is
 // ErrInvalidCredentials (or ErrOverloaded), and every path verifies one
 // password hash so that timing does not tell accounts apart.
@@ -352,13 +349,19 @@ func (s *Service) SetDisabled(ctx context.Context, email string, disabled bool) 
 	return err
 }
 
-// ValidateEmail checks the shape of an email address.
+// ValidateEmail checks the shape of an email address in the form
+// NormalizeEmail gives.
 func ValidateEmail(email string) error {
 	if len(email) < 3 || len(email) > 254 {
 		return apperr.Invalid("email", "must be 3 to 254 characters")
 	}
 	if a, err := mail.ParseAddress(email); err != nil || a.Address != email {
 		return apperr.Invalid("email", "is not an email address")
+	}
+	// Only a character that NFC turns into A-Z (the Kelvin sign) makes the
+	// form change again; such an address could never be matched as stored.
+	if NormalizeEmail(email) != email {
+		return apperr.Invalid("email", "has a character that Unicode normalization turns into an upper-case ASCII letter (such as the Kelvin sign U+212A)")
 	}
 	return nil
 }

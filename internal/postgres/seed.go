@@ -60,7 +60,7 @@ func SeedDemo(ctx context.Context, db *DB, hash func(string) (string, error), no
 		}
 		for _, u := range DemoUsers {
 			var exists bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($1))`, u.Email).Scan(&exists); err != nil {
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE email = $1)`, u.Email).Scan(&exists); err != nil {
 				return err
 			}
 			if exists {

@@ -51,11 +51,12 @@ func scanUser(rows pgx.Rows) (auth.User, error) {
 	return userFromRow(r), nil
 }
 
-// UserByEmail finds a user by email, case-insensitively.
+// UserByEmail finds a user by email, which must be in the form
+// auth.NormalizeEmail gives: it is compared by plain equality.
 func (s *UserStore) UserByEmail(ctx context.Context, email string) (auth.User, error) {
 	ctx, cancel := s.db.bound(ctx)
 	defer cancel()
-	rows, err := s.db.Pool.Query(ctx, `SELECT `+userColumns+` FROM users WHERE lower(email) = lower($1)`, email)
+	rows, err := s.db.Pool.Query(ctx, `SELECT `+userColumns+` FROM users WHERE email = $1`, email)
 	if err != nil {
 		return auth.User{}, translate(err)
 	}
@@ -131,7 +132,7 @@ func (s *UserStore) RecordLoginSuccess(ctx context.Context, userID, newHash stri
 func (s *UserStore) SetPassword(ctx context.Context, email, hash string, ev auth.Event) (auth.User, error) {
 	return s.updateUser(ctx, email, ev, "password_changed",
 		`UPDATE users SET password_hash = $2, password_changed_at = now(), failed_logins = 0, locked_until = NULL
-		 WHERE lower(email) = lower($1) RETURNING `+userColumns, hash)
+		 WHERE email = $1 RETURNING `+userColumns, hash)
 }
 
 // SetDisabled disables or enables a user; disabling ends all sessions.
@@ -141,7 +142,7 @@ func (s *UserStore) SetDisabled(ctx context.Context, email string, disabled bool
 		reason = "user_disabled"
 	}
 	return s.updateUser(ctx, email, ev, reason,
-		`UPDATE users SET disabled = $2 WHERE lower(email) = lower($1) RETURNING `+userColumns, disabled)
+		`UPDATE users SET disabled = $2 WHERE email = $1 RETURNING `+userColumns, disabled)
 }
 
 // updateUser runs one user UPDATE, ends the user's sessions when endReason
