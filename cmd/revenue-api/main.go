@@ -6,6 +6,7 @@
 //	revenue-api keys generate|list|rotate|prune  manage signing keys in REVENUE_KEYS_DIR
 //	revenue-api orgs add           add an organization
 //	revenue-api users add|passwd|disable|enable
+//	revenue-api healthcheck        exit 0 if the running server's /healthz answers 200 (for containers)
 //
 // Settings come from the environment; see README.md.
 package main
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return orgsCommand(ctx, rest, getenv, stdout, stderr)
 	case "users":
 		return usersCommand(ctx, rest, getenv, stdin, stdout, stderr)
+	case "healthcheck":
+		return healthcheck(ctx, getenv)
 	case "hash-worker":
 		// Started by serve, one per hashing worker (REVENUE_HASH_PROCESSES).
 		return auth.ServeHashWorker(stdin, stdout)
@@ -56,7 +59,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (want serve, migrate, keys, orgs, users or help)", cmd)
+	return fmt.Errorf("unknown command %q (want serve, migrate, keys, orgs, users, healthcheck or help)", cmd)
 }
 
 const usage = `usage: revenue-api <command> [flags]
@@ -72,6 +75,7 @@ const usage = `usage: revenue-api <command> [flags]
   users passwd -email EMAIL                                            (password from stdin)
   users disable -email EMAIL
   users enable -email EMAIL
+  healthcheck             GET /healthz on REVENUE_HTTP_ADDR (":8080": 127.0.0.1:8080); exit 0 on a 200, else 1
   hash-worker             (internal) a password-hashing worker process; serve starts its own
 
 Settings are environment variables (DATABASE_URL, REVENUE_*); see README.md.
