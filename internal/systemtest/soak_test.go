@@ -16,10 +16,12 @@ import (
 )
 
 const (
-	// soakEnv names the setting for a longer soak (`make soak`): a Go duration.
+	// soakEnv names the setting for a long soak (`make soak`): a Go duration.
 	soakEnv = "REVENUE_SOAK"
-	// defaultSoak keeps the soak inside an ordinary test run.
-	defaultSoak = 60 * time.Second
+	// minSoak is the shortest long soak: its warm-up and enough samples after.
+	minSoak = 30 * time.Second
+	// smokeBudget bounds the soak's share of an ordinary test run.
+	smokeBudget = 10 * time.Second
 	// Growth allowed between the start and the end of the measured part of
 	// the soak, in absolute terms or relative to the start, whichever is
 	// larger: generous, since the heap settles in steps.
@@ -30,28 +32,53 @@ const (
 	goroutineIdleSlack = 5
 )
 
+// soakPlan is how long the soak loads the server, how much of that is a
+// warm-up left out of the measure, how often it samples, and the size of the
+// verified-token cache: small enough to fill during the warm-up, so that the
+// measured part sees it evicting rather than growing.
+type soakPlan struct {
+	duration, warmUp, interval time.Duration
+	tokenCache                 int
+}
+
+// smoke is the soak of an ordinary test run (`make test`): the same load
+// and checks, for seconds, which catches a server that fails or leaks fast
+// under mixed load; slow growth needs the long soak of `make soak`.
+var smoke = soakPlan{duration: 6 * time.Second, warmUp: 2 * time.Second, interval: 200 * time.Millisecond, tokenCache: 100}
+
+// planSoak reads REVENUE_SOAK: unset, the smoke; set, a long soak of that
+// duration, sampled every second.
+func planSoak(getenv func(string) string) (soakPlan, error) {
+	v := getenv(soakEnv)
+	if v == "" {
+		return smoke, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < minSoak {
+		return soakPlan{}, fmt.Errorf("%s: want a Go duration of at least %s, such as 5m, got %q", soakEnv, minSoak, v)
+	}
+	return soakPlan{duration: d, warmUp: max(15*time.Second, d/6), interval: time.Second, tokenCache: 1000}, nil
+}
+
 // TestSoak runs a mixed load (token-only and database routes, logins and
-// logouts, rotations, refused tokens, new connections) against one server
-// for REVENUE_SOAK (default 60s), samples its resident memory and its
-// goroutines every second, and finds no growth beyond a generous bound once
+// logouts, rotations, refused tokens, new connections) against one server,
+// for seconds (the smoke) or for REVENUE_SOAK, samples its resident memory
+// and its goroutines, and finds no growth beyond a generous bound once
 // warmed up; when the load stops and the clients hang up, the goroutines
 // return to where they were before it.
 func TestSoak(t *testing.T) {
-	duration := defaultSoak
-	if v := os.Getenv(soakEnv); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 30*time.Second {
-			t.Fatalf("%s: want a Go duration of at least 30s, such as 5m, got %q", soakEnv, v)
-		}
-		duration = d
+	started := time.Now()
+	plan, err := planSoak(os.Getenv)
+	if err != nil {
+		t.Fatal(err)
 	}
-	warmUp := max(15*time.Second, duration/6)
+	duration, warmUp := plan.duration, plan.warmUp
 
 	env := baseEnv(pgtest.NewDatabase(t), t.TempDir())
 	env["REVENUE_KEYS_GENERATE"] = "true"
-	// A small verified-token cache fills during the warm-up, so that the
-	// soak measures it evicting rather than growing.
-	env["REVENUE_TOKEN_CACHE_SIZE"] = "1000"
+	env["REVENUE_TOKEN_CACHE_SIZE"] = strconv.Itoa(plan.tokenCache)
+	// The soak reads the server's goroutines from /metrics.
+	env["REVENUE_METRICS_ON_MAIN"] = "true"
 	srv := startServer(t, "server", env)
 	c := newClient(srv.URL, 16)
 	defer c.close()
@@ -135,7 +162,7 @@ func TestSoak(t *testing.T) {
 	}
 	var samples []sample
 	start := time.Now()
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(plan.interval)
 	defer tick.Stop()
 	for range tick.C {
 		at := time.Since(start)
@@ -206,6 +233,52 @@ func TestSoak(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Errorf("after the load, the server's goroutines did not return to the idle count: %v", err)
+	}
+	t.Logf("the soak took %s in all, start and stop included", time.Since(started).Round(10*time.Millisecond))
+}
+
+func TestSoakPlan(t *testing.T) {
+	getenv := func(v string) func(string) string {
+		return func(k string) string {
+			if k == soakEnv {
+				return v
+			}
+			return ""
+		}
+	}
+
+	t.Run("an ordinary run has a smoke of seconds, with enough samples", func(t *testing.T) {
+		p, err := planSoak(getenv(""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Starting and stopping the server takes a second or two more.
+		if p.duration > smokeBudget-2*time.Second {
+			t.Errorf("the soak of an ordinary run loads the server for %s; want at most %s, so that it takes at most %s",
+				p.duration, smokeBudget-2*time.Second, smokeBudget)
+		}
+		if n := int((p.duration - p.warmUp) / p.interval); n < 15 {
+			t.Errorf("the smoke takes %d samples after its warm-up; want at least 15 for medians of thirds", n)
+		}
+	})
+
+	t.Run("REVENUE_SOAK sets a long soak sampled every second", func(t *testing.T) {
+		p, err := planSoak(getenv("5m"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := soakPlan{duration: 5 * time.Minute, warmUp: 50 * time.Second, interval: time.Second, tokenCache: 1000}
+		if p != want {
+			t.Errorf("REVENUE_SOAK=5m: plan %+v, want %+v", p, want)
+		}
+	})
+
+	for _, v := range []string{"10s", "five minutes"} {
+		t.Run("REVENUE_SOAK="+v+" is refused", func(t *testing.T) {
+			if _, err := planSoak(getenv(v)); err == nil || !strings.Contains(err.Error(), soakEnv) {
+				t.Errorf("REVENUE_SOAK=%q: %v, want an error naming %s", v, err, soakEnv)
+			}
+		})
 	}
 }
 
