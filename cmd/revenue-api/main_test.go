@@ -300,8 +300,33 @@ func TestAdminCommands(t *testing.T) {
 	}
 }
 
-// With REVENUE_METRICS_ADDR, /metrics moves to its own listener (for an
-// operators-only network) and leaves the public address.
+// /metrics is never on the public address unless the operator opts in
+// with REVENUE_METRICS_ON_MAIN (internal/httpapi tests the warning that
+// start logs then).
+func TestMetricsNotOnTheMainAddressByDefault(t *testing.T) {
+	base, _ := startServe(t, map[string]string{
+		"DATABASE_URL":          pgtest.NewDatabase(t),
+		"REVENUE_KEYS_DIR":      filepath.Join(t.TempDir(), "keys"),
+		"REVENUE_KEYS_GENERATE": "true",
+		"REVENUE_WEB_DIR":       "",
+	})
+	if got := get(t, base+"/metrics", ""); got != http.StatusNotFound {
+		t.Errorf("public /metrics with the defaults: %d, want 404", got)
+	}
+	base, _ = startServe(t, map[string]string{
+		"DATABASE_URL":            pgtest.NewDatabase(t),
+		"REVENUE_KEYS_DIR":        filepath.Join(t.TempDir(), "keys"),
+		"REVENUE_KEYS_GENERATE":   "true",
+		"REVENUE_WEB_DIR":         "",
+		"REVENUE_METRICS_ON_MAIN": "true",
+	})
+	if got := get(t, base+"/metrics", ""); got != http.StatusOK {
+		t.Errorf("public /metrics with REVENUE_METRICS_ON_MAIN=true: %d, want 200", got)
+	}
+}
+
+// With REVENUE_METRICS_ADDR, /metrics is served on its own listener (for
+// an operators-only network) and still not on the public address.
 func TestMetricsOnASeparateAddress(t *testing.T) {
 	metricsAddr := freeAddr(t)
 	base, _ := startServe(t, map[string]string{

@@ -23,7 +23,9 @@ func TestServeExportsPoolQueueAndCacheMetrics(t *testing.T) {
 		{"token cache off", "0", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			metricsAddr := freeAddr(t)
 			base, _ := startServe(t, map[string]string{
+				"REVENUE_METRICS_ADDR":     metricsAddr,
 				"DATABASE_URL":             pgtest.NewDatabase(t),
 				"REVENUE_DEMO_SEED":        "true",
 				"REVENUE_KEYS_DIR":         filepath.Join(t.TempDir(), "keys"),
@@ -40,7 +42,7 @@ func TestServeExportsPoolQueueAndCacheMetrics(t *testing.T) {
 					t.Fatalf("GET /me: %d", got)
 				}
 			}
-			resp, err := http.Get(base + "/metrics")
+			resp, err := http.Get("http://" + metricsAddr + "/metrics")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -201,15 +201,15 @@ func newVerifier(cfg config.Config, keys token.KeyLookup, reg *prometheus.Regist
 
 func httpConfig(cfg config.Config) httpapi.Config {
 	return httpapi.Config{
-		CORSOrigins:      cfg.CORSOrigins,
-		TrustedProxies:   cfg.TrustedProxies,
-		MaxBodyBytes:     cfg.MaxBodyBytes,
-		CookieSecure:     cfg.CookieSecure,
-		AuthRate:         cfg.AuthRate,
-		AuthBurst:        cfg.AuthBurst,
-		WebDir:           cfg.WebDir,
-		JWKSMaxAge:       cfg.JWKSMaxAge,
-		MetricsElsewhere: cfg.MetricsAddr != "",
+		CORSOrigins:    cfg.CORSOrigins,
+		TrustedProxies: cfg.TrustedProxies,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		CookieSecure:   cfg.CookieSecure,
+		AuthRate:       cfg.AuthRate,
+		AuthBurst:      cfg.AuthBurst,
+		WebDir:         cfg.WebDir,
+		JWKSMaxAge:     cfg.JWKSMaxAge,
+		MetricsOnMain:  cfg.MetricsOnMain,
 	}
 }
 

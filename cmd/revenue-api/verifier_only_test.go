@@ -172,7 +172,9 @@ func TestVerifierOnlyMode(t *testing.T) {
 	issuer := newJWKSIssuer(t) // down at first
 	key := verifierTestKey(t)
 	dataDir := t.TempDir()
+	metricsAddr := freeAddr(t)
 	v := startServeProcess(t, map[string]string{
+		"REVENUE_METRICS_ADDR":          metricsAddr,
 		"REVENUE_JWKS_URL":              issuer.URL + "/.well-known/jwks.json",
 		"REVENUE_JWKS_REFETCH_INTERVAL": "300ms",
 		"REVENUE_DATA_DIR":              dataDir,
@@ -215,8 +217,11 @@ func TestVerifierOnlyMode(t *testing.T) {
 			t.Errorf("%s %s in verifier-only mode: %d, want 404", route.method, route.path, a.Status)
 		}
 	}
-	if a := httpCall(t, "GET", v.URL+"/metrics", "", nil); a.Status != http.StatusOK {
-		t.Errorf("/metrics: %d, want 200", a.Status)
+	if a := httpCall(t, "GET", v.URL+"/metrics", "", nil); a.Status != http.StatusNotFound {
+		t.Errorf("/metrics on the main address: %d, want 404", a.Status)
+	}
+	if a := httpCall(t, "GET", "http://"+metricsAddr+"/metrics", "", nil); a.Status != http.StatusOK {
+		t.Errorf("/metrics on REVENUE_METRICS_ADDR: %d, want 200", a.Status)
 	}
 	if entries, _ := os.ReadDir(dataDir); len(entries) != 0 {
 		t.Errorf("verifier-only mode wrote to REVENUE_DATA_DIR (%d entries): it must start no database and need no keys", len(entries))

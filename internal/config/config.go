@@ -66,7 +66,8 @@ type Config struct {
 	Argon2Threads   uint8         // REVENUE_ARGON2_PARALLELISM
 	DBTimeout       time.Duration // REVENUE_DB_TIMEOUT
 
-	MetricsAddr     string        // REVENUE_METRICS_ADDR: empty serves /metrics on HTTPAddr
+	MetricsAddr     string        // REVENUE_METRICS_ADDR: the operators' listener of /metrics; empty: none
+	MetricsOnMain   bool          // REVENUE_METRICS_ON_MAIN: also serve /metrics on HTTPAddr (opt-in: it tells attackers much)
 	ShutdownTimeout time.Duration // REVENUE_SHUTDOWN_TIMEOUT
 }
 
@@ -176,6 +177,7 @@ func Load(getenv func(string) string) (Config, error) {
 		DBTimeout:       r.duration("REVENUE_DB_TIMEOUT", 5*time.Second),
 
 		MetricsAddr:     r.str("REVENUE_METRICS_ADDR", ""),
+		MetricsOnMain:   r.boolean("REVENUE_METRICS_ON_MAIN", false),
 		ShutdownTimeout: r.duration("REVENUE_SHUTDOWN_TIMEOUT", 20*time.Second),
 	}
 	if err := errors.Join(append(r.errs, c.Validate())...); err != nil {
@@ -283,6 +285,9 @@ func (c Config) Validate() error {
 	}
 	if c.DBTimeout < 100*time.Millisecond {
 		bad("REVENUE_DB_TIMEOUT", "must be at least 100ms, got %s", c.DBTimeout)
+	}
+	if c.MetricsAddr != "" && c.MetricsAddr == c.HTTPAddr {
+		bad("REVENUE_METRICS_ADDR", "must differ from REVENUE_HTTP_ADDR (%s); to serve /metrics there, set REVENUE_METRICS_ON_MAIN=true instead", c.HTTPAddr)
 	}
 	return errors.Join(errs...)
 }

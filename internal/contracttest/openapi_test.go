@@ -126,6 +126,18 @@ func serviceExchanges(svc *service) []exchange {
 			status: 400, code: "invalid_request", refused: bySchema},
 		{name: "login with a body over the limit", req: request{method: "POST", path: "/login", body: loginBody(apitest.AliceEmail, overLimit)},
 			status: 413, code: "body_too_large", refused: bySchema},
+		{name: "login with a member twice",
+			req:    request{method: "POST", path: "/login", body: `{"email":"bob@example.com","email":"alice@example.com","password":"alice-password-1"}`},
+			status: 400, code: "duplicate_member", refused: inProse},
+		{name: "login with a member name in capitals",
+			req:    request{method: "POST", path: "/login", body: `{"EMAIL":"alice@example.com","password":"alice-password-1"}`},
+			status: 400, code: "unknown_member", refused: bySchema},
+		{name: "login in another charset",
+			req: request{method: "POST", path: "/login", body: aliceLogin,
+				header: map[string]string{"Content-Type": "application/json; charset=iso-8859-1"}},
+			status: 415, code: "unsupported_media_type", refused: inProse},
+		{name: "login with a query string", req: request{method: "POST", path: "/login?email=alice%40example.com", body: aliceLogin},
+			status: 400, code: "invalid_query", refused: inProse},
 		{name: "login with a form body",
 			req: request{method: "POST", path: "/login", body: "email=alice%40example.com&password=alice-password-1",
 				header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}},
@@ -150,7 +162,7 @@ func serviceExchanges(svc *service) []exchange {
 			req:    request{method: "POST", path: "/token/refresh", header: foreignCookieDelivery, cookie: refreshCookie(unknownRefresh)},
 			status: 403, code: "forbidden_origin"},
 		{name: "refresh with the token in the query string", req: request{method: "POST", path: "/token/refresh?refresh_token=" + unknownRefresh},
-			status: 400, code: "invalid_request", refused: inProse},
+			status: 400, code: "invalid_query", refused: inProse},
 		{name: "refresh with malformed JSON", req: request{method: "POST", path: "/token/refresh", body: `["rt_`},
 			status: 400, code: "invalid_json", refused: bySchema},
 		{name: "refresh with a body over the limit", req: request{method: "POST", path: "/token/refresh", body: refreshBody(overLimit)},
@@ -174,7 +186,10 @@ func serviceExchanges(svc *service) []exchange {
 			status: 400, code: "invalid_parameter"},
 		{name: "revenue with an unknown parameter",
 			req:    request{method: "GET", path: "/revenue?org_id=00000000-0000-4000-8000-000000000000", token: alice.AccessToken},
-			status: 400, code: "invalid_parameter", refused: inProse},
+			status: 400, code: "invalid_query", refused: inProse},
+		{name: "revenue with a ';' in the query string",
+			req:    request{method: "GET", path: "/revenue?from=2026-01;org_id=00000000-0000-4000-8000-000000000000", token: alice.AccessToken},
+			status: 400, code: "invalid_query", refused: inProse},
 		{name: "revenue without a token", req: request{method: "GET", path: "/revenue"}, status: 401, code: "missing_token", refused: bySchema},
 		{name: "revenue without the revenue:read scope", req: request{method: "GET", path: "/revenue", token: bob.AccessToken},
 			status: 403, code: "insufficient_scope"},
@@ -194,7 +209,11 @@ func serviceExchanges(svc *service) []exchange {
 			status: 304},
 		{name: "liveness", req: request{method: "GET", path: "/healthz"}, status: 200},
 		{name: "readiness", req: request{method: "GET", path: "/readyz"}, status: 200},
-		{name: "metrics", req: request{method: "GET", path: "/metrics"}, status: 200},
+		{name: "metrics are not on the public address", req: request{method: "GET", path: "/metrics"}, status: 404, code: "not_found"},
+		{name: "a query parameter on a route that takes none", req: request{method: "GET", path: "/healthz?verbose=1"},
+			status: 400, code: "invalid_query", refused: inProse},
+		{name: "a path under an API resource that no route has", req: request{method: "GET", path: "/token"}, status: 404, code: "not_found"},
+		{name: "an API path in capitals", req: request{method: "GET", path: "/REVENUE", token: alice.AccessToken}, status: 404, code: "not_found"},
 		{name: "the document itself", req: request{method: "GET", path: "/openapi.yaml"}, status: 200, then: servesTheDocument},
 		{name: "web app not installed", req: request{method: "GET", path: "/"}, status: 404, code: "not_found"},
 		{name: "unknown route", req: request{method: "GET", path: "/no-such-route"}, status: 404, code: "not_found"},
@@ -239,6 +258,8 @@ func withWebApp(t *testing.T) apitest.Option {
 func webAppExchanges(svc *service) []exchange {
 	return []exchange{
 		{name: "web app", req: request{method: "GET", path: "/"}, status: 200},
+		{name: "a browser's navigation to an API path in capitals",
+			req: request{method: "GET", path: "/REVENUE", header: map[string]string{"Accept": "text/html"}}, status: 404, code: "not_found"},
 	}
 }
 
@@ -472,6 +493,47 @@ func (c *contract) check(t *testing.T, svc *service, x exchange) {
 	if x.then != nil && !t.Failed() {
 		x.then(t, a)
 	}
+	if x.req.method == http.MethodGet {
+		c.checkHEAD(t, svc, x.req, a)
+	}
+}
+
+// checkHEAD sends req as HEAD: the document says every GET operation
+// answers HEAD with the status and headers of GET and no body (RFC 9110,
+// section 9.3.2).
+func (c *contract) checkHEAD(t *testing.T, svc *service, req request, get answer) {
+	t.Helper()
+	req.method = http.MethodHead
+	label := "HEAD " + req.path
+	resp, err := svc.client.Do(req.build(t, svc.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != get.StatusCode {
+		t.Errorf("%s: status %d, want GET's %d", label, resp.StatusCode, get.StatusCode)
+	}
+	if len(body) > 0 {
+		t.Errorf("%s: a body of %d bytes, want none", label, len(body))
+	}
+	ignored := []string{"Date", "X-Request-Id", "Content-Length"}
+	for _, h := range []http.Header{get.Header, resp.Header} {
+		for name := range h {
+			if slices.Contains(ignored, name) {
+				continue
+			}
+			if g, hd := get.Header.Values(name), resp.Header.Values(name); !slices.Equal(g, hd) {
+				t.Errorf("%s: %s %q, want GET's %q", label, name, hd, g)
+			}
+		}
+	}
+	if g, hd := get.Header.Get("Content-Length"), resp.Header.Get("Content-Length"); g != "" && hd != "" && g != hd {
+		t.Errorf("%s: Content-Length %s, want GET's %s", label, hd, g)
+	}
 }
 
 // checkAnswer finds what the document says of the answer (the response
@@ -546,7 +608,7 @@ func (c *contract) draw(op, status string) {
 const anyRoute = "any route"
 
 // globalAnswers are those components.
-var globalAnswers = []string{"ForbiddenOrigin", "NotFound", "MethodNotAllowed", "CORSPreflight", "Internal"}
+var globalAnswers = []string{"ForbiddenOrigin", "InvalidQuery", "NotFound", "MethodNotAllowed", "CORSPreflight", "Internal"}
 
 // globalAnswer is the one of globalAnswers that the document's description
 // allows for this status, method and routing outcome, or "".
@@ -554,6 +616,8 @@ func globalAnswer(method string, status int, routeErr error) string {
 	switch {
 	case status == http.StatusForbidden:
 		return "ForbiddenOrigin"
+	case status == http.StatusBadRequest && routeErr == nil:
+		return "InvalidQuery"
 	case status == http.StatusNotFound && errors.Is(routeErr, routers.ErrPathNotFound):
 		return "NotFound"
 	case status == http.StatusMethodNotAllowed && errors.Is(routeErr, routers.ErrMethodNotAllowed):

@@ -117,7 +117,12 @@ func TestBadInputGetsAProblem(t *testing.T) {
 		{"malformed JSON", `{"email":`, "application/json", 400, "invalid_json"},
 		{"not an object", `["a"]`, "application/json", 400, "invalid_json"},
 		{"wrong field type", `{"email":1,"password":"x"}`, "application/json", 400, "invalid_json"},
-		{"unknown field", `{"email":"a@b.c","password":"x","admin":true}`, "application/json", 400, "invalid_json"},
+		{"unknown field", `{"email":"a@b.c","password":"x","admin":true}`, "application/json", 400, "unknown_member"},
+		{"a member name in another case", `{"EMAIL":"a@b.c","password":"x"}`, "application/json", 400, "unknown_member"},
+		{"a member twice", `{"email":"bob@example.com","email":"alice@example.com","password":"x"}`, "application/json", 400, "duplicate_member"},
+		{"a member twice, in two cases", `{"email":"bob@example.com","Email":"alice@example.com","password":"x"}`, "application/json", 400, "unknown_member"},
+		{"a charset other than UTF-8", `{"email":"a@b.c","password":"x"}`, "application/json; charset=iso-8859-1", 415, "unsupported_media_type"},
+		{"UTF-16", `{"email":"a@b.c","password":"x"}`, "application/json; charset=UTF-16", 415, "unsupported_media_type"},
 		{"two objects", `{"email":"a@b.c","password":"x"}{}`, "application/json", 400, "invalid_json"},
 		{"empty body", ``, "application/json", 400, "invalid_json"},
 		{"missing email", `{"password":"x"}`, "application/json", 400, "invalid_request"},
@@ -176,8 +181,8 @@ func TestRevenueIsTheCallersOrganizationOnly(t *testing.T) {
 	globexID := cBody["organization"].(map[string]any)["id"].(string)
 	for _, q := range []string{"org_id=" + globexID, "organization=" + globexID} {
 		resp := env.Do(apitest.Request{Method: http.MethodGet, Path: "/revenue?" + q, Token: alice.AccessToken})
-		if resp.Code != 400 || resp.ProblemCode(t) != "invalid_parameter" {
-			t.Errorf("?%s: status %d, want 400 invalid_parameter", q, resp.Code)
+		if resp.Code != 400 || resp.ProblemCode(t) != "invalid_query" {
+			t.Errorf("?%s: status %d, want 400 invalid_query", q, resp.Code)
 		}
 	}
 }

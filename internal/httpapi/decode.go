@@ -1,20 +1,26 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/revenue-api/revenue-api/internal/apperr"
 )
 
 // decodeJSON reads the request body strictly into dst: application/json
-// only, within the size limit, one object, no unknown fields. When optional
-// is true an empty body leaves dst untouched and reports false.
+// in UTF-8 only, within the size limit, one object, each member once and
+// named exactly as dst names it. When optional is true an empty body
+// leaves dst untouched and reports false.
 func (s *Server) decodeJSON(c *gin.Context, dst any, optional bool) (bool, error) {
 	req := c.Request
 	if req.ContentLength == 0 && optional {
@@ -23,20 +29,28 @@ func (s *Server) decodeJSON(c *gin.Context, dst any, optional bool) (bool, error
 	if req.ContentLength > s.Config.MaxBodyBytes {
 		return false, tooLarge(s.Config.MaxBodyBytes)
 	}
-	mt, _, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	mt, params, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
 		return false, newProblem(http.StatusUnsupportedMediaType, "unsupported_media_type", "Send the body as application/json.")
 	}
-	body := http.MaxBytesReader(c.Writer, req.Body, s.Config.MaxBodyBytes)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
+	// RFC 8259 §8.1: JSON is UTF-8. A body declared in another charset is
+	// refused rather than read as UTF-8 and misunderstood.
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return false, newProblem(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"Send the body as application/json in UTF-8, not charset "+apperr.Quote(cs)+".")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, req.Body, s.Config.MaxBodyBytes))
+	var maxErr *http.MaxBytesError
+	if errors.As(err, &maxErr) {
+		return false, tooLarge(s.Config.MaxBodyBytes)
+	} else if err != nil {
+		return false, invalidJSON("The body could not be read.")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(dst); err != nil {
-		var maxErr *http.MaxBytesError
 		var syntaxErr *json.SyntaxError
 		var typeErr *json.UnmarshalTypeError
 		switch {
-		case errors.As(err, &maxErr):
-			return false, tooLarge(s.Config.MaxBodyBytes)
 		case errors.Is(err, io.EOF):
 			if optional {
 				return false, nil
@@ -45,20 +59,95 @@ func (s *Server) decodeJSON(c *gin.Context, dst any, optional bool) (bool, error
 		case errors.As(err, &syntaxErr):
 			return false, invalidJSON(fmt.Sprintf("The body is not valid JSON (at byte %d).", syntaxErr.Offset))
 		case errors.As(err, &typeErr):
-			return false, invalidJSON(fmt.Sprintf("The field %q must be a %s.", typeErr.Field, typeErr.Type))
+			return false, invalidJSON(fmt.Sprintf("The field %s must be a %s.", apperr.Quote(typeErr.Field), typeErr.Type))
 		default:
-			// Unknown fields, truncated input: the message names only the field.
+			// Truncated input and the like.
 			return false, invalidJSON("The body is not the expected JSON object: " + safeJSONError(err))
 		}
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var maxErr *http.MaxBytesError
-		if errors.As(err, &maxErr) {
-			return false, tooLarge(s.Config.MaxBodyBytes)
-		}
 		return false, invalidJSON("The body must hold exactly one JSON object.")
 	}
+	// The body is one valid JSON value: the walk meets no syntax error.
+	if err := checkMembers(json.NewDecoder(bytes.NewReader(body)), reflect.TypeOf(dst)); err != nil {
+		return false, err
+	}
 	return true, nil
+}
+
+// checkMembers reads the next JSON value from dec and refuses an object
+// with a member name twice (RFC 8259 §4 leaves its meaning open: parsers
+// keep the first or the last, so two of them could read different
+// requests) or a member name that is not, byte for byte, the json name of
+// a field of t (encoding/json would match "EMAIL" to "email"). It follows
+// t into nested structs, slices and maps.
+func checkMembers(dec *json.Decoder, t reflect.Type) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var elem reflect.Type // of an array's items or a map's values
+	if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map) {
+		elem = t.Elem()
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			name := tok.(string)
+			if seen[name] {
+				return newProblem(http.StatusBadRequest, "duplicate_member", "The member "+apperr.Quote(name)+" appears more than once.")
+			}
+			seen[name] = true
+			field := elem
+			if t != nil && t.Kind() == reflect.Struct {
+				var ok bool
+				if field, ok = jsonField(t, name); !ok {
+					return newProblem(http.StatusBadRequest, "unknown_member", "Unknown member "+apperr.Quote(name)+" (names are case-sensitive).")
+				}
+			}
+			if err := checkMembers(dec, field); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token()
+	case json.Delim('['):
+		for dec.More() {
+			if err := checkMembers(dec, elem); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token()
+	}
+	return err
+}
+
+// jsonField returns the type of struct t's field that encoding/json names
+// name exactly.
+func jsonField(t reflect.Type, name string) (reflect.Type, bool) {
+	for f := range t.Fields() {
+		if !f.IsExported() {
+			continue
+		}
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if tag == "-" {
+			continue
+		}
+		if tag == "" {
+			tag = f.Name
+		}
+		if tag == name {
+			return f.Type, true
+		}
+	}
+	return nil, false
 }
 
 func tooLarge(limit int64) error {

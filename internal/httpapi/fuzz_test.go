@@ -36,7 +36,7 @@ func within(t *testing.T, env *apitest.Env) *apitest.Env {
 // problem codes each may carry. Anything else, a 500 above all, is a bug.
 var authAnswers = map[int][]string{
 	200: nil,
-	400: {"invalid_json", "invalid_request"},
+	400: {"invalid_json", "invalid_request", "duplicate_member", "unknown_member"},
 	401: {"invalid_credentials", "invalid_refresh_token"},
 	403: {"forbidden_origin"},
 	413: {"body_too_large"},

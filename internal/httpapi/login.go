@@ -65,12 +65,8 @@ func (s *Server) login(c *gin.Context) {
 }
 
 // refresh spends a refresh token from the JSON body or, for browsers, from
-// the cookie; never from the query string.
+// the cookie; never from the query string (the route knows no parameters).
 func (s *Server) refresh(c *gin.Context) {
-	if c.Request.URL.RawQuery != "" {
-		s.fail(c, invalidRequest("Send the refresh token in the JSON body or the cookie, never in the URL."))
-		return
-	}
 	var req refreshRequest
 	if _, err := s.decodeJSON(c, &req, true); err != nil {
 		s.fail(c, err)

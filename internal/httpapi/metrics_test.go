@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bufio"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,10 +18,12 @@ type promSample struct {
 	value  float64
 }
 
-// scrape reads GET /metrics through the router.
+// scrape reads GET /metrics as the operators' metrics address serves it:
+// the main router does not (TestMetricsNotOnTheMainAddressByDefault).
 func scrape(t *testing.T, env *apitest.Env) []promSample {
 	t.Helper()
-	resp := env.Do(apitest.Request{Method: http.MethodGet, Path: "/metrics"})
+	resp := httptest.NewRecorder()
+	env.Metrics.Handler().ServeHTTP(resp, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if resp.Code != http.StatusOK {
 		t.Fatalf("GET /metrics: status %d, want 200", resp.Code)
 	}

@@ -8,32 +8,34 @@ import (
 	"github.com/revenue-api/revenue-api/internal/auth"
 )
 
-// routes is the whole HTTP surface on one screen.
+// routes is the whole HTTP surface on one screen. Each route names the
+// query parameters it knows (none, unless listed); any other is refused.
+// Every GET route answers HEAD as well.
 func (s *Server) routes(r *gin.Engine) {
-	r.GET("/healthz", s.healthz)
-	r.GET("/readyz", s.readyz)
-	r.GET("/openapi.yaml", s.openAPI)
+	get(r, "/healthz", none, s.healthz)
+	get(r, "/readyz", none, s.readyz)
+	get(r, "/openapi.yaml", none, s.openAPI)
 	if s.Keys != nil {
-		r.GET("/.well-known/jwks.json", s.jwks)
+		get(r, "/.well-known/jwks.json", none, s.jwks)
 	}
-	if !s.Config.MetricsElsewhere {
-		r.GET("/metrics", gin.WrapH(s.Metrics.handler))
+	if s.Config.MetricsOnMain {
+		get(r, "/metrics", none, gin.WrapH(s.Metrics.handler))
 	}
 
 	api := r.Group("/", noStore)
 	bearer := api.Group("/", s.authenticate)
-	bearer.GET("/me", s.me)
+	get(bearer, "/me", none, s.me)
 
 	if s.Auth != nil {
-		api.POST("/login", tokenAnswer, s.rateLimit("login"), s.login)
-		api.POST("/token/refresh", tokenAnswer, s.rateLimit("refresh"), s.refresh)
-		bearer.POST("/logout", s.logout)
-		bearer.POST("/logout/all", s.logoutAll)
-		bearer.GET("/sessions", s.listSessions)
-		bearer.DELETE("/sessions/:id", s.deleteSession)
+		post(api, "/login", none, tokenAnswer, s.rateLimit("login"), s.login)
+		post(api, "/token/refresh", none, tokenAnswer, s.rateLimit("refresh"), s.refresh)
+		post(bearer, "/logout", none, s.logout)
+		post(bearer, "/logout/all", none, s.logoutAll)
+		get(bearer, "/sessions", none, s.listSessions)
+		del(bearer, "/sessions/:id", none, s.deleteSession)
 	}
 	if s.Revenue != nil {
-		bearer.GET("/revenue", requireScope(auth.ScopeRevenueRead), s.revenue)
+		get(bearer, "/revenue", query("from", "to"), requireScope(auth.ScopeRevenueRead), s.revenue)
 	}
 
 	r.NoMethod(func(c *gin.Context) {

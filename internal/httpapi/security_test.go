@@ -779,8 +779,9 @@ func TestDocumentHeadersOnTheWebApp(t *testing.T) {
 		}
 	}
 	env := apitest.New(t, func(c *config.Config) { c.WebDir = dir })
+	navigation := http.Header{"Accept": {"text/html,application/xhtml+xml,*/*;q=0.8"}}
 	for _, path := range []string{"/", "/revenue-report", "/assets/app-1a2b.js"} {
-		resp := env.Do(apitest.Request{Method: http.MethodGet, Path: path})
+		resp := env.Do(apitest.Request{Method: http.MethodGet, Path: path, Header: navigation})
 		if resp.Code != http.StatusOK {
 			t.Fatalf("GET %s: %d, want the web app", path, resp.Code)
 		}

@@ -33,8 +33,10 @@ type Config struct {
 	AuthBurst      int
 	WebDir         string        // built SPA; empty or missing: not served
 	JWKSMaxAge     time.Duration // Cache-Control max-age of the JWKS
-	// MetricsElsewhere leaves /metrics off this router: it is served on its own address.
-	MetricsElsewhere bool
+	// MetricsOnMain serves /metrics on this router too. Off by default: the
+	// metrics tell an outsider much (failed logins by reason, say), so they
+	// belong on the operators' own address.
+	MetricsOnMain bool
 }
 
 // Deps is everything the server needs. Auth and Revenue are nil in a
@@ -71,6 +73,9 @@ func NewServer(d Deps) (http.Handler, error) {
 	}
 	s := &Server{Deps: d, log: d.Log, limiter: newRateLimiter(d.Config.AuthRate, d.Config.AuthBurst, d.Now),
 		proxied: len(d.Config.TrustedProxies) > 0}
+	if d.Config.MetricsOnMain {
+		d.Log.Warn("/metrics is served on the main address (REVENUE_METRICS_ON_MAIN=true): anyone who reaches it reads the metrics; prefer REVENUE_METRICS_ADDR on an operators' network")
+	}
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -82,7 +87,7 @@ func NewServer(d Deps) (http.Handler, error) {
 	if err := r.SetTrustedProxies(d.Config.TrustedProxies); err != nil {
 		return nil, err
 	}
-	r.Use(s.requestID, s.recoverPanic, s.accessLog, securityHeaders)
+	r.Use(s.requestID, s.recoverPanic, s.accessLog, discardHeadBody, securityHeaders)
 	if len(d.Config.CORSOrigins) > 0 {
 		r.Use(s.corsOnlyFor(cors.New(cors.Config{
 			AllowOrigins:     d.Config.CORSOrigins,

@@ -104,8 +104,8 @@ func TestRefreshTokenNeverFromTheQueryString(t *testing.T) {
 	env := apitest.New(t)
 	tok := env.Login(apitest.AliceEmail, apitest.AlicePassword)
 	resp := env.Do(apitest.Request{Method: http.MethodPost, Path: "/token/refresh?refresh_token=" + tok.RefreshToken})
-	if resp.Code != 400 || resp.ProblemCode(t) != "invalid_request" {
-		t.Fatalf("status %d, want 400 invalid_request", resp.Code)
+	if resp.Code != 400 || resp.ProblemCode(t) != "invalid_query" {
+		t.Fatalf("status %d, want 400 invalid_query", resp.Code)
 	}
 	// The token was not spent by that request.
 	env.Refresh(tok.RefreshToken)

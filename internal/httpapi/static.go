@@ -24,8 +24,53 @@ func document(c *gin.Context) {
 	h.Set("Content-Security-Policy", spaCSP)
 }
 
-// spaOrNotFound serves the built SPA for browser navigation (files from
-// WebDir, index.html for client-side routes) and a JSON 404 for the rest.
+// apiResources are the first path segments of the API's resources, every
+// one of them whether or not this process serves it (a verifier-only
+// process has no /login): nothing under them is ever the web app's, so a
+// mistyped API path (/REVENUE, /revenue/, //revenue, /me/x) answers a JSON
+// 404 rather than a 200 HTML page a client would take for an answer.
+var apiResources = []string{
+	"login", "logout", "token", "me", "sessions", "revenue",
+	".well-known", "healthz", "readyz", "metrics", "openapi.yaml", "revocations",
+}
+
+// underAPI reports whether the cleaned path clean is, case-insensitively,
+// one of apiResources or under one.
+func underAPI(clean string) bool {
+	first, _, _ := strings.Cut(strings.TrimPrefix(clean, "/"), "/")
+	for _, r := range apiResources {
+		if strings.EqualFold(first, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// cleanPath is p with repeated slashes, dot segments and any trailing
+// slash removed, so that //revenue and /./revenue are seen as /revenue.
+func cleanPath(p string) string { return path.Clean("/" + p) }
+
+// navigation reports whether a request is a browser's navigation: a GET or
+// HEAD asking for an HTML page (fetch and XHR calls, curl and Postman send
+// no text/html in Accept).
+func navigation(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	for _, v := range r.Header.Values("Accept") {
+		for _, mr := range strings.Split(v, ",") {
+			mt, _, _ := strings.Cut(mr, ";")
+			if strings.EqualFold(strings.TrimSpace(mt), "text/html") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// spaOrNotFound serves the built SPA (its files and / to any GET or HEAD,
+// index.html to a browser's navigation to a client-side route) and a JSON
+// 404 for the rest. Nothing under the API's resources is the SPA's.
 // Without a built SPA the API works alone.
 func (s *Server) spaOrNotFound() gin.HandlerFunc {
 	root := s.Config.WebDir
@@ -34,29 +79,48 @@ func (s *Server) spaOrNotFound() gin.HandlerFunc {
 		writeProblem(c, newProblem(http.StatusNotFound, "not_found", "The resource does not exist."))
 	}
 	return func(c *gin.Context) {
-		if root == "" || (c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead) {
+		clean := cleanPath(c.Request.URL.Path)
+		if root == "" || (c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead) || underAPI(clean) {
 			notFound(c)
 			return
 		}
-		clean := path.Clean("/" + c.Request.URL.Path)
-		file := filepath.Join(root, filepath.FromSlash(clean))
-		if info, err := os.Stat(file); err == nil && info.Mode().IsRegular() {
-			document(c)
-			if strings.HasPrefix(clean, "/assets/") {
-				c.Header("Cache-Control", "public, max-age=31536000, immutable") // content-hashed names
-			}
-			http.ServeFile(c.Writer, c.Request, file)
+		cache := ""
+		if strings.HasPrefix(clean, "/assets/") {
+			cache = "public, max-age=31536000, immutable" // content-hashed names
+		}
+		if serveFile(c, filepath.Join(root, filepath.FromSlash(clean)), cache) {
 			return
 		}
-		// Client-side routes (no file extension) get the app shell.
-		if path.Ext(clean) == "" {
-			if _, err := os.Stat(index); err == nil {
-				document(c)
-				c.Header("Cache-Control", "no-cache")
-				http.ServeFile(c.Writer, c.Request, index)
-				return
-			}
+		// The app itself, and a navigation to a client-side route (no file
+		// extension), get the app shell.
+		if (clean == "/" || path.Ext(clean) == "" && navigation(c.Request)) && serveFile(c, index, "no-cache") {
+			return
 		}
 		notFound(c)
 	}
+}
+
+// serveFile answers with the regular file name, if there is one, with
+// cacheControl unless empty. Unlike
+// http.ServeFile it redirects nothing (/index.html) and answers no
+// plain-text error (a path with ".." in it): the caller has cleaned the
+// path. Range requests are not served (nothing in the SPA needs them), so
+// no plain-text 416 either.
+func serveFile(c *gin.Context, name, cacheControl string) bool {
+	f, err := os.Open(name)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil || !info.Mode().IsRegular() {
+		return false
+	}
+	document(c)
+	if cacheControl != "" {
+		c.Header("Cache-Control", cacheControl)
+	}
+	c.Request.Header.Del("Range")
+	http.ServeContent(c.Writer, c.Request, info.Name(), info.ModTime(), f)
+	return true
 }
