@@ -25,7 +25,7 @@ web: web/dist/index.html
 # seeds the demo organization and users, and generates a signing key in keys/.
 # The Vite dev server's origin is allowed so `cd web && npm run dev` works too.
 run: build web
-	REVENUE_CORS_ORIGINS=$${REVENUE_CORS_ORIGINS:-http://localhost:5173} ./$(BIN) serve
+	REVENUE_CORS_ORIGINS=$${REVENUE_CORS_ORIGINS:-http://localhost:5173} REVENUE_METRICS_ADDR=$${REVENUE_METRICS_ADDR-127.0.0.1:9464} ./$(BIN) serve
 
 test: vet test-go test-web test-api test-e2e test-readme
 
