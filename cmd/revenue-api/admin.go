@@ -38,7 +38,7 @@ func withAdmin(ctx context.Context, getenv func(string) string, stderr io.Writer
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	log := newLogger(stderr, max(cfg.LogLevel, 4)) // warnings and errors only
-	b, err := openBackend(ctx, cfg, log)
+	b, err := openAdminBackend(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

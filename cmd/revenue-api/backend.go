@@ -31,15 +31,30 @@ type backend struct {
 // privateDatabase is the database the private PostgreSQL holds the data in.
 const privateDatabase = "revenue"
 
+// openBackend opens the backend of serve, which owns the private PostgreSQL:
+// it starts it, and refuses a data dir that another server is using.
 func openBackend(ctx context.Context, cfg config.Config, log *slog.Logger) (*backend, error) {
+	return openBackendWith(ctx, cfg, log, pgcluster.Start)
+}
+
+// openAdminBackend opens the backend of an admin command. With no
+// DATABASE_URL it uses the private PostgreSQL of a server running on the same
+// data dir (`make run`) and leaves it running, or else starts one and stops
+// it when done.
+func openAdminBackend(ctx context.Context, cfg config.Config, log *slog.Logger) (*backend, error) {
+	return openBackendWith(ctx, cfg, log, pgcluster.Open)
+}
+
+func openBackendWith(ctx context.Context, cfg config.Config, log *slog.Logger,
+	startCluster func(context.Context, pgcluster.Options) (*pgcluster.Cluster, error)) (*backend, error) {
 	b := &backend{connStr: cfg.DatabaseURL}
 	if cfg.DatabaseURL == "" {
 		dataDir, err := filepath.Abs(filepath.Join(cfg.DataDir, "postgres"))
 		if err != nil {
 			return nil, err
 		}
-		log.Info("starting private PostgreSQL (no DATABASE_URL)", "data_dir", dataDir)
-		if b.cluster, err = pgcluster.Start(ctx, pgcluster.Options{DataDir: dataDir, Logger: log}); err != nil {
+		log.Info("private PostgreSQL (no DATABASE_URL)", "data_dir", dataDir)
+		if b.cluster, err = startCluster(ctx, pgcluster.Options{DataDir: dataDir, Logger: log}); err != nil {
 			return nil, fmt.Errorf("private PostgreSQL: %w", err)
 		}
 		if err := createDatabase(ctx, b.cluster.ConnString("postgres"), privateDatabase); err != nil {

@@ -135,32 +135,56 @@ func makeEmptyDataDir(dataDir string) error {
 // lock file whose pid is dead is left alone: postgres replaces it, after
 // checking that no orphaned backend still uses the old shared memory.
 func checkLockFile(dataDir string) error {
-	lockFile := filepath.Join(dataDir, "postmaster.pid")
-	b, err := os.ReadFile(lockFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	lock, err := readLockFile(dataDir)
+	if err != nil || lock.pid == 0 || !processAlive(lock.pid) {
 		return err
 	}
-	first, _, _ := strings.Cut(string(b), "\n")
-	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	if isPostgresFor(lock.pid, dataDir) {
+		return fmt.Errorf("data dir %s is %w (pid %d)", dataDir, errInUse, lock.pid)
+	}
+	lockFile := filepath.Join(dataDir, "postmaster.pid")
+	if err := os.Remove(lockFile); err != nil {
+		return fmt.Errorf("removing stale %s (pid %d is not PostgreSQL): %w", lockFile, lock.pid, err)
+	}
+	return nil
+}
+
+// errInUse is why Start refuses a data dir that a live postgres holds.
+var errInUse = errors.New("in use by another PostgreSQL")
+
+// lockFile is what postmaster.pid says: pid, then data dir, start time,
+// port, socket directory, listen address, shared memory key and status,
+// one a line (PostgreSQL's src/include/miscadmin.h, LOCK_FILE_LINE_*).
+type lockFile struct {
+	pid       int // 0 when there is no lock file, or one we cannot read
+	port      int
+	socketDir string
+}
+
+// readLockFile reads dataDir's postmaster.pid. A missing or corrupt one
+// gives pid 0: postgres reports a corrupt lock file better than we can.
+func readLockFile(dataDir string) (lockFile, error) {
+	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return lockFile{}, nil
+	}
 	if err != nil {
-		return nil // postgres reports a corrupt lock file better than we can
+		return lockFile{}, err
+	}
+	lines := strings.Split(string(b), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(lines[0]))
+	if err != nil {
+		return lockFile{}, nil
 	}
 	if pid < 0 {
 		pid = -pid // a single-user backend writes its pid negated
 	}
-	if pid == 0 || !processAlive(pid) {
-		return nil
+	lock := lockFile{pid: pid}
+	if len(lines) > 4 {
+		lock.port, _ = strconv.Atoi(strings.TrimSpace(lines[3]))
+		lock.socketDir = strings.TrimSpace(lines[4])
 	}
-	if isPostgresFor(pid, dataDir) {
-		return fmt.Errorf("data dir %s is in use by another PostgreSQL (pid %d)", dataDir, pid)
-	}
-	if err := os.Remove(lockFile); err != nil {
-		return fmt.Errorf("removing stale %s (pid %d is not PostgreSQL): %w", lockFile, pid, err)
-	}
-	return nil
+	return lock, nil
 }
 
 func processAlive(pid int) bool {

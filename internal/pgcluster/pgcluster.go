@@ -57,10 +57,15 @@ type Cluster struct {
 	binDir    string
 	dataDir   string
 	socketDir string
+	port      int
 	logPath   string
 	fast      bool
 	runAs     *serverUser // nil unless we are root
 	logger    *slog.Logger
+
+	// shared is set when the server was found running (Open): another
+	// process started it and stops it, never this Cluster.
+	shared bool
 
 	mu   sync.Mutex
 	proc *process // nil while stopped
@@ -106,6 +111,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	c := &Cluster{
 		binDir:  binDir,
 		dataDir: dataDir,
+		port:    port,
 		logPath: filepath.Join(dataDir, "log", "postgres.log"),
 		fast:    opts.Fast,
 		logger:  logger,
@@ -137,10 +143,13 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 
 // Start starts a stopped cluster again, on the same data dir and socket
 // directory, so that connection strings from ConnString stay valid. It does
-// nothing if the cluster is running.
+// nothing if the cluster is running, or is Shared.
 func (c *Cluster) Start(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.shared {
+		return nil
+	}
 	if c.proc != nil {
 		select {
 		case <-c.proc.done:
@@ -163,7 +172,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 // ConnString returns a keyword/value connection string for database as user
 // postgres over the unix socket (trust authentication).
 func (c *Cluster) ConnString(database string) string {
-	return fmt.Sprintf("host=%s port=%d user=postgres dbname=%s", quoteValue(c.socketDir), port, quoteValue(database))
+	return fmt.Sprintf("host=%s port=%d user=postgres dbname=%s", quoteValue(c.socketDir), c.port, quoteValue(database))
 }
 
 // LogPath returns the file that the server's output is appended to.
@@ -175,10 +184,14 @@ func (c *Cluster) LogPath() string {
 // and clients disconnected), waits for it to exit and removes the socket
 // directory. If ctx ends first, the server is shut down immediately (SIGQUIT,
 // then SIGKILL) and Stop returns an error. Stopping a stopped cluster does
-// nothing.
+// nothing, and so does stopping a Shared one: its server is left running for
+// the process that started it.
 func (c *Cluster) Stop(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.shared {
+		return nil
+	}
 	p := c.proc
 	if p == nil {
 		return nil
