@@ -13,9 +13,6 @@ if ((size > max_bytes)); then
 	exit 1
 fi
 
-# Links another engineer's change is about to add the file for; remove an
-# entry once its file is committed.
-pending=(docs/revocation.md)
 broken=0
 for doc in "$root/README.md" "$root"/docs/*.md; do
 	dir=$(dirname -- "$doc")
@@ -23,11 +20,6 @@ for doc in "$root/README.md" "$root"/docs/*.md; do
 		target=${target%%#*}
 		[[ -z $target || $target == *://* || $target == mailto:* ]] && continue
 		[[ -e $dir/$target ]] && continue
-		rel=$(realpath -m --relative-to="$root" -- "$dir/$target")
-		if [[ " ${pending[*]} " == *" $rel "* ]]; then
-			echo "check-readme: ${doc#"$root"/} links to $target, not written yet (pending)" >&2
-			continue
-		fi
 		echo "check-readme: ${doc#"$root"/} links to $target, which does not exist" >&2
 		broken=1
 	done < <(grep -oE '\]\([^) ]+\)' "$doc" | sed -E 's/^\]\((.*)\)$/\1/')

@@ -74,15 +74,18 @@ func orgsCommand(ctx context.Context, args []string, getenv func(string) string,
 
 func usersCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("users: want a subcommand: add, passwd, disable or enable")
+		return errors.New("users: want a subcommand: add, passwd, disable, enable or roles")
 	}
 	fs := flag.NewFlagSet("users "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	email := fs.String("email", "", "the user's email (required)")
 	var org, roles *string
-	if args[0] == "add" {
+	switch args[0] {
+	case "add":
 		org = fs.String("org", "", "organization name (required)")
 		roles = fs.String("roles", "member", "comma-separated roles: member, finance, admin")
+	case "roles":
+		roles = fs.String("roles", "", "comma-separated roles: member, finance, admin (required)")
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -97,9 +100,9 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 		if password, err = readPassword(stdin, stderr); err != nil {
 			return err
 		}
-	case "disable", "enable":
+	case "disable", "enable", "roles":
 	default:
-		return fmt.Errorf("users: unknown subcommand %q (want add, passwd, disable or enable)", args[0])
+		return fmt.Errorf("users: unknown subcommand %q (want add, passwd, disable, enable or roles)", args[0])
 	}
 	return withAdmin(ctx, getenv, stderr, func(a *admin) error {
 		var err error
@@ -126,6 +129,10 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 		case "enable":
 			if err = a.svc.SetDisabled(ctx, *email, false); err == nil {
 				fmt.Fprintf(stdout, "user %s enabled\n", *email)
+			}
+		case "roles":
+			if err = a.svc.SetRoles(ctx, *email, splitList(*roles)); err == nil {
+				fmt.Fprintf(stdout, "roles of %s set to %s; their access tokens issued until now are revoked\n", *email, *roles)
 			}
 		}
 		if errors.Is(err, apperr.ErrNotFound) {

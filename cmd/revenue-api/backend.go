@@ -73,6 +73,9 @@ func openBackendWith(ctx context.Context, cfg config.Config, log *slog.Logger,
 		return nil, err
 	}
 	b.db = db
+	// Revocations live as long as a token they can refuse; serve adds the
+	// hand-off to its in-memory set.
+	b.db.SetRevocationPolicy(postgres.RevocationPolicy{TokenLifetime: cfg.AccessTokenTTL + cfg.ClockLeeway})
 	var opts []auth.HasherOption
 	if cfg.HashProcesses {
 		worker, err := hashWorkerCommand()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"github.com/revenue-api/revenue-api/internal/httpapi"
 	"github.com/revenue-api/revenue-api/internal/postgres"
 	"github.com/revenue-api/revenue-api/internal/revenue"
+	"github.com/revenue-api/revenue-api/internal/revocation"
 	"github.com/revenue-api/revenue-api/internal/token"
 )
 
@@ -88,22 +90,51 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 
 	signer := token.NewSigner(keyring, cfg.Issuer, cfg.Audience, cfg.AccessTokenTTL, now)
 	verifier := newVerifier(cfg, keyring, reg, now)
+
+	// Revocations: this replica's own commits reach its set at once, every
+	// other replica's through LISTEN/NOTIFY and the catch-up by cursor. The
+	// first catch-up happens before the listener opens, so a replica started
+	// after a revocation refuses the token from its first request.
+	revoked := revocation.NewSet(cfg.RevocationMaxLag)
+	b.db.SetRevocationPolicy(postgres.RevocationPolicy{
+		TokenLifetime: cfg.AccessTokenTTL + cfg.ClockLeeway,
+		Committed:     func(revs []revocation.Revocation) { revoked.Add(now(), revs...) },
+	})
+	direct := cfg.DatabaseDirectURL
+	if direct == "" {
+		direct = b.connStr
+	}
+	listener := &postgres.RevocationListener{ConnString: direct, Set: revoked, Poll: cfg.RevocationPoll, Log: log, Now: now}
+	if err := listener.CatchUp(ctx); err != nil {
+		return fmt.Errorf("read revocations: %w", err)
+	}
+	log.Info("revocations loaded", "live", revoked.Len())
+	go listener.Run(ctx)
+	go pruneRevocations(ctx, revoked, b.db, cfg.CleanupInterval, log, now)
+	registerRevocationMetrics(reg, revoked, now)
+	var feed *httpapi.RevocationFeed
+	if cfg.RevocationFeedToken != "" {
+		feed = &httpapi.RevocationFeed{Token: cfg.RevocationFeedToken, Sign: signer.SignRevocations}
+	}
 	authSvc := auth.NewService(
 		postgres.NewUserStore(b.db), postgres.NewSessionStore(b.db), postgres.NewEventStore(b.db),
 		signer, b.hasher, cfg.AuthPolicy(), log, now)
 	authSvc.OnEvent(metrics.AuthEvent)
 
 	handler, err := httpapi.NewServer(httpapi.Deps{
-		Config:    httpConfig(cfg),
-		Log:       log,
-		AccessLog: accessLog,
-		Auth:      authSvc,
-		Revenue:   revenue.NewService(postgres.NewRevenueStore(b.db)),
-		Verifier:  verifier,
-		Keys:      keyring.Set,
+		Config:      httpConfig(cfg),
+		Log:         log,
+		AccessLog:   accessLog,
+		Auth:        authSvc,
+		Revenue:     revenue.NewService(postgres.NewRevenueStore(b.db)),
+		Verifier:    verifier,
+		Revocations: revoked,
+		Feed:        feed,
+		Keys:        keyring.Set,
 		Checks: map[string]func(context.Context) error{
-			"database": b.db.Ping,
-			"keys":     func(context.Context) error { return keysReady(keyring) },
+			"database":    b.db.Ping,
+			"keys":        func(context.Context) error { return keysReady(keyring) },
+			"revocations": func(context.Context) error { return revocationsReady(revoked, now) },
 		},
 		Metrics:     metrics,
 		OpenAPISpec: api.OpenAPI,
@@ -154,18 +185,40 @@ func serveVerifierOnly(ctx context.Context, cfg config.Config, log *slog.Logger,
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := httpapi.NewMetrics(reg)
+
+	// The issuer's revocations, polled from its feed and verified with its
+	// keys; with REVENUE_REVOCATION_FEED_URL=off tokens stay valid until
+	// they expire.
+	checks := map[string]func(context.Context) error{
+		"keys": func(context.Context) error { return remote.Ready() },
+	}
+	var revoked *revocation.Set
+	if feedURL := cfg.FeedURL(); feedURL != "" {
+		revoked = revocation.NewSet(cfg.RevocationMaxLag)
+		poller := &token.FeedPoller{URL: feedURL, Token: cfg.RevocationFeedToken, Issuer: cfg.Issuer, Keys: remote,
+			Set: revoked, Interval: cfg.RevocationPoll, Timeout: cfg.JWKSFetchTimeout, Leeway: cfg.ClockLeeway,
+			Client: &http.Client{}, Log: log, Now: now}
+		if err := poller.Poll(ctx); err != nil {
+			log.Warn("no revocations yet: tokens are refused until the feed answers", "url", feedURL, "err", err)
+		}
+		go poller.Run(refreshCtx)
+		go pruneRevocations(refreshCtx, revoked, nil, time.Minute, log, now)
+		registerRevocationMetrics(reg, revoked, now)
+		checks["revocations"] = func(context.Context) error { return revocationsReady(revoked, now) }
+	} else {
+		log.Warn("verifier-only mode without the revocation feed: a revoked token is accepted until it expires")
+	}
 	hc := httpConfig(cfg)
 	hc.WebDir = "" // the SPA talks to the issuer
 	handler, err := httpapi.NewServer(httpapi.Deps{
-		Config:    hc,
-		Log:       log,
-		AccessLog: accessLog,
-		Verifier:  newVerifier(cfg, remote, reg, now),
-		Checks: map[string]func(context.Context) error{
-			"keys": func(context.Context) error { return remote.Ready() },
-		},
-		Metrics: metrics,
-		Now:     now,
+		Config:      hc,
+		Log:         log,
+		AccessLog:   accessLog,
+		Verifier:    newVerifier(cfg, remote, reg, now),
+		Revocations: revoked,
+		Checks:      checks,
+		Metrics:     metrics,
+		Now:         now,
 	})
 	if err != nil {
 		return err
@@ -259,6 +312,57 @@ func registerPoolMetrics(reg *prometheus.Registry, b *backend) {
 	gauge("revenue_db_pool_total_connections", "Database connections open.", func() float64 { return float64(b.db.Pool.Stat().TotalConns()) })
 	gauge("revenue_db_pool_max_connections", "Database connection limit.", func() float64 { return float64(b.db.Pool.Stat().MaxConns()) })
 	gauge("revenue_password_hash_queue_depth", "Password hashes waiting for a worker.", func() float64 { return float64(b.hasher.QueueDepth()) })
+}
+
+// revocationsReady fails while the revocation state is older than
+// REVENUE_REVOCATION_MAX_LAG, so load balancers route around the replica.
+func revocationsReady(set *revocation.Set, now func() time.Time) error {
+	if set.Stale(now()) {
+		return fmt.Errorf("revocations last confirmed more than %s ago", set.MaxLag())
+	}
+	return nil
+}
+
+func registerRevocationMetrics(reg *prometheus.Registry, set *revocation.Set, now func() time.Time) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "revenue_revocation_lag_seconds",
+			Help: "Seconds since the revocation state was last confirmed complete (database catch-up or issuer feed).",
+		}, func() float64 {
+			lag := set.Lag(now())
+			if lag > 100*365*24*time.Hour {
+				return math.Inf(1) // never confirmed
+			}
+			return lag.Seconds()
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "revenue_revocations_live",
+			Help: "Sessions and users with a revocation still in force, held in memory.",
+		}, func() float64 { return float64(set.Len()) }),
+	)
+}
+
+// pruneRevocations drops revocations that outlived every token they could
+// refuse: from memory, and (with db) from the table.
+func pruneRevocations(ctx context.Context, set *revocation.Set, db *postgres.DB, every time.Duration, log *slog.Logger, now func() time.Time) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			set.Prune(now())
+			if db == nil {
+				continue
+			}
+			if n, err := db.PruneRevocations(ctx, now()); err != nil {
+				log.Warn("revocation pruning failed", "err", err)
+			} else if n > 0 {
+				log.Info("revocations pruned", "deleted", n)
+			}
+		}
+	}
 }
 
 // cleanupLoop removes ended and expired sessions on a schedule, off the

@@ -177,6 +177,7 @@ func TestVerifierOnlyMode(t *testing.T) {
 		"REVENUE_METRICS_ADDR":          metricsAddr,
 		"REVENUE_JWKS_URL":              issuer.URL + "/.well-known/jwks.json",
 		"REVENUE_JWKS_REFETCH_INTERVAL": "300ms",
+		"REVENUE_REVOCATION_FEED_URL":   "off", // a JWKS-only issuer: TestIssuerAndVerifierSideBySide follows a real feed
 		"REVENUE_DATA_DIR":              dataDir,
 		"REVENUE_KEYS_DIR":              dataDir + "/keys",
 		"REVENUE_ISSUER":                "https://issuer.test",
@@ -285,6 +286,7 @@ func TestVerifierOnlyKeepsServingWhenTheIssuerGoesDown(t *testing.T) {
 	v := startServeProcess(t, map[string]string{
 		"REVENUE_JWKS_URL":              issuer.URL,
 		"REVENUE_JWKS_REFETCH_INTERVAL": "200ms",
+		"REVENUE_REVOCATION_FEED_URL":   "off",
 	})
 	ring := token.NewKeyring(token.NewKeySet([]*token.Key{key}, key))
 	signer := token.NewSigner(ring, "http://localhost:8080", "revenue-api", time.Minute, time.Now)

@@ -21,6 +21,9 @@ import (
 	"github.com/revenue-api/revenue-api/internal/token"
 )
 
+// sideBySideFeedToken is the revocation feed secret the issuer and the verifier share.
+const sideBySideFeedToken = "side-by-side-feed-token-0123456789abcdef"
+
 // TestIssuerAndVerifierSideBySide runs an issuer and a verifier-only
 // process as separate services would run: log in at one, call the other;
 // rotate keys at the issuer while requests flow, and the verifier follows
@@ -29,18 +32,19 @@ import (
 func TestIssuerAndVerifierSideBySide(t *testing.T) {
 	keysDir := filepath.Join(t.TempDir(), "keys")
 	issuerEnv := map[string]string{
-		"DATABASE_URL":                 pgtest.NewDatabase(t),
-		"REVENUE_DEMO_SEED":            "true",
-		"REVENUE_KEYS_DIR":             keysDir,
-		"REVENUE_WEB_DIR":              "",
-		"REVENUE_JWKS_MAX_AGE":         "1s",
-		"REVENUE_KEYS_RELOAD_INTERVAL": "200ms",
-		"REVENUE_ACCESS_TOKEN_TTL":     "4s",
-		"REVENUE_CLOCK_LEEWAY":         "0s",
-		"REVENUE_AUTH_RATE":            "1000",
-		"REVENUE_AUTH_BURST":           "1000",
-		"REVENUE_ARGON2_MEMORY_KIB":    "8192",
-		"REVENUE_ARGON2_ITERATIONS":    "1",
+		"DATABASE_URL":                  pgtest.NewDatabase(t),
+		"REVENUE_DEMO_SEED":             "true",
+		"REVENUE_KEYS_DIR":              keysDir,
+		"REVENUE_WEB_DIR":               "",
+		"REVENUE_JWKS_MAX_AGE":          "1s",
+		"REVENUE_KEYS_RELOAD_INTERVAL":  "200ms",
+		"REVENUE_ACCESS_TOKEN_TTL":      "4s",
+		"REVENUE_CLOCK_LEEWAY":          "0s",
+		"REVENUE_AUTH_RATE":             "1000",
+		"REVENUE_AUTH_BURST":            "1000",
+		"REVENUE_ARGON2_MEMORY_KIB":     "8192",
+		"REVENUE_ARGON2_ITERATIONS":     "1",
+		"REVENUE_REVOCATION_FEED_TOKEN": sideBySideFeedToken,
 	}
 	keys := func(args ...string) (string, error) {
 		var out bytes.Buffer
@@ -54,8 +58,9 @@ func TestIssuerAndVerifierSideBySide(t *testing.T) {
 
 	issuer := startServeProcess(t, issuerEnv)
 	verifier := startServeProcess(t, map[string]string{
-		"REVENUE_JWKS_URL":     issuer.URL + "/.well-known/jwks.json",
-		"REVENUE_CLOCK_LEEWAY": "0s",
+		"REVENUE_JWKS_URL":              issuer.URL + "/.well-known/jwks.json",
+		"REVENUE_CLOCK_LEEWAY":          "0s",
+		"REVENUE_REVOCATION_FEED_TOKEN": sideBySideFeedToken,
 	})
 
 	// Log in at the issuer, call the verifier.

@@ -28,6 +28,7 @@ import (
 	"github.com/revenue-api/revenue-api/internal/pgtest"
 	"github.com/revenue-api/revenue-api/internal/postgres"
 	"github.com/revenue-api/revenue-api/internal/revenue"
+	"github.com/revenue-api/revenue-api/internal/revocation"
 	"github.com/revenue-api/revenue-api/internal/syncbuf"
 	"github.com/revenue-api/revenue-api/internal/testclock"
 	"github.com/revenue-api/revenue-api/internal/token"
@@ -94,6 +95,9 @@ type Env struct {
 	Handler      http.Handler
 	Logs         *syncbuf.Buffer
 	Metrics      *httpapi.Metrics
+	Revocations  *revocation.Set
+
+	deps httpapi.Deps
 }
 
 // Option changes the configuration before the service is built.
@@ -149,6 +153,18 @@ func New(t testing.TB, opts ...Option) *Env {
 	if cfg.TokenCache > 0 {
 		verifier = token.NewCachingVerifier(full, keyring, cfg.ClockLeeway, clock.Now, cfg.TokenCache)
 	}
+	// Revocations as production wires them, less the listener: this process
+	// is the only writer, so its commits are all there is to hear. The test
+	// clock stands still, so staleness is off.
+	revoked := revocation.NewSet(0)
+	db.SetRevocationPolicy(postgres.RevocationPolicy{
+		TokenLifetime: cfg.AccessTokenTTL + cfg.ClockLeeway,
+		Committed:     func(revs []revocation.Revocation) { revoked.Add(clock.Now(), revs...) },
+	})
+	var feed *httpapi.RevocationFeed
+	if cfg.RevocationFeedToken != "" {
+		feed = &httpapi.RevocationFeed{Token: cfg.RevocationFeedToken, Sign: signer.SignRevocations}
+	}
 	svc := auth.NewService(postgres.NewUserStore(db), postgres.NewSessionStore(db), postgres.NewEventStore(db),
 		signer, hasher, cfg.AuthPolicy(), log, clock.Now)
 	svc.OnEvent(metrics.AuthEvent)
@@ -159,30 +175,34 @@ func New(t testing.TB, opts ...Option) *Env {
 	if cfg.AccessLog {
 		accessLog = httpapi.NewAccessLog(logs, 0)
 	}
-	handler, err := httpapi.NewServer(httpapi.Deps{
+	deps := httpapi.Deps{
 		Config: httpapi.Config{
 			CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies, MaxBodyBytes: cfg.MaxBodyBytes,
 			CookieSecure: cfg.CookieSecure, AuthRate: cfg.AuthRate, AuthBurst: cfg.AuthBurst,
 			WebDir: cfg.WebDir, JWKSMaxAge: cfg.JWKSMaxAge,
 		},
-		Log:       log,
-		AccessLog: accessLog,
-		Auth:      svc,
-		Revenue:   revenue.NewService(postgres.NewRevenueStore(db)),
-		Verifier:  verifier,
-		Keys:      keyring.Set,
+		Log:         log,
+		AccessLog:   accessLog,
+		Auth:        svc,
+		Revenue:     revenue.NewService(postgres.NewRevenueStore(db)),
+		Verifier:    verifier,
+		Revocations: revoked,
+		Feed:        feed,
+		Keys:        keyring.Set,
 		Checks: map[string]func(context.Context) error{
 			"database": db.Ping,
 		},
 		Metrics:     metrics,
 		OpenAPISpec: api.OpenAPI,
 		Now:         clock.Now,
-	})
+	}
+	handler, err := httpapi.NewServer(deps)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Env{T: t, Config: cfg, Clock: clock, DB: db, Auth: svc, Keyring: keyring, Key: key,
-		Signer: signer, Verifier: verifier, FullVerifier: full, Handler: handler, Logs: logs, Metrics: metrics}
+	return &Env{deps: deps, T: t, Config: cfg, Clock: clock, DB: db, Auth: svc, Keyring: keyring, Key: key,
+		Signer: signer, Verifier: verifier, FullVerifier: full, Handler: handler, Logs: logs, Metrics: metrics,
+		Revocations: revoked}
 }
 
 // Request describes one call to the service.
@@ -231,8 +251,27 @@ func (r Response) Cookie(name string) *http.Cookie {
 	return nil
 }
 
+// WithRevocations returns a router like Handler that checks tokens
+// against set instead of Revocations.
+func (e *Env) WithRevocations(set *revocation.Set) http.Handler {
+	e.T.Helper()
+	d := e.deps
+	d.Revocations = set
+	h, err := httpapi.NewServer(d)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return h
+}
+
 // Do sends req through the real router.
 func (e *Env) Do(req Request) Response {
+	e.T.Helper()
+	return e.DoWith(e.Handler, req)
+}
+
+// DoWith sends req through h.
+func (e *Env) DoWith(h http.Handler, req Request) Response {
 	e.T.Helper()
 	var body io.Reader
 	switch b := req.Body.(type) {
@@ -269,7 +308,7 @@ func (e *Env) Do(req Request) Response {
 		r.RemoteAddr = req.Remote
 	}
 	w := httptest.NewRecorder()
-	e.Handler.ServeHTTP(w, r)
+	h.ServeHTTP(w, r)
 	return Response{w}
 }
 

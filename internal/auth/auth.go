@@ -68,6 +68,10 @@ type User struct {
 	Disabled       bool
 	FailedLogins   int
 	LockedUntil    time.Time // zero when not locked
+	// TokensNotBefore is when the user's tokens were last revoked, rounded
+	// up to a whole second: a token issued (iat) before it is refused, so
+	// none is signed before it. Zero when never.
+	TokensNotBefore time.Time
 }
 
 // Identity is what an access token asserts; the token package signs it.
@@ -142,6 +146,7 @@ const (
 	EventUserDisabled    EventKind = "user_disabled"
 	EventUserEnabled     EventKind = "user_enabled"
 	EventUserCreated     EventKind = "user_created"
+	EventRolesChanged    EventKind = "roles_changed"
 )
 
 // Event is one row of the audit trail. It never holds a password or token.
@@ -180,6 +185,9 @@ type UserStore interface {
 	SetPassword(ctx context.Context, email, hash string, ev Event) (User, error)
 	// SetDisabled disables or enables a user; disabling ends every session.
 	SetDisabled(ctx context.Context, email string, disabled bool, ev Event) (User, error)
+	// SetRoles replaces a user's roles and revokes the user's access tokens
+	// issued until now; sessions go on.
+	SetRoles(ctx context.Context, email string, roles []string, ev Event) (User, error)
 }
 
 // RefreshState is what a refresh finds, read under a row lock.

@@ -42,6 +42,12 @@ type Config struct {
 
 	DemoSeed bool // REVENUE_DEMO_SEED
 
+	DatabaseDirectURL   string        // REVENUE_DATABASE_DIRECT_URL: a session-capable connection for LISTEN; empty: DATABASE_URL
+	RevocationPoll      time.Duration // REVENUE_REVOCATION_POLL: replica: catch-up at least this often; verifier: feed poll interval
+	RevocationMaxLag    time.Duration // REVENUE_REVOCATION_MAX_LAG: refuse tokens when revocations were last confirmed longer ago; 0: never
+	RevocationFeedToken string        // REVENUE_REVOCATION_FEED_TOKEN: the feed's shared bearer secret; issuer: empty = no feed
+	RevocationFeedURL   string        // REVENUE_REVOCATION_FEED_URL: verifier: the issuer's feed; "off": revocations not followed
+
 	SessionIdleTimeout time.Duration // REVENUE_SESSION_IDLE_TIMEOUT
 	SessionMaxLifetime time.Duration // REVENUE_SESSION_MAX_LIFETIME
 	RefreshReuseGrace  time.Duration // REVENUE_REFRESH_REUSE_GRACE
@@ -88,6 +94,32 @@ func (c Config) AuthPolicy() auth.Policy {
 // Embedded reports whether the service runs its own private PostgreSQL.
 func (c Config) Embedded() bool { return c.DatabaseURL == "" && c.JWKSURL == "" }
 
+// FeedURL is where a verifier-only process polls the issuer's revocations:
+// REVENUE_REVOCATION_FEED_URL, or /revocations on the JWKS URL's origin;
+// empty when revocations are not followed.
+func (c Config) FeedURL() string {
+	switch {
+	case c.RevocationFeedURL == "off" || !c.VerifierOnly():
+		return ""
+	case c.RevocationFeedURL != "":
+		return c.RevocationFeedURL
+	}
+	u, err := url.Parse(c.JWKSURL)
+	if err != nil {
+		return ""
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/revocations"}).String()
+}
+
+// DirectURL is the database connection for what needs a session of its own
+// (LISTEN): REVENUE_DATABASE_DIRECT_URL, else DATABASE_URL.
+func (c Config) DirectURL() string {
+	if c.DatabaseDirectURL != "" {
+		return c.DatabaseDirectURL
+	}
+	return c.DatabaseURL
+}
+
 // VerifierOnly reports whether the process only verifies tokens with keys
 // fetched from an issuer's JWKS, and issues none.
 func (c Config) VerifierOnly() bool { return c.JWKSURL != "" }
@@ -108,6 +140,10 @@ func (c Config) LogValue() slog.Value {
 		slog.String("jwks_url", c.JWKSURL),
 		duration("jwks_max_age", c.JWKSMaxAge),
 		duration("keys_reload_interval", c.KeysReloadInterval),
+		duration("revocation_poll", c.RevocationPoll),
+		duration("revocation_max_lag", c.RevocationMaxLag),
+		slog.Bool("revocation_feed", c.RevocationFeedToken != ""),
+		slog.String("revocation_feed_url", c.FeedURL()),
 	)
 }
 
@@ -151,6 +187,12 @@ func Load(getenv func(string) string) (Config, error) {
 		JWKSFetchTimeout:    r.duration("REVENUE_JWKS_FETCH_TIMEOUT", 5*time.Second),
 
 		DemoSeed: r.boolean("REVENUE_DEMO_SEED", false),
+
+		DatabaseDirectURL:   r.str("REVENUE_DATABASE_DIRECT_URL", ""),
+		RevocationPoll:      r.duration("REVENUE_REVOCATION_POLL", time.Second),
+		RevocationMaxLag:    r.duration("REVENUE_REVOCATION_MAX_LAG", time.Minute),
+		RevocationFeedToken: r.str("REVENUE_REVOCATION_FEED_TOKEN", ""),
+		RevocationFeedURL:   r.str("REVENUE_REVOCATION_FEED_URL", ""),
 
 		SessionIdleTimeout: r.duration("REVENUE_SESSION_IDLE_TIMEOUT", 7*24*time.Hour),
 		SessionMaxLifetime: r.duration("REVENUE_SESSION_MAX_LIFETIME", 30*24*time.Hour),
@@ -236,6 +278,26 @@ func (c Config) Validate() error {
 	}
 	if c.JWKSFetchTimeout < 100*time.Millisecond || c.JWKSFetchTimeout > time.Minute {
 		bad("REVENUE_JWKS_FETCH_TIMEOUT", "must be between 100ms and 1m, got %s", c.JWKSFetchTimeout)
+	}
+	if c.RevocationPoll < 100*time.Millisecond || c.RevocationPoll > time.Minute {
+		bad("REVENUE_REVOCATION_POLL", "must be between 100ms and 1m, got %s", c.RevocationPoll)
+	}
+	if c.RevocationMaxLag != 0 && c.RevocationMaxLag < 3*c.RevocationPoll {
+		bad("REVENUE_REVOCATION_MAX_LAG", "must be 0 (never refuse) or at least 3 × REVENUE_REVOCATION_POLL (%s), got %s", 3*c.RevocationPoll, c.RevocationMaxLag)
+	}
+	if c.RevocationFeedToken != "" && len(c.RevocationFeedToken) < 32 {
+		bad("REVENUE_REVOCATION_FEED_TOKEN", "must be at least 32 characters (e.g. openssl rand -hex 32)")
+	}
+	if c.VerifierOnly() && c.RevocationFeedURL != "off" {
+		if c.RevocationFeedToken == "" {
+			bad("REVENUE_REVOCATION_FEED_TOKEN", "is required in verifier-only mode to follow the issuer's revocations (or set REVENUE_REVOCATION_FEED_URL=off to accept revoked tokens until they expire)")
+		}
+		if c.RevocationFeedURL != "" {
+			u, err := url.Parse(c.RevocationFeedURL)
+			if err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && isLocalhostURL(c.RevocationFeedURL))) || u.Host == "" {
+				bad("REVENUE_REVOCATION_FEED_URL", "must be an https URL (http only for localhost) or off, got %q", c.RevocationFeedURL)
+			}
+		}
 	}
 	if c.TokenCache < 0 {
 		bad("REVENUE_TOKEN_CACHE_SIZE", "must be 0 (off) or more, got %d", c.TokenCache)

@@ -25,15 +25,18 @@ func TestDefaults(t *testing.T) {
 
 func TestInvalidSettingsAreNamed(t *testing.T) {
 	tests := map[string]string{
-		"REVENUE_ACCESS_TOKEN_TTL":     "fifteen",
-		"REVENUE_SESSION_IDLE_TIMEOUT": "1s",
-		"REVENUE_REFRESH_REUSE_GRACE":  "-1s",
-		"REVENUE_CORS_ORIGINS":         "*",
-		"REVENUE_TRUSTED_PROXIES":      "not-an-ip",
-		"REVENUE_MAX_BODY_BYTES":       "10",
-		"REVENUE_DEMO_SEED":            "maybe",
-		"REVENUE_JWKS_URL":             "http://issuer.example.com/jwks.json",
-		"REVENUE_HASH_WORKERS":         "0",
+		"REVENUE_ACCESS_TOKEN_TTL":      "fifteen",
+		"REVENUE_SESSION_IDLE_TIMEOUT":  "1s",
+		"REVENUE_REFRESH_REUSE_GRACE":   "-1s",
+		"REVENUE_CORS_ORIGINS":          "*",
+		"REVENUE_TRUSTED_PROXIES":       "not-an-ip",
+		"REVENUE_MAX_BODY_BYTES":        "10",
+		"REVENUE_DEMO_SEED":             "maybe",
+		"REVENUE_JWKS_URL":              "http://issuer.example.com/jwks.json",
+		"REVENUE_HASH_WORKERS":          "0",
+		"REVENUE_REVOCATION_POLL":       "10ms",
+		"REVENUE_REVOCATION_MAX_LAG":    "2s",
+		"REVENUE_REVOCATION_FEED_TOKEN": "too-short",
 	}
 	for name, value := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -42,6 +45,38 @@ func TestInvalidSettingsAreNamed(t *testing.T) {
 				t.Errorf("%s=%q: error %v, want one naming the setting", name, value, err)
 			}
 		})
+	}
+}
+
+func TestRevocationFeedSettings(t *testing.T) {
+	const jwks = "https://issuer.example.com/.well-known/jwks.json"
+	const secret = "0123456789abcdef0123456789abcdef"
+	if _, err := Load(env(map[string]string{"REVENUE_JWKS_URL": jwks})); err == nil || !strings.Contains(err.Error(), "REVENUE_REVOCATION_FEED_TOKEN") {
+		t.Errorf("verifier-only without a feed token: %v, want refused naming REVENUE_REVOCATION_FEED_TOKEN", err)
+	}
+	c, err := Load(env(map[string]string{"REVENUE_JWKS_URL": jwks, "REVENUE_REVOCATION_FEED_TOKEN": secret}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.FeedURL(); got != "https://issuer.example.com/revocations" {
+		t.Errorf("default feed URL: %q, want the JWKS origin's /revocations", got)
+	}
+	c, err = Load(env(map[string]string{"REVENUE_JWKS_URL": jwks, "REVENUE_REVOCATION_FEED_URL": "off"}))
+	if err != nil || c.FeedURL() != "" {
+		t.Errorf("feed off: %v, feed URL %q; want accepted with no feed", err, c.FeedURL())
+	}
+	if _, err := Load(env(map[string]string{"REVENUE_JWKS_URL": jwks, "REVENUE_REVOCATION_FEED_TOKEN": secret,
+		"REVENUE_REVOCATION_FEED_URL": "http://issuer.example.com/revocations"})); err == nil {
+		t.Error("a plain-http feed URL off localhost must be refused")
+	}
+	c, err = Load(env(nil))
+	if err != nil || c.RevocationMaxLag != time.Minute || c.RevocationPoll != time.Second || c.FeedURL() != "" {
+		t.Errorf("issuer defaults: max lag %s, poll %s, feed URL %q, err %v", c.RevocationMaxLag, c.RevocationPoll, c.FeedURL(), err)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "config", Config{RevocationFeedToken: secret})
+	if strings.Contains(buf.String(), secret) {
+		t.Errorf("the feed token reached the log: %s", buf.String())
 	}
 }
 

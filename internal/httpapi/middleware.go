@@ -203,8 +203,9 @@ func setHeaders(c *gin.Context, set []fixedHeader) {
 }
 
 // authenticate verifies the access token from the Authorization header, and
-// only from there: never a query string, form field or cookie. It calls no
-// database, cache or network: the keys are in memory.
+// only from there: never a query string, form field or cookie, then refuses
+// it if it was revoked. It calls no database, cache or network: the keys and
+// the revocations are in memory.
 func (s *Server) authenticate(c *gin.Context) {
 	values := c.Request.Header.Values("Authorization")
 	if len(values) == 0 {
@@ -232,6 +233,9 @@ func (s *Server) authenticate(c *gin.Context) {
 			reason = e.Reason
 		}
 		s.unauthorized(c, reason, "")
+		return
+	}
+	if !s.checkRevoked(c, p) {
 		return
 	}
 	c.Request = c.Request.WithContext(auth.WithPrincipal(c.Request.Context(), p))

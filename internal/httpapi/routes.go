@@ -18,6 +18,9 @@ func (s *Server) routes(r *gin.Engine) {
 	if s.Keys != nil {
 		get(r, "/.well-known/jwks.json", none, s.jwks)
 	}
+	if s.Feed != nil && s.Revocations != nil {
+		get(r.Group("/", noStore), "/revocations", query("cursor"), s.revocationFeed)
+	}
 	if s.Config.MetricsOnMain {
 		get(r, "/metrics", none, gin.WrapH(s.Metrics.handler))
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/revenue-api/revenue-api/internal/auth"
 	"github.com/revenue-api/revenue-api/internal/revenue"
+	"github.com/revenue-api/revenue-api/internal/revocation"
 	"github.com/revenue-api/revenue-api/internal/token"
 )
 
@@ -48,6 +49,8 @@ type Deps struct {
 	Auth        *auth.Service
 	Revenue     *revenue.Service
 	Verifier    Verifier
+	Revocations *revocation.Set      // checked after every verified token; nil: none
+	Feed        *RevocationFeed      // GET /revocations; nil: not served
 	Keys        func() *token.KeySet // JWKS source; nil: no JWKS route
 	Checks      map[string]func(context.Context) error
 	Metrics     *Metrics

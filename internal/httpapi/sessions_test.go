@@ -279,15 +279,15 @@ func TestLogoutAndSessions(t *testing.T) {
 	if resp := refresh(env, phone.RefreshToken); resp.Code != 401 {
 		t.Errorf("ended session refresh: %d, want 401", resp.Code)
 	}
-	// Logout ends the current session; the access token stays valid until it expires.
+	// Logout ends the current session and revokes its access token at once.
 	if resp := env.Do(apitest.Request{Method: http.MethodPost, Path: "/logout", Token: laptopAccess}); resp.Code != 204 {
 		t.Fatalf("logout: %d", resp.Code)
 	}
 	if resp := refresh(env, laptopTok["refresh_token"].(string)); resp.Code != 401 {
 		t.Errorf("refresh after logout: %d, want 401", resp.Code)
 	}
-	if resp := env.Do(apitest.Request{Method: http.MethodGet, Path: "/me", Token: laptopAccess}); resp.Code != 200 {
-		t.Errorf("access token after logout: %d, want 200 until it expires (documented)", resp.Code)
+	if resp := env.Do(apitest.Request{Method: http.MethodGet, Path: "/me", Token: laptopAccess}); resp.Code != 401 {
+		t.Errorf("access token after logout: %d, want 401 (revoked)", resp.Code)
 	}
 }
 

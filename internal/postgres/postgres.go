@@ -26,8 +26,9 @@ import (
 
 // DB is the connection pool and the time any one statement may take.
 type DB struct {
-	Pool    *pgxpool.Pool
-	timeout time.Duration
+	Pool        *pgxpool.Pool
+	timeout     time.Duration
+	revocations RevocationPolicy
 }
 
 // Open connects a pool with bounded connect and statement times, so that a

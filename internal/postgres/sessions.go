@@ -78,7 +78,7 @@ func (s *SessionStore) CreateSession(ctx context.Context, ns auth.NewSession, re
 // ends sessions, so parallel refreshes and logouts serialize without deadlock.
 func (s *SessionStore) Refresh(ctx context.Context, refreshHash []byte, decide func(auth.RefreshState) auth.RefreshDecision) (auth.RefreshState, error) {
 	var st auth.RefreshState
-	err := s.db.tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err := s.db.revokingTx(ctx, func(ctx context.Context, tx pgx.Tx, rw *revocationWriter) error {
 		var sessionID string
 		if err := tx.QueryRow(ctx, `SELECT session_id::text FROM refresh_tokens WHERE token_hash = $1`, refreshHash).Scan(&sessionID); err != nil {
 			return translate(err)
@@ -127,7 +127,11 @@ func (s *SessionStore) Refresh(ctx context.Context, refreshHash []byte, decide f
 			}
 			st.Session.LastUsedAt = d.Now
 		case auth.RefreshEndSession:
-			if _, err := endSessions(ctx, tx, `id = $1`, st.Session.ID, d.EndReason, d.Now); err != nil {
+			ended, err := endSessions(ctx, tx, `id = $1`, st.Session.ID, d.EndReason, d.Now)
+			if err != nil {
+				return err
+			}
+			if err := rw.sessions(ctx, tx, ended, d.EndReason, d.Now); err != nil {
 				return err
 			}
 		}
@@ -138,7 +142,7 @@ func (s *SessionStore) Refresh(ctx context.Context, refreshHash []byte, decide f
 
 // EndSession ends one active session of userID.
 func (s *SessionStore) EndSession(ctx context.Context, userID, sessionID, reason string, ev auth.Event) error {
-	return s.db.tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	return s.db.revokingTx(ctx, func(ctx context.Context, tx pgx.Tx, rw *revocationWriter) error {
 		var owned bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 AND ended_at IS NULL)`,
 			sessionID, userID).Scan(&owned); err != nil {
@@ -147,24 +151,33 @@ func (s *SessionStore) EndSession(ctx context.Context, userID, sessionID, reason
 		if !owned {
 			return apperr.ErrNotFound
 		}
-		if _, err := endSessions(ctx, tx, `id = $1`, sessionID, reason, ev.Time); err != nil {
+		ended, err := endSessions(ctx, tx, `id = $1`, sessionID, reason, ev.Time)
+		if err != nil {
+			return err
+		}
+		if err := rw.sessions(ctx, tx, ended, reason, ev.Time); err != nil {
 			return err
 		}
 		return insertEvent(ctx, tx, ev)
 	})
 }
 
-// EndUserSessions ends every active session of userID.
+// EndUserSessions ends every active session of userID and revokes every
+// access token of the user issued until now.
 func (s *SessionStore) EndUserSessions(ctx context.Context, userID, reason string, ev auth.Event) (int, error) {
-	var n int64
-	err := s.db.tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		var err error
-		if n, err = endSessions(ctx, tx, `user_id = $1`, userID, reason, ev.Time); err != nil {
+	var n int
+	err := s.db.revokingTx(ctx, func(ctx context.Context, tx pgx.Tx, rw *revocationWriter) error {
+		ended, err := endSessions(ctx, tx, `user_id = $1`, userID, reason, ev.Time)
+		if err != nil {
+			return err
+		}
+		n = len(ended)
+		if err := rw.user(ctx, tx, userID, reason, ev.Time); err != nil {
 			return err
 		}
 		return insertEvent(ctx, tx, ev)
 	})
-	return int(n), err
+	return n, err
 }
 
 // ActiveSessions lists userID's sessions that have not ended or expired,

@@ -28,9 +28,10 @@ type userRow struct {
 	Disabled       bool       `db:"disabled"`
 	FailedLogins   int        `db:"failed_logins"`
 	LockedUntil    *time.Time `db:"locked_until"`
+	NotBefore      *time.Time `db:"tokens_not_before"`
 }
 
-const userColumns = `id::text, organization_id::text, email, password_hash, roles, disabled, failed_logins, locked_until`
+const userColumns = `id::text, organization_id::text, email, password_hash, roles, disabled, failed_logins, locked_until, tokens_not_before`
 
 func userFromRow(r userRow) auth.User {
 	u := auth.User{
@@ -39,6 +40,9 @@ func userFromRow(r userRow) auth.User {
 	}
 	if r.LockedUntil != nil {
 		u.LockedUntil = *r.LockedUntil
+	}
+	if r.NotBefore != nil {
+		u.TokensNotBefore = *r.NotBefore
 	}
 	return u
 }
@@ -130,7 +134,7 @@ func (s *UserStore) RecordLoginSuccess(ctx context.Context, userID, newHash stri
 
 // SetPassword stores a new hash, clears lockouts and ends all sessions.
 func (s *UserStore) SetPassword(ctx context.Context, email, hash string, ev auth.Event) (auth.User, error) {
-	return s.updateUser(ctx, email, ev, "password_changed",
+	return s.updateUser(ctx, email, ev, "password_changed", "password_changed",
 		`UPDATE users SET password_hash = $2, password_changed_at = now(), failed_logins = 0, locked_until = NULL
 		 WHERE email = $1 RETURNING `+userColumns, hash)
 }
@@ -141,15 +145,24 @@ func (s *UserStore) SetDisabled(ctx context.Context, email string, disabled bool
 	if disabled {
 		reason = "user_disabled"
 	}
-	return s.updateUser(ctx, email, ev, reason,
+	return s.updateUser(ctx, email, ev, reason, reason,
 		`UPDATE users SET disabled = $2 WHERE email = $1 RETURNING `+userColumns, disabled)
 }
 
-// updateUser runs one user UPDATE, ends the user's sessions when endReason
-// is set, and records ev, all in one transaction.
-func (s *UserStore) updateUser(ctx context.Context, email string, ev auth.Event, endReason, query string, arg any) (auth.User, error) {
+// SetRoles replaces a user's roles and revokes every access token of the
+// user issued until now (they carry the old roles); sessions go on, and
+// their next refresh carries the new roles.
+func (s *UserStore) SetRoles(ctx context.Context, email string, roles []string, ev auth.Event) (auth.User, error) {
+	return s.updateUser(ctx, email, ev, "", "roles_changed",
+		`UPDATE users SET roles = $2 WHERE email = $1 RETURNING `+userColumns, roles)
+}
+
+// updateUser runs one user UPDATE and records ev in one transaction. With
+// endReason set it also ends the user's sessions; with revokeReason set it
+// revokes every access token of the user issued until now.
+func (s *UserStore) updateUser(ctx context.Context, email string, ev auth.Event, endReason, revokeReason, query string, arg any) (auth.User, error) {
 	var user auth.User
-	err := s.db.tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err := s.db.revokingTx(ctx, func(ctx context.Context, tx pgx.Tx, rw *revocationWriter) error {
 		rows, err := tx.Query(ctx, query, email, arg)
 		if err != nil {
 			return err
@@ -159,11 +172,16 @@ func (s *UserStore) updateUser(ctx context.Context, email string, ev auth.Event,
 		}
 		ev.UserID = user.ID
 		if endReason != "" {
-			n, err := endSessions(ctx, tx, `user_id = $1`, user.ID, endReason, ev.Time)
+			ended, err := endSessions(ctx, tx, `user_id = $1`, user.ID, endReason, ev.Time)
 			if err != nil {
 				return err
 			}
-			ev.Reason = fmt.Sprintf("%d sessions ended", n)
+			ev.Reason = fmt.Sprintf("%d sessions ended", len(ended))
+		}
+		if revokeReason != "" {
+			if err := rw.user(ctx, tx, user.ID, revokeReason, ev.Time); err != nil {
+				return err
+			}
 		}
 		return insertEvent(ctx, tx, ev)
 	})
@@ -174,17 +192,19 @@ func (s *UserStore) updateUser(ctx context.Context, email string, ev auth.Event,
 }
 
 // endSessions ends the active sessions matching where (with $1 its one
-// argument), revokes their refresh tokens and returns how many ended.
-// Sessions are locked before tokens everywhere, so this cannot deadlock
-// with a refresh.
-func endSessions(ctx context.Context, tx pgx.Tx, where string, arg any, reason string, now time.Time) (int64, error) {
-	var n int64
-	err := tx.QueryRow(ctx, `WITH ended AS (
+// argument), revokes their refresh tokens and returns the ids of those it
+// ended. Sessions are locked before tokens everywhere, so this cannot
+// deadlock with a refresh.
+func endSessions(ctx context.Context, tx pgx.Tx, where string, arg any, reason string, now time.Time) ([]string, error) {
+	rows, err := tx.Query(ctx, `WITH ended AS (
 			UPDATE sessions SET ended_at = $2, end_reason = $3
 			WHERE `+where+` AND ended_at IS NULL RETURNING id),
 		revoked AS (
 			UPDATE refresh_tokens SET revoked_at = $2
 			WHERE session_id IN (SELECT id FROM ended) AND revoked_at IS NULL)
-		SELECT count(*) FROM ended`, arg, now, reason).Scan(&n)
-	return n, err
+		SELECT id::text FROM ended`, arg, now, reason)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }

@@ -42,6 +42,9 @@ const (
 	ReasonIssuer      Reason = "issuer"
 	ReasonAudience    Reason = "audience"
 	ReasonClaims      Reason = "claims"
+	// ReasonRevoked is decided after verification, from the revocations in
+	// memory: the token's session ended, or its user's tokens were revoked.
+	ReasonRevoked Reason = "revoked"
 )
 
 // descriptions are sent to clients as RFC 6750 error_description.
@@ -57,6 +60,7 @@ var descriptions = map[Reason]string{
 	ReasonIssuer:      "the access token has the wrong issuer",
 	ReasonAudience:    "the access token has the wrong audience",
 	ReasonClaims:      "the access token lacks required claims",
+	ReasonRevoked:     "the access token was revoked",
 }
 
 // InvalidError is a rejected token.

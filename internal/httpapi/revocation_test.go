@@ -1,0 +1,226 @@
+package httpapi_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/revenue-api/revenue-api/internal/apitest"
+	"github.com/revenue-api/revenue-api/internal/config"
+	"github.com/revenue-api/revenue-api/internal/revocation"
+	"github.com/revenue-api/revenue-api/internal/token"
+)
+
+const testFeedToken = "feed-token-for-the-httpapi-tests-0123456789"
+
+func withFeed(c *config.Config) { c.RevocationFeedToken = testFeedToken }
+
+// wantRevoked checks a 401 that says the token was revoked (RFC 6750
+// error_description), and nothing more.
+func wantRevoked(t *testing.T, resp apitest.Response, what string) {
+	t.Helper()
+	if resp.Code != http.StatusUnauthorized {
+		t.Fatalf("%s: got %d %s, want 401", what, resp.Code, resp.Body.String())
+	}
+	challenge := resp.Header().Get("WWW-Authenticate")
+	if !strings.Contains(challenge, `error="invalid_token"`) || !strings.Contains(challenge, `error_description="the access token was revoked"`) {
+		t.Fatalf("%s: WWW-Authenticate %q, want invalid_token saying it was revoked", what, challenge)
+	}
+	if code := resp.ProblemCode(t); code != "invalid_token" {
+		t.Fatalf("%s: problem code %q, want invalid_token", what, code)
+	}
+}
+
+func TestRevokedTokensAreRefused(t *testing.T) {
+	for _, cache := range []int{0, 1000} {
+		name := "cache off"
+		if cache > 0 {
+			name = "cache on: a cached token whose session ended is refused"
+		}
+		t.Run(name, func(t *testing.T) {
+			env := apitest.New(t, func(c *config.Config) { c.TokenCache = cache })
+			me := func(tok string) apitest.Response {
+				return env.Do(apitest.Request{Method: http.MethodGet, Path: "/me", Token: tok})
+			}
+			t.Run("logout", func(t *testing.T) {
+				tk := env.Login(apitest.AliceEmail, apitest.AlicePassword)
+				other := env.Login(apitest.AliceEmail, apitest.AlicePassword)
+				if me(tk.AccessToken).Code != 200 || me(tk.AccessToken).Code != 200 { // the second is a cache hit
+					t.Fatal("a fresh token must be accepted")
+				}
+				env.Do(apitest.Request{Method: http.MethodPost, Path: "/logout", Token: tk.AccessToken})
+				wantRevoked(t, me(tk.AccessToken), "after logout")
+				if resp := me(other.AccessToken); resp.Code != 200 {
+					t.Fatalf("another session of the same user: %d, want 200", resp.Code)
+				}
+			})
+			t.Run("end one session", func(t *testing.T) {
+				victim := env.Login(apitest.AliceEmail, apitest.AlicePassword)
+				other := env.Login(apitest.AliceEmail, apitest.AlicePassword)
+				me(victim.AccessToken)
+				sid := sessionOf(t, env, victim.AccessToken)
+				if resp := env.Do(apitest.Request{Method: http.MethodDelete, Path: "/sessions/" + sid, Token: other.AccessToken}); resp.Code != 204 {
+					t.Fatalf("delete session: %d %s", resp.Code, resp.Body)
+				}
+				wantRevoked(t, me(victim.AccessToken), "after DELETE /sessions/{id}")
+			})
+			t.Run("refresh token reuse", func(t *testing.T) {
+				tk := env.Login(apitest.BobEmail, apitest.BobPassword)
+				next := env.Refresh(tk.RefreshToken)
+				me(next.AccessToken)
+				if resp := env.Do(apitest.Request{Method: http.MethodPost, Path: "/token/refresh",
+					Body: map[string]string{"refresh_token": tk.RefreshToken}}); resp.Code != 401 {
+					t.Fatalf("reuse: %d, want 401", resp.Code)
+				}
+				wantRevoked(t, me(next.AccessToken), "after reuse detection")
+			})
+			t.Run("logout everywhere revokes every token of the user, and a new login works", func(t *testing.T) {
+				a := env.Login(apitest.AliceEmail, apitest.AlicePassword)
+				b := env.Login(apitest.AliceEmail, apitest.AlicePassword)
+				bob := env.Login(apitest.BobEmail, apitest.BobPassword)
+				me(a.AccessToken)
+				if resp := env.Do(apitest.Request{Method: http.MethodPost, Path: "/logout/all", Token: b.AccessToken}); resp.Code != 204 {
+					t.Fatalf("logout/all: %d", resp.Code)
+				}
+				wantRevoked(t, me(a.AccessToken), "first session after logout/all")
+				wantRevoked(t, me(b.AccessToken), "second session after logout/all")
+				if resp := me(bob.AccessToken); resp.Code != 200 {
+					t.Fatalf("another user's token: %d, want 200", resp.Code)
+				}
+				// The revocation holds for tokens issued before its whole
+				// second; a login after it gets a good token.
+				env.Clock.Advance(time.Second)
+				fresh := env.Login(apitest.AliceEmail, apitest.AlicePassword)
+				if resp := me(fresh.AccessToken); resp.Code != 200 {
+					t.Fatalf("a login after logout/all: %d %s, want 200", resp.Code, resp.Body)
+				}
+			})
+			t.Run("disable, password and roles changes revoke the user's tokens", func(t *testing.T) {
+				ctx := context.Background()
+				for _, change := range []struct {
+					name string
+					do   func() error
+				}{
+					{"roles", func() error { return env.Auth.SetRoles(ctx, apitest.AliceEmail, []string{"finance"}) }},
+					{"password", func() error { return env.Auth.SetPassword(ctx, apitest.AliceEmail, apitest.AlicePassword) }},
+					{"disable", func() error { return env.Auth.SetDisabled(ctx, apitest.AliceEmail, true) }},
+				} {
+					env.Clock.Advance(time.Second)
+					tk := env.Login(apitest.AliceEmail, apitest.AlicePassword)
+					me(tk.AccessToken)
+					if err := change.do(); err != nil {
+						t.Fatalf("%s: %v", change.name, err)
+					}
+					wantRevoked(t, me(tk.AccessToken), "after the "+change.name+" change")
+				}
+			})
+		})
+	}
+}
+
+func TestRevocationsExpireWithTheTokensTheyRefuse(t *testing.T) {
+	env := apitest.New(t)
+	tk := env.Login(apitest.AliceEmail, apitest.AlicePassword)
+	env.Do(apitest.Request{Method: http.MethodPost, Path: "/logout", Token: tk.AccessToken})
+	if env.Revocations.Len() != 1 {
+		t.Fatalf("live revocations: %d, want 1", env.Revocations.Len())
+	}
+	life := env.Config.AccessTokenTTL + env.Config.ClockLeeway
+	if n := env.Revocations.Prune(env.Clock.Now().Add(life)); n != 0 {
+		t.Fatalf("pruned %d before the token could have expired, want 0", n)
+	}
+	env.Clock.Advance(life + 2*time.Minute)
+	if n := env.Revocations.Prune(env.Clock.Now()); n != 1 || env.Revocations.Len() != 0 {
+		t.Fatalf("pruned %d (live %d) after every token expired, want 1 (0)", n, env.Revocations.Len())
+	}
+	if n, err := env.DB.PruneRevocations(context.Background(), env.Clock.Now()); err != nil || n != 1 {
+		t.Fatalf("database prune: %d, %v; want 1 row", n, err)
+	}
+}
+
+func TestStaleRevocationStateRefusesTokens(t *testing.T) {
+	env := apitest.New(t)
+	tk := env.Login(apitest.AliceEmail, apitest.AlicePassword)
+	stale := revocation.NewSet(10 * time.Second) // never confirmed
+	h := env.WithRevocations(stale)
+	resp := env.DoWith(h, apitest.Request{Method: http.MethodGet, Path: "/me", Token: tk.AccessToken})
+	if resp.Code != http.StatusServiceUnavailable || resp.ProblemCode(t) != "revocations_unavailable" || resp.Header().Get("Retry-After") == "" {
+		t.Fatalf("stale state: got %d %s (Retry-After %q), want 503 revocations_unavailable with Retry-After",
+			resp.Code, resp.Body, resp.Header().Get("Retry-After"))
+	}
+	stale.CatchUp(env.Clock.Now(), nil, 1)
+	if resp := env.DoWith(h, apitest.Request{Method: http.MethodGet, Path: "/me", Token: tk.AccessToken}); resp.Code != 200 {
+		t.Fatalf("confirmed state: got %d, want 200", resp.Code)
+	}
+}
+
+func TestRevocationFeed(t *testing.T) {
+	env := apitest.New(t, withFeed)
+	feed := func(bearer, query string) apitest.Response {
+		return env.Do(apitest.Request{Method: http.MethodGet, Path: "/revocations" + query, Token: bearer})
+	}
+	t.Run("refuses readers without the feed token", func(t *testing.T) {
+		tk := env.Login(apitest.AliceEmail, apitest.AlicePassword)
+		for _, bearer := range []string{"", "wrong", tk.AccessToken, testFeedToken + "x"} {
+			if resp := feed(bearer, ""); resp.Code != 401 || resp.ProblemCode(t) != "invalid_token" {
+				t.Fatalf("bearer %.10q: got %d %s, want 401 invalid_token", bearer, resp.Code, resp.Body)
+			}
+		}
+	})
+	t.Run("a malformed cursor is a 400", func(t *testing.T) {
+		for _, q := range []string{"?cursor=x", "?cursor=-1", "?cursor=99999999999999999999999"} {
+			if resp := feed(testFeedToken, q); resp.Code != 400 {
+				t.Fatalf("%s: got %d, want 400", q, resp.Code)
+			}
+		}
+	})
+	t.Run("pages are signed by the issuer and carry the revocations", func(t *testing.T) {
+		tk := env.Login(apitest.AliceEmail, apitest.AlicePassword)
+		sid := sessionOf(t, env, tk.AccessToken)
+		env.Do(apitest.Request{Method: http.MethodPost, Path: "/logout", Token: tk.AccessToken})
+		resp := feed(testFeedToken, "?cursor=0")
+		if resp.Code != 200 || resp.Header().Get("Content-Type") != "application/jwt" || resp.Header().Get("Cache-Control") != "no-store" {
+			t.Fatalf("feed: %d %q %q", resp.Code, resp.Header().Get("Content-Type"), resp.Header().Get("Cache-Control"))
+		}
+		revs, _, err := token.ParseRevocations(resp.Body.String(), env.Keyring, env.Config.Issuer, env.Config.ClockLeeway, env.Clock.Now)
+		if err != nil {
+			t.Fatalf("the page does not verify with the issuer's keys: %v", err)
+		}
+		found := false
+		for _, r := range revs {
+			found = found || (r.Kind == revocation.KindSession && r.Subject == sid)
+		}
+		if !found {
+			t.Fatalf("the logout's session %s is not in the page: %+v", sid, revs)
+		}
+		// Signed for another issuer, or altered, it is refused.
+		if _, _, err := token.ParseRevocations(resp.Body.String(), env.Keyring, "https://other.example", env.Config.ClockLeeway, env.Clock.Now); err == nil {
+			t.Fatal("a page from another issuer must be refused")
+		}
+		if _, _, err := token.ParseRevocations(resp.Body.String()+"x", env.Keyring, env.Config.Issuer, env.Config.ClockLeeway, env.Clock.Now); err == nil {
+			t.Fatal("an altered page must be refused")
+		}
+		// An access token is not a feed page, whatever its signature.
+		if _, _, err := token.ParseRevocations(tk.AccessToken, env.Keyring, env.Config.Issuer, env.Config.ClockLeeway, env.Clock.Now); err == nil {
+			t.Fatal("an access token must not pass for a feed page")
+		}
+	})
+	t.Run("without a feed token configured there is no feed", func(t *testing.T) {
+		plain := apitest.New(t)
+		if resp := plain.Do(apitest.Request{Method: http.MethodGet, Path: "/revocations", Token: testFeedToken}); resp.Code != 404 {
+			t.Fatalf("got %d, want 404", resp.Code)
+		}
+	})
+}
+
+// sessionOf returns the sid of an access token, as the verifier reads it.
+func sessionOf(t *testing.T, env *apitest.Env, access string) string {
+	t.Helper()
+	p, err := env.FullVerifier.Verify(access)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.SessionID
+}

@@ -1,0 +1,228 @@
+package token
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/revenue-api/revenue-api/internal/revocation"
+)
+
+// TypeRevocationFeed is the JOSE typ of a page of the revocation feed. It
+// differs from an access token's, so neither can pass for the other.
+const TypeRevocationFeed = "revocations+jwt"
+
+// feedLifetime bounds how long a signed page may be replayed.
+const feedLifetime = time.Minute
+
+// Event types of OpenID CAEP (Continuous Access Evaluation Profile 1.0),
+// chosen by what was revoked: a session, all of a user's sessions, a
+// credential, or the claims (roles) tokens carry.
+const (
+	EventSessionRevoked    = "https://schemas.openid.net/secevent/caep/event-type/session-revoked"
+	EventCredentialChange  = "https://schemas.openid.net/secevent/caep/event-type/credential-change"
+	EventTokenClaimsChange = "https://schemas.openid.net/secevent/caep/event-type/token-claims-change"
+)
+
+// FeedSubject is an RFC 9493 subject identifier of format "opaque": the
+// session id (sid) or the user id (sub) of the tokens it revokes.
+type FeedSubject struct {
+	Format string `json:"format"`
+	ID     string `json:"id"`
+}
+
+// FeedEvent is one revocation as the feed publishes it: CAEP's event type,
+// subject and event_timestamp, and what a verifier needs to apply it.
+type FeedEvent struct {
+	Type           string      `json:"type"`
+	Subject        FeedSubject `json:"subject"`
+	SubjectKind    string      `json:"subject_kind"` // "session" (sid) or "user" (sub)
+	EventTimestamp int64       `json:"event_timestamp"`
+	NotBefore      int64       `json:"not_before"` // user: tokens with iat before it are revoked
+	ExpiresAt      int64       `json:"expires_at"` // no token it revokes is valid after it
+	Reason         string      `json:"reason"`
+	ID             int64       `json:"id"`
+	XID            string      `json:"xid"`
+}
+
+// feedClaims is a signed page of the feed.
+type feedClaims struct {
+	jwt.RegisteredClaims
+	Cursor string      `json:"cursor"`
+	Events []FeedEvent `json:"events"`
+}
+
+func eventType(r revocation.Revocation) string {
+	switch r.Reason {
+	case "password_changed":
+		return EventCredentialChange
+	case "roles_changed":
+		return EventTokenClaimsChange
+	}
+	return EventSessionRevoked
+}
+
+// SignRevocations signs one page of the feed with the current key: the
+// revocations and the cursor of the reader's next call.
+func (s *Signer) SignRevocations(revs []revocation.Revocation, cursor uint64) (string, error) {
+	key := s.keys.Set().Signing()
+	if key == nil || key.Private == nil {
+		return "", errors.New("no signing key")
+	}
+	now := s.now().Truncate(time.Second)
+	events := make([]FeedEvent, 0, len(revs))
+	for _, r := range revs {
+		events = append(events, FeedEvent{
+			Type:           eventType(r),
+			Subject:        FeedSubject{Format: "opaque", ID: r.Subject},
+			SubjectKind:    string(r.Kind),
+			EventTimestamp: r.RevokedAt.Unix(),
+			NotBefore:      r.NotBefore.Unix(),
+			ExpiresAt:      r.ExpiresAt.Unix(),
+			Reason:         r.Reason,
+			ID:             r.ID,
+			XID:            strconv.FormatUint(r.XID, 10),
+		})
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodRS256, &feedClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    s.issuer,
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(feedLifetime)),
+		},
+		Cursor: strconv.FormatUint(cursor, 10),
+		Events: events,
+	})
+	t.Header["kid"] = key.ID
+	t.Header["typ"] = TypeRevocationFeed
+	return t.SignedString(key.Private)
+}
+
+// ParseRevocations verifies a page of the feed (RS256 by a key of keys,
+// typ, iss, exp, iat) and returns its revocations and cursor.
+func ParseRevocations(raw string, keys KeyLookup, issuer string, leeway time.Duration, now func() time.Time) ([]revocation.Revocation, uint64, error) {
+	p := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}), jwt.WithIssuer(issuer),
+		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(leeway), jwt.WithTimeFunc(now))
+	var c feedClaims
+	_, err := p.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
+		if typ, _ := t.Header["typ"].(string); typ != TypeRevocationFeed {
+			return nil, fmt.Errorf("typ %q is not %s", typ, TypeRevocationFeed)
+		}
+		for _, h := range forbiddenHeaders {
+			if _, ok := t.Header[h]; ok {
+				return nil, fmt.Errorf("header %q is not accepted", h)
+			}
+		}
+		kid, _ := t.Header["kid"].(string)
+		pub, ok := keys.Lookup(kid)
+		if !ok {
+			return nil, fmt.Errorf("unknown kid %q", kid)
+		}
+		return pub, nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("revocation feed: %w", err)
+	}
+	cursor, err := strconv.ParseUint(c.Cursor, 10, 64)
+	if err != nil {
+		return nil, 0, fmt.Errorf("revocation feed: cursor %q is not a number", c.Cursor)
+	}
+	revs := make([]revocation.Revocation, 0, len(c.Events))
+	for _, e := range c.Events {
+		kind := revocation.Kind(e.SubjectKind)
+		xid, err := strconv.ParseUint(e.XID, 10, 64)
+		if err != nil || (kind != revocation.KindSession && kind != revocation.KindUser) || e.Subject.ID == "" {
+			return nil, 0, fmt.Errorf("revocation feed: event %d is malformed", e.ID)
+		}
+		revs = append(revs, revocation.Revocation{ID: e.ID, XID: xid, Kind: kind, Subject: e.Subject.ID, Reason: e.Reason,
+			NotBefore: time.Unix(e.NotBefore, 0), RevokedAt: time.Unix(e.EventTimestamp, 0), ExpiresAt: time.Unix(e.ExpiresAt, 0)})
+	}
+	return revs, cursor, nil
+}
+
+// FeedPoller keeps a verifier-only process's revocation.Set complete from
+// the issuer's feed: it asks for what it lacks by cursor every Interval,
+// with the feed token, verifies each page against the issuer's JWKS and
+// applies it. It never runs inside a request.
+type FeedPoller struct {
+	URL      string // the issuer's /revocations
+	Token    string // the feed token, sent as a bearer credential
+	Issuer   string
+	Keys     KeyLookup // the issuer's keys (the JWKS this process verifies tokens with)
+	Set      *revocation.Set
+	Interval time.Duration
+	Timeout  time.Duration
+	Leeway   time.Duration
+	Client   *http.Client
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+// Poll asks the feed once and applies what it answers.
+func (f *FeedPoller) Poll(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, f.Timeout)
+	defer cancel()
+	u, err := url.Parse(f.URL)
+	if err != nil {
+		return err
+	}
+	q := u.Query()
+	q.Set("cursor", strconv.FormatUint(f.Set.Watermark(), 10))
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+f.Token)
+	req.Header.Set("Accept", "application/jwt")
+	resp, err := f.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("revocation feed answered %s", resp.Status)
+	}
+	revs, cursor, err := ParseRevocations(string(body), f.Keys, f.Issuer, f.Leeway, f.Now)
+	if err != nil {
+		return err
+	}
+	f.Set.CatchUp(f.Now(), revs, cursor)
+	return nil
+}
+
+// Run polls until ctx ends. Failures are logged once per change of error;
+// the set's lag grows meanwhile, and the process's staleness policy decides.
+func (f *FeedPoller) Run(ctx context.Context) {
+	t := time.NewTicker(f.Interval)
+	defer t.Stop()
+	var lastErr string
+	for {
+		err := f.Poll(ctx)
+		switch {
+		case err != nil && err.Error() != lastErr:
+			f.Log.Warn("revocation feed poll failed", "url", f.URL, "err", err)
+			lastErr = err.Error()
+		case err == nil && lastErr != "":
+			f.Log.Info("revocation feed reachable again", "url", f.URL)
+			lastErr = ""
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
