@@ -23,6 +23,8 @@ const BOB = { email: 'bob@example.com', password: 'bob-password-1' };
 
 let browser;
 let page;
+// Console errors and uncaught exceptions of the page, checked at the end.
+const consoleErrors = [];
 
 before(async () => {
   assert.ok(BASE_URL, 'Set REVENUE_TEST_URL to the URL of a running revenue-api that serves web/dist.');
@@ -42,6 +44,10 @@ before(async () => {
   });
   page = await browser.newPage();
   page.setDefaultTimeout(STEP_TIMEOUT_MS);
+  page.on('console', (message) => {
+    if (message.type() === 'error') consoleErrors.push(message.text());
+  });
+  page.on('pageerror', (error) => consoleErrors.push(`uncaught: ${error.message}`));
 });
 
 after(async () => {
@@ -70,6 +76,23 @@ async function expectSignedInAs(email) {
   await byTestId('current-user').waitFor();
   const shown = await byTestId('current-user').innerText();
   assert.ok(shown.includes(email), `signed in as ${email}, page says "${shown}"`);
+}
+
+// Another device of the same user, through the API itself (refresh token in
+// the JSON body, as curl or Postman get it).
+async function apiCall(path, { method = 'GET', token, body } = {}) {
+  const response = await fetch(new URL(path, BASE_URL), {
+    method,
+    headers: {
+      Accept: 'application/json',
+      ...(body ? { 'Content-Type': 'application/json' } : {}),
+      ...(token ? { Authorization: `Bearer ${token}` } : {}),
+    },
+    body: body ? JSON.stringify(body) : undefined,
+    signal: AbortSignal.timeout(STEP_TIMEOUT_MS),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
 }
 
 // The steps build on each other: one browser page goes through a whole visit.
@@ -148,5 +171,49 @@ test('single-page app against the real API', async (t) => {
     await byTestId('login-error').waitFor();
     assert.equal(await byTestId('login-error').innerText(), 'Email or password is incorrect.');
     await screenshot('07-wrong-password');
+  });
+
+  await t.test('a session ended from another device leaves the screen at once on focus', async () => {
+    await signIn(ALICE);
+    await expectSignedInAs(ALICE.email);
+    await expectRevenueShown();
+    const signedInAt = Date.now();
+    const total = await byTestId('revenue-total').innerText();
+    assert.equal(await page.evaluate(() => document.visibilityState), 'visible');
+
+    // Alice, elsewhere, logs out everywhere: every token issued to her before
+    // now is revoked, this page's access token and refresh cookie included.
+    const login = await apiCall('/login', { method: 'POST', body: ALICE });
+    assert.equal(login.status, 200, JSON.stringify(login.body));
+    const logoutAll = await apiCall('/logout/all', { method: 'POST', token: login.body.access_token });
+    assert.equal(logoutAll.status, 204, JSON.stringify(logoutAll.body));
+
+    // The page checks on focus, except within 2 s of its last check (then
+    // within 30 s): make sure this focus counts.
+    await page.waitForTimeout(Math.max(0, signedInAt + 2_500 - Date.now()));
+    const startedAt = Date.now();
+    const checked = page.waitForResponse((response) => new URL(response.url()).pathname === '/me');
+    await page.evaluate(() => window.dispatchEvent(new Event('focus')));
+    const me = await checked;
+    assert.equal(me.status(), 401);
+    assert.match(me.headers()['www-authenticate'] ?? '', /revoked/);
+
+    await byTestId('login-form').waitFor();
+    assert.equal(await byTestId('session-ended').innerText(), 'This session was ended. Log in again.');
+    assert.ok(Date.now() - startedAt < 5_000, `left within ${Date.now() - startedAt} ms of the focus`);
+    for (const id of ['revenue-row', 'revenue-bar', 'revenue-chart', 'revenue-total', 'current-user']) {
+      assert.equal(await byTestId(id).count(), 0, `no ${id} on screen`);
+    }
+    assert.ok(!(await page.locator('body').innerText()).includes(total), `the total ${total} is gone`);
+    await screenshot('08-session-ended-elsewhere');
+  });
+
+  await t.test('the console has no errors but the failed requests the steps expect', async () => {
+    // Chromium logs every 4xx answer (wrong password, revoked token, refused
+    // refresh, bob's 403) as "Failed to load resource"; those are no app errors.
+    const unexpected = consoleErrors.filter(
+      (text) => !/^Failed to load resource: the server responded with a status of 4\d\d\b/.test(text),
+    );
+    assert.deepEqual(unexpected, []);
   });
 });

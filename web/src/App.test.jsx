@@ -1,5 +1,6 @@
-import { describe, expect, it, vi } from 'vitest';
-import { ApiError, SESSION_ENDED } from './api/problem.js';
+import { act } from 'react';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ApiError, SESSION_ENDED, SESSION_REVOKED } from './api/problem.js';
 import App from './App.jsx';
 import { click, render, settle, submit, typeInto } from './test/dom.js';
 
@@ -29,7 +30,12 @@ function fakeApi(overrides = {}) {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    endSession: () => listeners.forEach((listener) => listener()),
+    // As the real client does: the listeners get the error the calls reject with.
+    endSession: (code = SESSION_ENDED) => {
+      const error = new ApiError({ status: 401, code });
+      listeners.forEach((listener) => listener(error));
+      return error;
+    },
     ...overrides,
   };
 }
@@ -39,6 +45,20 @@ async function signIn(page, email, password) {
   await typeInto(page.byTestId('login-password'), password);
   await submit(page.byTestId('login-form'));
   await settle();
+}
+
+function expectNoRevenueShown(page) {
+  for (const id of [
+    'revenue-row',
+    'revenue-bar',
+    'revenue-chart',
+    'revenue-total',
+    'revenue-table',
+    'current-user',
+  ]) {
+    expect(page.allByTestId(id), id).toHaveLength(0);
+  }
+  expect(page.container.textContent).not.toMatch(/Acme|\$|3,000/);
 }
 
 describe('App', () => {
@@ -107,8 +127,7 @@ describe('App', () => {
 
     // As the real client does: tell the listeners, then reject the call.
     api.getRevenue.mockImplementationOnce(async () => {
-      api.endSession();
-      throw new ApiError({ status: 401, code: SESSION_ENDED });
+      throw api.endSession(SESSION_ENDED);
     });
     await click(page.byTestId('revenue-reload'));
     await settle();
@@ -134,9 +153,26 @@ describe('App', () => {
     expect(page.byTestId('login-form')).not.toBeNull();
   });
 
+  it('goes back to the login form, every figure gone, when the session was revoked', async () => {
+    const api = fakeApi({ restoreSession: vi.fn(async () => true) });
+    const page = await render(<App api={api} />);
+    await settle();
+    expect(page.allByTestId('revenue-row')).toHaveLength(2);
+
+    api.getRevenue.mockImplementationOnce(async () => {
+      throw api.endSession(SESSION_REVOKED);
+    });
+    await click(page.byTestId('revenue-reload'));
+    await settle();
+
+    expect(page.byTestId('login-form')).not.toBeNull();
+    expect(page.byTestId('session-ended').textContent).toBe('This session was ended. Log in again.');
+    expectNoRevenueShown(page);
+  });
+
   it('offers a retry when revenue fails with a server error', async () => {
     const api = fakeApi({ restoreSession: vi.fn(async () => true) });
-    api.getRevenue.mockRejectedValueOnce(new ApiError({ status: 503, code: 'unavailable' }));
+    api.getRevenue.mockRejectedValueOnce(new ApiError({ status: 500, code: 'internal' }));
     const page = await render(<App api={api} />);
     await settle();
     expect(page.byTestId('revenue-error').textContent).toContain('Something went wrong on our side');
@@ -172,5 +208,208 @@ describe('App', () => {
     expect(api.logout).toHaveBeenCalled();
     expect(page.byTestId('login-form')).not.toBeNull();
     expect(page.byTestId('session-ended')).toBeNull();
+  });
+});
+
+// With a fake clock: runs the timers due within `ms`, then the promise
+// callbacks and renders they cause.
+async function advance(ms) {
+  await act(async () => {
+    await vi.advanceTimersByTimeAsync(ms);
+  });
+}
+
+function setVisibility(state) {
+  Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => state });
+  document.dispatchEvent(new Event('visibilitychange'));
+}
+
+const unavailable = (retryAfterSeconds) =>
+  new ApiError({ status: 503, code: 'revocations_unavailable', retryAfterSeconds });
+
+describe('App noticing a session ended elsewhere', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+
+  afterEach(() => {
+    vi.useRealTimers();
+    delete document.visibilityState;
+  });
+
+  async function signedIn(api) {
+    const page = await render(<App api={api} />);
+    await advance(0);
+    expect(page.allByTestId('revenue-row')).toHaveLength(2);
+    expect(api.getMe).toHaveBeenCalledTimes(1);
+    return page;
+  }
+
+  it('asks GET /me every 30 s while signed in', async () => {
+    const api = fakeApi({ restoreSession: vi.fn(async () => true) });
+    await signedIn(api);
+
+    await advance(29_999);
+    expect(api.getMe).toHaveBeenCalledTimes(1);
+    await advance(1);
+    expect(api.getMe).toHaveBeenCalledTimes(2);
+    await advance(30_000);
+    expect(api.getMe).toHaveBeenCalledTimes(3);
+    expect(api.getRevenue).toHaveBeenCalledTimes(1);
+  });
+
+  it('leaves the screen within 30 s when the check finds the session revoked', async () => {
+    const api = fakeApi({ restoreSession: vi.fn(async () => true) });
+    const page = await signedIn(api);
+
+    api.getMe.mockImplementationOnce(async () => {
+      throw api.endSession(SESSION_REVOKED);
+    });
+    await advance(30_000);
+
+    expect(page.byTestId('login-form')).not.toBeNull();
+    expect(page.byTestId('session-ended').textContent).toBe('This session was ended. Log in again.');
+    expectNoRevenueShown(page);
+
+    // And checks no more.
+    await advance(120_000);
+    expect(api.getMe).toHaveBeenCalledTimes(2);
+  });
+
+  it('checks at once when the window gets the focus or the page becomes visible', async () => {
+    const api = fakeApi({ restoreSession: vi.fn(async () => true) });
+    const page = await signedIn(api);
+    await advance(5_000);
+
+    await act(async () => window.dispatchEvent(new Event('focus')));
+    await advance(0);
+    expect(api.getMe).toHaveBeenCalledTimes(2);
+
+    // A focus hard on the heels of the last check sends nothing more.
+    await act(async () => window.dispatchEvent(new Event('focus')));
+    await advance(0);
+    expect(api.getMe).toHaveBeenCalledTimes(2);
+
+    api.getMe.mockImplementationOnce(async () => {
+      throw api.endSession(SESSION_REVOKED);
+    });
+    await advance(5_000);
+    await act(async () => setVisibility('visible'));
+    await advance(0);
+    expect(api.getMe).toHaveBeenCalledTimes(3);
+    expect(page.byTestId('session-ended').textContent).toBe('This session was ended. Log in again.');
+    expectNoRevenueShown(page);
+  });
+
+  it('does not check while the page is hidden', async () => {
+    const api = fakeApi({ restoreSession: vi.fn(async () => true) });
+    await signedIn(api);
+
+    await act(async () => setVisibility('hidden'));
+    await advance(120_000);
+    expect(api.getMe).toHaveBeenCalledTimes(1);
+
+    await act(async () => setVisibility('visible'));
+    await advance(0);
+    expect(api.getMe).toHaveBeenCalledTimes(2);
+  });
+
+  it('does not check a page signed in while hidden until it is shown', async () => {
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
+    const api = fakeApi({ restoreSession: vi.fn(async () => true) });
+    await signedIn(api);
+
+    await advance(120_000);
+    expect(api.getMe).toHaveBeenCalledTimes(1);
+
+    await act(async () => setVisibility('visible'));
+    await advance(0);
+    expect(api.getMe).toHaveBeenCalledTimes(2);
+  });
+
+  it('stops checking on logout', async () => {
+    const api = fakeApi({ restoreSession: vi.fn(async () => true) });
+    const page = await signedIn(api);
+
+    await click(page.byTestId('logout'));
+    await advance(0);
+    expect(page.byTestId('login-form')).not.toBeNull();
+
+    await act(async () => window.dispatchEvent(new Event('focus')));
+    await advance(120_000);
+    expect(api.getMe).toHaveBeenCalledTimes(1);
+  });
+
+  it('shows new roles the check finds, and loads revenue again under them', async () => {
+    const api = fakeApi({ restoreSession: vi.fn(async () => true) });
+    const page = await signedIn(api);
+
+    // An operator took the finance role away: the client refreshed, /me says so.
+    api.getMe.mockResolvedValueOnce({ email: 'alice@example.com', roles: ['member'] });
+    api.getRevenue.mockRejectedValueOnce(new ApiError({ status: 403, code: 'insufficient_scope' }));
+    await advance(30_000);
+
+    expect(page.byTestId('current-user').textContent).toContain('member');
+    expect(api.getRevenue).toHaveBeenCalledTimes(2);
+    expect(page.byTestId('no-access')).not.toBeNull();
+    expect(page.allByTestId('revenue-row')).toHaveLength(0);
+  });
+
+  it('keeps the user and the figures on a 503 and checks again after Retry-After', async () => {
+    const api = fakeApi({ restoreSession: vi.fn(async () => true) });
+    const page = await signedIn(api);
+
+    api.getMe.mockRejectedValueOnce(unavailable(7));
+    await advance(30_000);
+
+    expect(page.byTestId('service-unavailable').textContent).toBe(
+      'The service is temporarily unavailable; retrying…',
+    );
+    expect(page.byTestId('current-user').textContent).toContain('alice@example.com');
+    expect(page.allByTestId('revenue-row')).toHaveLength(2);
+
+    await advance(6_999);
+    expect(api.getMe).toHaveBeenCalledTimes(2);
+    await advance(1);
+    expect(api.getMe).toHaveBeenCalledTimes(3);
+    expect(page.byTestId('service-unavailable')).toBeNull();
+    expect(page.allByTestId('revenue-row')).toHaveLength(2);
+  });
+
+  it('keeps the figures when revenue answers 503 and loads them again after Retry-After', async () => {
+    const api = fakeApi({ restoreSession: vi.fn(async () => true) });
+    const page = await signedIn(api);
+
+    api.getRevenue.mockRejectedValueOnce(unavailable(3));
+    await click(page.byTestId('revenue-reload'));
+    await advance(0);
+
+    expect(page.byTestId('revenue-error').textContent).toContain(
+      'The service is temporarily unavailable; retrying…',
+    );
+    expect(page.allByTestId('revenue-row')).toHaveLength(2);
+    expect(page.byTestId('current-user')).not.toBeNull();
+
+    await advance(2_999);
+    expect(api.getRevenue).toHaveBeenCalledTimes(2);
+    await advance(1);
+    expect(api.getRevenue).toHaveBeenCalledTimes(3);
+    expect(page.byTestId('revenue-error')).toBeNull();
+    expect(page.allByTestId('revenue-row')).toHaveLength(2);
+  });
+
+  it('retries the session on load after Retry-After when the service answers 503', async () => {
+    const api = fakeApi({ restoreSession: vi.fn(async () => true) });
+    api.getMe.mockRejectedValueOnce(unavailable(2));
+    const page = await render(<App api={api} />);
+    await advance(0);
+
+    expect(page.byTestId('session-error').textContent).toContain(
+      'The service is temporarily unavailable; retrying…',
+    );
+    await advance(2_000);
+
+    expect(page.byTestId('current-user').textContent).toContain('alice@example.com');
+    expect(page.allByTestId('revenue-row')).toHaveLength(2);
   });
 });

@@ -1,7 +1,9 @@
-import { NETWORK_ERROR, SESSION_ENDED, TIMEOUT } from './api/problem.js';
+import { NETWORK_ERROR, SESSION_ENDED, SESSION_REVOKED, TIMEOUT } from './api/problem.js';
 
-// What the user reads for an error, chosen by the problem `code`.
-export function describeError(error) {
+// What the user reads for an error, chosen by the problem `code`. With
+// `retrying`, the page tries again by itself after a 503 (see retryDelayMs).
+export function describeError(error, { retrying = false } = {}) {
+  if (retrying && error.status === 503) return 'The service is temporarily unavailable; retrying…';
   switch (error.code) {
     case 'invalid_credentials':
       return 'Email or password is incorrect.';
@@ -11,6 +13,8 @@ export function describeError(error) {
       return `The server is busy. ${tryAgainIn(error.retryAfterSeconds)}`;
     case SESSION_ENDED:
       return 'Your session has ended. Please sign in again.';
+    case SESSION_REVOKED:
+      return 'This session was ended. Log in again.';
     case 'insufficient_scope':
       return 'You do not have access to revenue.';
     case TIMEOUT:
@@ -18,6 +22,8 @@ export function describeError(error) {
     case NETWORK_ERROR:
       return 'Could not reach the server. Check your connection and try again.';
   }
+  if (error.status === 503)
+    return `The service is temporarily unavailable. ${tryAgainIn(error.retryAfterSeconds)}`;
   if (error.status >= 500) return 'Something went wrong on our side. Please try again.';
   // Other client errors (a bad month filter, say) carry a detail meant for people.
   return error.detail || 'Something went wrong. Please try again.';
@@ -32,4 +38,17 @@ function tryAgainIn(seconds) {
 // same request may well succeed later. A 4xx would fail the same way again.
 export function isRetryable(error) {
   return error.status === 0 || error.status >= 500;
+}
+
+// A 503 (overloaded, or revocations_unavailable: the server cannot tell right
+// now whether tokens were revoked) is temporary: the page keeps what it shows
+// and tries again after Retry-After, or after a few seconds without one.
+export const DEFAULT_RETRY_SECONDS = 5;
+
+export function isTemporarilyUnavailable(error) {
+  return error?.status === 503;
+}
+
+export function retryDelayMs(error) {
+  return (error.retryAfterSeconds ?? DEFAULT_RETRY_SECONDS) * 1000;
 }

@@ -1,4 +1,11 @@
-import { ApiError, errorFromResponse, NETWORK_ERROR, SESSION_ENDED, TIMEOUT } from './problem.js';
+import {
+  ApiError,
+  errorFromResponse,
+  NETWORK_ERROR,
+  SESSION_ENDED,
+  SESSION_REVOKED,
+  TIMEOUT,
+} from './problem.js';
 
 // A request that has not finished by then fails with a message instead of
 // leaving a spinner on screen forever.
@@ -35,6 +42,9 @@ export function createApiClient({
   let accessToken = null;
   let refreshTimer = null;
   let refreshInFlight = null;
+  // Counts sign-ins and sign-outs, so a call that fails after the user has
+  // left (or signed in afresh) neither refreshes nor ends the new session.
+  let generation = 0;
   const sessionEndedListeners = new Set();
 
   async function send(path, { method = 'GET', headers = {}, body, credentials = 'same-origin' } = {}) {
@@ -88,10 +98,15 @@ export function createApiClient({
     refreshTimer = null;
   }
 
-  function endSession() {
-    forgetTokens();
-    for (const listener of sessionEndedListeners) listener();
-    return new ApiError({ status: 401, code: SESSION_ENDED });
+  // Parallel calls that find the same session over tell the listeners once.
+  function endSession(session, revoked) {
+    const error = new ApiError({ status: 401, code: revoked ? SESSION_REVOKED : SESSION_ENDED });
+    if (session === generation) {
+      generation += 1;
+      forgetTokens();
+      for (const listener of sessionEndedListeners) listener(error);
+    }
+    return error;
   }
 
   // Tabs share the refresh cookie. The Web Locks API lets one tab refresh at a
@@ -115,27 +130,35 @@ export function createApiClient({
   }
 
   // A GET with the access token. On a 401 the token may just have expired (a
-  // sleeping laptop misses the scheduled refresh): refresh once and retry once.
+  // sleeping laptop misses the scheduled refresh) or been revoked while the
+  // session lives on (an operator changed the user's roles): refresh once and
+  // retry once. If the refresh is turned down the session is over, and the
+  // first answer tells whether it was ended on purpose or ran out.
   async function getAuthorized(path) {
+    const session = generation;
+    let denied;
     try {
       return await send(path, { headers: bearer() });
     } catch (error) {
       if (error.status !== 401) throw error;
+      denied = error;
     }
+    if (session !== generation) throw denied;
     try {
       await refresh();
     } catch (error) {
-      throw isRefreshRejected(error) ? endSession() : error;
+      throw isRefreshRejected(error) ? endSession(session, denied.tokenRevoked) : error;
     }
     try {
       return await send(path, { headers: bearer() });
     } catch (error) {
-      throw error.status === 401 ? endSession() : error;
+      throw error.status === 401 ? endSession(session, error.tokenRevoked || denied.tokenRevoked) : error;
     }
   }
 
   return {
     async login(email, password) {
+      generation += 1;
       const tokens = await send('/login', {
         method: 'POST',
         headers: COOKIE_DELIVERY,
@@ -165,6 +188,7 @@ export function createApiClient({
       // and the refresh cannot re-arm the timer after we are done.
       await refreshInFlight?.catch(() => {});
       const token = accessToken;
+      generation += 1;
       forgetTokens();
       try {
         await send('/logout', { method: 'POST', headers: bearer(token), credentials: 'include' });
@@ -185,7 +209,8 @@ export function createApiClient({
       return getAuthorized(search ? `/revenue?${search}` : '/revenue');
     },
 
-    // Called when a data call finds the session over; returns an unsubscribe.
+    // Called with the SESSION_ENDED or SESSION_REVOKED error when a data call
+    // finds the session over; returns an unsubscribe.
     onSessionEnded(listener) {
       sessionEndedListeners.add(listener);
       return () => sessionEndedListeners.delete(listener);

@@ -29,6 +29,29 @@ function tokens(name, expiresIn = 900) {
 
 const ME = { sub: 'u1', email: 'alice@example.com', roles: ['finance'] };
 
+// The server's 401 for a valid-looking access token that it turned down, as in
+// internal/httpapi/middleware.go: the reason is in the challenge and the detail.
+function invalidToken(description) {
+  return new Response(
+    JSON.stringify({
+      type: 'urn:revenue-api:problem:invalid_token',
+      title: 'Invalid token',
+      status: 401,
+      detail: description,
+      code: 'invalid_token',
+    }),
+    {
+      status: 401,
+      headers: {
+        'Content-Type': 'application/problem+json',
+        'WWW-Authenticate': `Bearer realm="revenue-api", error="invalid_token", error_description="${description}"`,
+      },
+    },
+  );
+}
+const revoked = () => invalidToken('the access token was revoked');
+const expired = () => invalidToken('the access token expired');
+
 // A fetch that answers each "METHOD /path" from a queue of responders, in
 // order, and records every request it saw.
 function fakeServer(routes) {
@@ -231,6 +254,131 @@ describe('data calls', () => {
 
     await expect(api.getRevenue()).rejects.toMatchObject({ status: 403, code: 'insufficient_scope' });
     expect(server.requests).toHaveLength(2);
+  });
+});
+
+describe('revoked access tokens', () => {
+  it('ends the session as revoked when the refresh is turned down too', async () => {
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'GET /revenue': [() => revoked()],
+      'POST /token/refresh': [() => problem(401, 'invalid_refresh_token')],
+    });
+    const api = client(server);
+    const ended = vi.fn();
+    api.onSessionEnded(ended);
+    await api.login('a@example.com', 'p');
+
+    await expect(api.getRevenue()).rejects.toMatchObject({ status: 401, code: 'session_revoked' });
+    expect(ended).toHaveBeenCalledTimes(1);
+    expect(ended).toHaveBeenCalledWith(expect.objectContaining({ code: 'session_revoked' }));
+    expect(server.requests.map((r) => r.path)).toEqual(['/login', '/revenue', '/token/refresh']);
+  });
+
+  it('tells an expired session from a revoked one', async () => {
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'GET /me': [() => expired()],
+      'POST /token/refresh': [() => problem(401, 'invalid_refresh_token')],
+    });
+    const api = client(server);
+    const ended = vi.fn();
+    api.onSessionEnded(ended);
+    await api.login('a@example.com', 'p');
+
+    await expect(api.getMe()).rejects.toMatchObject({ code: 'session_ended' });
+    expect(ended).toHaveBeenCalledWith(expect.objectContaining({ code: 'session_ended' }));
+  });
+
+  it('knows a revocation from the problem detail when the challenge header is not exposed', async () => {
+    const body = { code: 'invalid_token', status: 401, detail: 'the access token was revoked' };
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'GET /me': [() => json(401, body)],
+      'POST /token/refresh': [() => problem(401, 'invalid_refresh_token')],
+    });
+    const api = client(server);
+    await api.login('a@example.com', 'p');
+
+    await expect(api.getMe()).rejects.toMatchObject({ code: 'session_revoked' });
+  });
+
+  it('keeps a session whose token was revoked but whose refresh works (roles changed)', async () => {
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'GET /me': [() => revoked(), () => json(200, { ...ME, roles: [] })],
+      'POST /token/refresh': [() => tokens('access-2')],
+    });
+    const api = client(server);
+    const ended = vi.fn();
+    api.onSessionEnded(ended);
+    await api.login('a@example.com', 'p');
+
+    await expect(api.getMe()).resolves.toEqual({ ...ME, roles: [] });
+    expect(ended).not.toHaveBeenCalled();
+    expect(server.requests.at(-1).headers.Authorization).toBe('Bearer access-2');
+  });
+
+  it('tells the app once when parallel calls find the session revoked', async () => {
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'GET /me': [() => revoked()],
+      'GET /revenue': [() => revoked()],
+      'POST /token/refresh': [() => problem(401, 'invalid_refresh_token')],
+    });
+    const api = client(server);
+    const ended = vi.fn();
+    api.onSessionEnded(ended);
+    await api.login('a@example.com', 'p');
+
+    const outcomes = await Promise.allSettled([api.getMe(), api.getRevenue()]);
+
+    expect(outcomes.map((o) => o.reason?.code)).toEqual(['session_revoked', 'session_revoked']);
+    expect(ended).toHaveBeenCalledTimes(1);
+  });
+
+  it('neither refreshes nor ends anything for a call that fails after logout', async () => {
+    let answerMe;
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'GET /me': [() => new Promise((resolve) => (answerMe = resolve))],
+      'POST /logout': [() => new Response(null, { status: 204 })],
+    });
+    const api = client(server);
+    const ended = vi.fn();
+    api.onSessionEnded(ended);
+    await api.login('a@example.com', 'p');
+
+    const me = api.getMe();
+    await api.logout();
+    answerMe(revoked());
+
+    await expect(me).rejects.toMatchObject({ status: 401, code: 'invalid_token' });
+    expect(server.requests.map((r) => r.path)).toEqual(['/login', '/me', '/logout']);
+    expect(ended).not.toHaveBeenCalled();
+  });
+
+  it('keeps the session on 503 revocations_unavailable and passes on Retry-After', async () => {
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'GET /revenue': [
+        () => problem(503, 'revocations_unavailable', { 'Retry-After': '5' }),
+        () => json(200, { months: [] }),
+      ],
+    });
+    const api = client(server);
+    const ended = vi.fn();
+    api.onSessionEnded(ended);
+    await api.login('a@example.com', 'p');
+
+    await expect(api.getRevenue()).rejects.toMatchObject({
+      status: 503,
+      code: 'revocations_unavailable',
+      retryAfterSeconds: 5,
+    });
+    expect(ended).not.toHaveBeenCalled();
+    await expect(api.getRevenue()).resolves.toEqual({ months: [] });
+    expect(server.requests.at(-1).headers.Authorization).toBe('Bearer access-1');
   });
 });
 

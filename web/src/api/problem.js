@@ -3,7 +3,7 @@
 // the human-readable title or detail, which may change.
 
 export class ApiError extends Error {
-  constructor({ status, code, title, detail, retryAfterSeconds = null }) {
+  constructor({ status, code, title, detail, retryAfterSeconds = null, tokenRevoked = false }) {
     super(detail || title || code);
     this.name = 'ApiError';
     this.status = status;
@@ -11,6 +11,9 @@ export class ApiError extends Error {
     this.title = title;
     this.detail = detail;
     this.retryAfterSeconds = retryAfterSeconds;
+    // A 401 for an access token the server revoked (logout elsewhere, session
+    // deleted, account changed by an operator), not one that merely expired.
+    this.tokenRevoked = tokenRevoked;
   }
 }
 
@@ -19,6 +22,9 @@ export class ApiError extends Error {
 export const NETWORK_ERROR = 'network_error';
 export const TIMEOUT = 'timeout';
 export const SESSION_ENDED = 'session_ended';
+// The session was ended on purpose (its access token was revoked and the
+// refresh was turned down), as opposed to running out.
+export const SESSION_REVOKED = 'session_revoked';
 
 // Retry-After is either a number of seconds or an HTTP date (RFC 9110 §10.2.3).
 // Returns whole seconds to wait (at least 1 so a message never says "0
@@ -46,5 +52,15 @@ export function errorFromResponse(response, body) {
     title: problem.title,
     detail: problem.detail,
     retryAfterSeconds: parseRetryAfter(response.headers.get('Retry-After')),
+    tokenRevoked: response.status === 401 && saysRevoked(response, problem),
   });
+}
+
+// An invalid_token 401 shares its code with an expired or forged token; only
+// the RFC 6750 error_description (or the same words in the problem detail,
+// for a cross-origin page the header is not exposed to) tells a revocation.
+function saysRevoked(response, problem) {
+  const challenge = response.headers.get('WWW-Authenticate') ?? '';
+  const description = /error_description="([^"]*)"/.exec(challenge)?.[1] ?? problem.detail;
+  return typeof description === 'string' && /\brevoked\b/.test(description);
 }

@@ -47,4 +47,24 @@ describe('errorFromResponse', () => {
     const error = errorFromResponse(new Response(null, { status: 502 }), null);
     expect(error).toMatchObject({ status: 502, code: 'http_502', retryAfterSeconds: null });
   });
+
+  it('marks a 401 whose challenge says the access token was revoked', () => {
+    const challenge = (description) =>
+      new Response(null, {
+        status: 401,
+        headers: {
+          'WWW-Authenticate': `Bearer realm="revenue-api", error="invalid_token", error_description="${description}"`,
+        },
+      });
+    const body = { code: 'invalid_token', detail: 'whatever' };
+    expect(errorFromResponse(challenge('the access token was revoked'), body).tokenRevoked).toBe(true);
+    expect(errorFromResponse(challenge('the access token expired'), body).tokenRevoked).toBe(false);
+  });
+
+  it('falls back to the problem detail without a challenge, and only on 401', () => {
+    const body = { code: 'invalid_token', detail: 'the access token was revoked' };
+    expect(errorFromResponse(new Response(null, { status: 401 }), body).tokenRevoked).toBe(true);
+    expect(errorFromResponse(new Response(null, { status: 400 }), body).tokenRevoked).toBe(false);
+    expect(errorFromResponse(new Response(null, { status: 401 }), null).tokenRevoked).toBe(false);
+  });
 });

@@ -1,10 +1,11 @@
 import { describeError, isRetryable } from '../messages.js';
 
 // An error in words, with a "Try again" button when trying again can help.
-export default function ErrorNotice({ error, onRetry, testId }) {
+// `retrying`: the page tries a 503 again by itself, and says so.
+export default function ErrorNotice({ error, onRetry, testId, retrying = false }) {
   return (
     <div className="notice notice-error" role="alert" data-testid={testId}>
-      <p>{describeError(error)}</p>
+      <p>{describeError(error, { retrying })}</p>
       {onRetry && isRetryable(error) && (
         <button type="button" onClick={onRetry} data-testid="retry">
           Try again

@@ -1,11 +1,11 @@
 import { useState } from 'react';
-import { SESSION_ENDED } from '../api/problem.js';
 import { describeError } from '../messages.js';
 import ErrorNotice from './ErrorNotice.jsx';
 
 // `onSignIn(email, password)` resolves once signed in (the form then goes away)
-// or rejects with the error to show.
-export default function LoginForm({ onSignIn, sessionEnded = false }) {
+// or rejects with the error to show. `sessionEnded`: the code (SESSION_ENDED or
+// SESSION_REVOKED) of the session that just ended, to say why the form is back.
+export default function LoginForm({ onSignIn, sessionEnded = null }) {
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const [pending, setPending] = useState(false);
@@ -37,7 +37,7 @@ export default function LoginForm({ onSignIn, sessionEnded = false }) {
       <h2 id="login-title">Sign in</h2>
       {sessionEnded && !error && (
         <p className="notice" role="status" data-testid="session-ended">
-          {describeError({ code: SESSION_ENDED })}
+          {describeError({ code: sessionEnded })}
         </p>
       )}
       <label>

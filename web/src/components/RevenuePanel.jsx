@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { formatAmount, formatMonth } from '../format.js';
-import { describeError } from '../messages.js';
+import { describeError, isTemporarilyUnavailable } from '../messages.js';
 import { useRevenue } from '../useRevenue.js';
 import ErrorNotice from './ErrorNotice.jsx';
 import RevenueChart from './RevenueChart.jsx';
@@ -56,6 +56,12 @@ export default function RevenuePanel({ api }) {
         <p className="notice notice-error" role="alert" data-testid="range-error">
           The “From” month must not be after the “To” month.
         </p>
+      ) : isTemporarilyUnavailable(error) ? (
+        // Retried by itself; what was loaded before stays (it was valid).
+        <>
+          <ErrorNotice error={error} onRetry={reload} testId="revenue-error" retrying />
+          {revenue && <RevenueReport revenue={revenue} />}
+        </>
       ) : error ? (
         <ErrorNotice error={error} onRetry={reload} testId="revenue-error" />
       ) : (
