@@ -196,7 +196,7 @@ func serveVerifierOnly(ctx context.Context, cfg config.Config, log *slog.Logger,
 	if feedURL := cfg.FeedURL(); feedURL != "" {
 		revoked = revocation.NewSet(cfg.RevocationMaxLag)
 		poller := &token.FeedPoller{URL: feedURL, Token: cfg.RevocationFeedToken, Issuer: cfg.Issuer, Keys: remote,
-			Set: revoked, Interval: cfg.RevocationPoll, Timeout: cfg.JWKSFetchTimeout, Leeway: cfg.ClockLeeway,
+			Set: revoked, Interval: cfg.RevocationPoll, LongPoll: feedLongPoll, Timeout: cfg.JWKSFetchTimeout, Leeway: cfg.ClockLeeway,
 			Client: &http.Client{}, Log: log, Now: now}
 		if err := poller.Poll(ctx); err != nil {
 			log.Warn("no revocations yet: tokens are refused until the feed answers", "url", feedURL, "err", err)
@@ -313,6 +313,11 @@ func registerPoolMetrics(reg *prometheus.Registry, b *backend) {
 	gauge("revenue_db_pool_max_connections", "Database connection limit.", func() float64 { return float64(b.db.Pool.Stat().MaxConns()) })
 	gauge("revenue_password_hash_queue_depth", "Password hashes waiting for a worker.", func() float64 { return float64(b.hasher.QueueDepth()) })
 }
+
+// feedLongPoll is how long a verifier lets the issuer hold a feed poll:
+// below the issuer's write timeout, and well below any sensible
+// REVENUE_REVOCATION_MAX_LAG, since each answer confirms the state.
+const feedLongPoll = 10 * time.Second
 
 // revocationsReady fails while the revocation state is older than
 // REVENUE_REVOCATION_MAX_LAG, so load balancers route around the replica.

@@ -336,9 +336,14 @@ func feedExchanges(svc *service) []exchange {
 	if resp := svc.Do(apitest.Request{Method: http.MethodPost, Path: "/logout", Token: alice.AccessToken}); resp.Code != http.StatusNoContent {
 		svc.T.Fatalf("logout: %d %s", resp.Code, resp.Body)
 	}
+	current := svc.Do(apitest.Request{Method: http.MethodGet, Path: "/revocations?cursor=0", Token: testFeedToken}).Header().Get("ETag")
 	return []exchange{
 		{name: "the feed from the start", req: request{method: "GET", path: "/revocations?cursor=0", token: testFeedToken},
 			status: 200, then: svc.feedPage(sid)},
+		{name: "a long poll for the page the reader has", req: request{method: "GET", path: "/revocations?cursor=0&wait=1", token: testFeedToken,
+			header: map[string]string{"If-None-Match": current}}, status: 304},
+		{name: "a long poll of more than 10 s", req: request{method: "GET", path: "/revocations?cursor=0&wait=11", token: testFeedToken},
+			status: 400, code: "invalid_parameter", refused: bySchema},
 		{name: "the feed without a cursor", req: request{method: "GET", path: "/revocations", token: testFeedToken},
 			status: 200, then: svc.feedPage(sid)},
 		{name: "the feed with a cursor that is not a number", req: request{method: "GET", path: "/revocations?cursor=x", token: testFeedToken},

@@ -207,6 +207,46 @@ func TestRevocationFeed(t *testing.T) {
 			t.Fatal("an access token must not pass for a feed page")
 		}
 	})
+	t.Run("a long poll answers 304 when nothing changes and wakes at a revocation", func(t *testing.T) {
+		first := feed(testFeedToken, "?cursor=0")
+		tag := first.Header().Get("ETag")
+		if first.Code != 200 || tag == "" {
+			t.Fatalf("first page: %d, ETag %q", first.Code, tag)
+		}
+		poll := func(query string) apitest.Response {
+			return env.Do(apitest.Request{Method: http.MethodGet, Path: "/revocations" + query, Token: testFeedToken,
+				Header: http.Header{"If-None-Match": {tag}}})
+		}
+		if resp := poll("?cursor=0"); resp.Code != http.StatusNotModified || resp.Body.Len() != 0 {
+			t.Fatalf("same page without wait: %d (%d bytes), want an empty 304", resp.Code, resp.Body.Len())
+		}
+		start := time.Now()
+		if resp := poll("?cursor=0&wait=1"); resp.Code != http.StatusNotModified || time.Since(start) < 900*time.Millisecond {
+			t.Fatalf("same page with wait=1: %d after %s, want 304 after about 1s", resp.Code, time.Since(start))
+		}
+		tk := env.Login(apitest.AliceEmail, apitest.AlicePassword)
+		answered := make(chan apitest.Response, 1)
+		start = time.Now()
+		go func() { answered <- poll("?cursor=0&wait=10") }()
+		time.Sleep(200 * time.Millisecond)
+		env.Do(apitest.Request{Method: http.MethodPost, Path: "/logout", Token: tk.AccessToken})
+		select {
+		case resp := <-answered:
+			if resp.Code != 200 || resp.Header().Get("ETag") == tag {
+				t.Fatalf("after a logout: %d, ETag %q; want a new page", resp.Code, resp.Header().Get("ETag"))
+			}
+			if waited := time.Since(start); waited > 2*time.Second {
+				t.Fatalf("the long poll answered %s after it began: it did not wake at the revocation", waited)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the long poll did not wake at a revocation")
+		}
+		for _, q := range []string{"?wait=11", "?wait=-1", "?wait=x"} {
+			if resp := feed(testFeedToken, q); resp.Code != 400 {
+				t.Fatalf("%s: %d, want 400", q, resp.Code)
+			}
+		}
+	})
 	t.Run("without a feed token configured there is no feed", func(t *testing.T) {
 		plain := apitest.New(t)
 		if resp := plain.Do(apitest.Request{Method: http.MethodGet, Path: "/revocations", Token: testFeedToken}); resp.Code != 404 {

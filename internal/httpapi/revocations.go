@@ -3,10 +3,15 @@ package httpapi
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -45,7 +50,15 @@ func (s *Server) checkRevoked(c *gin.Context, p auth.Principal) bool {
 	return false
 }
 
-// revocationFeed answers a verifier's poll. A replica whose own state is
+// maxFeedWait bounds a long poll well below the server's write timeout.
+const maxFeedWait = 10 * time.Second
+
+// revocationFeed answers a verifier's poll: the signed page of what a
+// reader at cursor lacks, with an ETag naming it. A reader that sends that
+// ETag back (If-None-Match) with wait=N is held until the page changes (a
+// revocation arrives, or the cursor moves) for at most N seconds, then gets
+// 304: a long poll, so a verifier hears of a revocation as soon as this
+// replica does, without asking every second. A replica whose own state is
 // stale answers 503 instead of vouching for an incomplete page.
 func (s *Server) revocationFeed(c *gin.Context) {
 	if !s.feedAuthorized(c.Request.Header.Values("Authorization")) {
@@ -62,20 +75,71 @@ func (s *Server) revocationFeed(c *gin.Context) {
 		}
 		cursor = n
 	}
-	now := s.Now()
-	if s.Revocations.Stale(now) {
-		writeProblem(c, &problemError{status: http.StatusServiceUnavailable, code: "revocations_unavailable",
-			detail: "This replica's revocation state is stale. Retry shortly.", retryAfter: 1})
-		return
-	}
-	revs, next := s.Revocations.Since(cursor, now)
-	page, err := s.Feed.Sign(revs, next)
-	if err != nil {
-		s.fail(c, err)
-		return
+	var wait time.Duration
+	if v, ok := c.GetQuery("wait"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || time.Duration(n)*time.Second > maxFeedWait {
+			writeProblem(c, newProblem(http.StatusBadRequest, "invalid_parameter",
+				fmt.Sprintf("wait must be a whole number of seconds from 0 to %d.", int(maxFeedWait/time.Second))))
+			return
+		}
+		wait = time.Duration(n) * time.Second
 	}
 	c.Header("Cache-Control", "no-store")
-	c.Data(http.StatusOK, "application/jwt", []byte(page))
+	timeout := time.NewTimer(wait)
+	defer timeout.Stop()
+	for {
+		changed := s.Revocations.Changed() // before reading: a change in between wakes the wait
+		now := s.Now()
+		if s.Revocations.Stale(now) {
+			writeProblem(c, &problemError{status: http.StatusServiceUnavailable, code: "revocations_unavailable",
+				detail: "This replica's revocation state is stale. Retry shortly.", retryAfter: 1})
+			return
+		}
+		revs, next := s.Revocations.Since(cursor, now)
+		tag := pageTag(revs, next)
+		c.Header("ETag", tag)
+		if c.GetHeader("If-None-Match") != tag {
+			page, err := s.Feed.Sign(revs, next)
+			if err != nil {
+				s.fail(c, err)
+				return
+			}
+			c.Data(http.StatusOK, "application/jwt", []byte(page))
+			return
+		}
+		if wait == 0 {
+			c.Status(http.StatusNotModified)
+			return
+		}
+		select {
+		case <-changed:
+		case <-c.Request.Context().Done():
+			return
+		case <-timeout.C:
+			c.Status(http.StatusNotModified)
+			return
+		}
+	}
+}
+
+// pageTag names a page by its cursor and the revocations in it, the same
+// on every replica that would answer the same page.
+func pageTag(revs []revocation.Revocation, cursor uint64) string {
+	ids := make([]int64, len(revs))
+	for i, r := range revs {
+		ids[i] = r.ID
+	}
+	slices.Sort(ids)
+	h := sha256.New()
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], cursor)
+	h.Write(b[:])
+	for _, id := range ids {
+		binary.BigEndian.PutUint64(b[:], uint64(id))
+		h.Write(b[:])
+	}
+	return `"` + hex.EncodeToString(h.Sum(nil)[:16]) + `"`
 }
 
 // feedAuthorized compares the bearer credential with the feed token in

@@ -19,7 +19,7 @@ func (s *Server) routes(r *gin.Engine) {
 		get(r, "/.well-known/jwks.json", none, s.jwks)
 	}
 	if s.Feed != nil && s.Revocations != nil {
-		get(r.Group("/", noStore), "/revocations", query("cursor"), s.revocationFeed)
+		get(r.Group("/", noStore), "/revocations", query("cursor", "wait"), s.revocationFeed)
 	}
 	if s.Config.MetricsOnMain {
 		get(r, "/metrics", none, gin.WrapH(s.Metrics.handler))

@@ -149,26 +149,32 @@ func ParseRevocations(raw string, keys KeyLookup, issuer string, leeway time.Dur
 }
 
 // FeedPoller keeps a verifier-only process's revocation.Set complete from
-// the issuer's feed: it asks for what it lacks by cursor every Interval,
-// with the feed token, verifies each page against the issuer's JWKS and
-// applies it. It never runs inside a request.
+// the issuer's feed: it asks for what it lacks by cursor, with the feed
+// token, verifies each page against the issuer's JWKS and applies it. With
+// LongPoll set, the issuer holds each request until something changes (up
+// to LongPoll), so a revocation arrives as soon as the issuer has it; after
+// a failure, or without LongPoll, it asks again every Interval. It never
+// runs inside a request.
 type FeedPoller struct {
 	URL      string // the issuer's /revocations
 	Token    string // the feed token, sent as a bearer credential
 	Issuer   string
 	Keys     KeyLookup // the issuer's keys (the JWKS this process verifies tokens with)
 	Set      *revocation.Set
-	Interval time.Duration
-	Timeout  time.Duration
+	Interval time.Duration // between polls without LongPoll, and after a failure
+	LongPoll time.Duration // how long the issuer may hold a poll; 0: none
+	Timeout  time.Duration // bound on one poll beyond LongPoll
 	Leeway   time.Duration
 	Client   *http.Client
 	Log      *slog.Logger
 	Now      func() time.Time
+
+	etag string // names the page last applied
 }
 
 // Poll asks the feed once and applies what it answers.
 func (f *FeedPoller) Poll(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, f.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, f.Timeout+f.LongPoll)
 	defer cancel()
 	u, err := url.Parse(f.URL)
 	if err != nil {
@@ -176,6 +182,9 @@ func (f *FeedPoller) Poll(ctx context.Context) error {
 	}
 	q := u.Query()
 	q.Set("cursor", strconv.FormatUint(f.Set.Watermark(), 10))
+	if f.LongPoll > 0 {
+		q.Set("wait", strconv.Itoa(int(f.LongPoll/time.Second)))
+	}
 	u.RawQuery = q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
@@ -183,6 +192,9 @@ func (f *FeedPoller) Poll(ctx context.Context) error {
 	}
 	req.Header.Set("Authorization", "Bearer "+f.Token)
 	req.Header.Set("Accept", "application/jwt")
+	if f.etag != "" {
+		req.Header.Set("If-None-Match", f.etag)
+	}
 	resp, err := f.Client.Do(req)
 	if err != nil {
 		return err
@@ -192,7 +204,13 @@ func (f *FeedPoller) Poll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if resp.StatusCode != http.StatusOK {
+	switch resp.StatusCode {
+	case http.StatusNotModified:
+		// The issuer vouches that nothing changed (a stale issuer answers 503).
+		f.Set.Confirm(f.Now())
+		return nil
+	case http.StatusOK:
+	default:
 		return fmt.Errorf("revocation feed answered %s", resp.Status)
 	}
 	revs, cursor, err := ParseRevocations(string(body), f.Keys, f.Issuer, f.Leeway, f.Now)
@@ -200,14 +218,17 @@ func (f *FeedPoller) Poll(ctx context.Context) error {
 		return err
 	}
 	f.Set.CatchUp(f.Now(), revs, cursor)
+	f.etag = resp.Header.Get("ETag")
 	return nil
 }
+
+// minPollGap keeps a long-polling loop from spinning when the issuer
+// answers at once again and again.
+const minPollGap = 50 * time.Millisecond
 
 // Run polls until ctx ends. Failures are logged once per change of error;
 // the set's lag grows meanwhile, and the process's staleness policy decides.
 func (f *FeedPoller) Run(ctx context.Context) {
-	t := time.NewTicker(f.Interval)
-	defer t.Stop()
 	var lastErr string
 	for {
 		err := f.Poll(ctx)
@@ -219,10 +240,14 @@ func (f *FeedPoller) Run(ctx context.Context) {
 			f.Log.Info("revocation feed reachable again", "url", f.URL)
 			lastErr = ""
 		}
+		pause := minPollGap
+		if err != nil || f.LongPoll == 0 {
+			pause = f.Interval
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(pause):
 		}
 	}
 }
