@@ -125,7 +125,18 @@ func login(t *testing.T, base, email, password string) (int, map[string]any) {
 
 func get(t *testing.T, url, token string) int {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	return send(t, http.MethodGet, url, token)
+}
+
+func post(t *testing.T, url, token string) int {
+	t.Helper()
+	return send(t, http.MethodPost, url, token)
+}
+
+// send makes a request without a body and returns the status.
+func send(t *testing.T, method, url, token string) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

@@ -42,6 +42,13 @@ func TestServeExportsPoolQueueAndCacheMetrics(t *testing.T) {
 					t.Fatalf("GET /me: %d", got)
 				}
 			}
+			// A logout makes one live revocation, and its token a refusal.
+			if got := post(t, base+"/logout", tok["access_token"].(string)); got != http.StatusNoContent {
+				t.Fatalf("POST /logout: %d", got)
+			}
+			if got := get(t, base+"/me", tok["access_token"].(string)); got != http.StatusUnauthorized {
+				t.Fatalf("GET /me after logout: %d, want 401", got)
+			}
 			resp, err := http.Get("http://" + metricsAddr + "/metrics")
 			if err != nil {
 				t.Fatal(err)
@@ -61,9 +68,12 @@ func TestServeExportsPoolQueueAndCacheMetrics(t *testing.T) {
 				{`revenue_password_hash_queue_depth`, `\d+`, true},
 				{`revenue_http_request_duration_seconds_count{method="GET",route="/me",status="200"}`, `3`, true},
 				{`revenue_auth_events_total{kind="login_succeeded",reason=""}`, `1`, true},
-				{`revenue_token_cache_hits_total`, `2`, tt.wantCache},
+				{`revenue_token_cache_hits_total`, `4`, tt.wantCache}, // two /me, the logout, and the /me refused as revoked
 				{`revenue_token_cache_misses_total`, `1`, tt.wantCache},
 				{`revenue_token_cache_entries`, `1`, tt.wantCache},
+				{`revenue_revocations_live`, `1`, true},
+				{`revenue_revocation_lag_seconds`, `0(\.\d+)?(e-\d+)?|[0-9.]+e-\d+|[1-4](\.\d+)?`, true},
+				{`revenue_token_rejections_total{reason="revoked"}`, `1`, true},
 				{`go_goroutines`, `\d+`, true},
 				{`process_resident_memory_bytes`, `\S+`, true},
 			} {

@@ -317,3 +317,50 @@ func TestVerifierOnlyKeepsServingWhenTheIssuerGoesDown(t *testing.T) {
 		t.Errorf("/readyz with the issuer down but keys held: %d, want 200", a.Status)
 	}
 }
+
+// TestVerifierRefusesWithoutItsRevocationFeed: a verifier that cannot read
+// the issuer's revocation feed cannot tell a revoked token from a good one,
+// so by default (REVENUE_REVOCATION_MAX_LAG) it refuses tokens with a 503
+// and is not ready; with REVENUE_REVOCATION_MAX_LAG=0 it serves on.
+func TestVerifierRefusesWithoutItsRevocationFeed(t *testing.T) {
+	issuer := newJWKSIssuer(t) // serves keys, and 404 where the feed would be
+	key := verifierTestKey(t)
+	issuer.publish(key)
+	ring := token.NewKeyring(token.NewKeySet([]*token.Key{key}, key))
+	signer := token.NewSigner(ring, "https://issuer.test", "revenue-api", time.Minute, time.Now)
+	raw, _, err := signer.Issue(auth.Identity{UserID: "u1", OrgID: "o1", SessionID: "s1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		maxLag    string
+		wantMe    int
+		wantReady int
+	}{
+		{"", http.StatusServiceUnavailable, http.StatusServiceUnavailable},
+		{"0", http.StatusOK, http.StatusOK},
+	} {
+		t.Run("REVENUE_REVOCATION_MAX_LAG="+tt.maxLag, func(t *testing.T) {
+			v := startServeProcess(t, map[string]string{
+				"REVENUE_JWKS_URL":              issuer.URL + "/.well-known/jwks.json",
+				"REVENUE_ISSUER":                "https://issuer.test",
+				"REVENUE_REVOCATION_FEED_TOKEN": "verifier-test-feed-token-0123456789abcdef",
+				"REVENUE_REVOCATION_MAX_LAG":    tt.maxLag,
+			})
+			me := httpCall(t, "GET", v.URL+"/me", raw, nil)
+			if me.Status != tt.wantMe {
+				t.Errorf("/me without the feed: %d %s, want %d", me.Status, me.Body, tt.wantMe)
+			}
+			if tt.wantMe == http.StatusServiceUnavailable && !strings.Contains(me.Body, `"code":"revocations_unavailable"`) {
+				t.Errorf("/me without the feed: %s, want the revocations_unavailable problem", me.Body)
+			}
+			ready := httpCall(t, "GET", v.URL+"/readyz", "", nil)
+			if ready.Status != tt.wantReady {
+				t.Errorf("/readyz without the feed: %d %s, want %d", ready.Status, ready.Body, tt.wantReady)
+			}
+			if tt.wantReady != http.StatusOK && !strings.Contains(ready.Body, `"revocations":"failing"`) {
+				t.Errorf("/readyz without the feed: %s, want the revocations check failing", ready.Body)
+			}
+		})
+	}
+}
