@@ -224,7 +224,7 @@ func (f *FeedPoller) Poll(ctx context.Context) error {
 
 // minPollGap keeps a long-polling loop from spinning when the issuer
 // answers at once again and again.
-const minPollGap = 50 * time.Millisecond
+const minPollGap = 10 * time.Millisecond
 
 // Run polls until ctx ends. Failures are logged once per change of error;
 // the set's lag grows meanwhile, and the process's staleness policy decides.
