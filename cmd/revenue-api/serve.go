@@ -350,42 +350,42 @@ func registerRevocationMetrics(reg *prometheus.Registry, set *revocation.Set, no
 // pruneRevocations drops revocations that outlived every token they could
 // refuse: from memory, and (with db) from the table.
 func pruneRevocations(ctx context.Context, set *revocation.Set, db *postgres.DB, every time.Duration, log *slog.Logger, now func() time.Time) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+	everyTick(ctx, every, func() {
+		set.Prune(now())
+		if db == nil {
 			return
-		case <-t.C:
-			set.Prune(now())
-			if db == nil {
-				continue
-			}
-			if n, err := db.PruneRevocations(ctx, now()); err != nil {
-				log.Warn("revocation pruning failed", "err", err)
-			} else if n > 0 {
-				log.Info("revocations pruned", "deleted", n)
-			}
 		}
-	}
+		if n, err := db.PruneRevocations(ctx, now()); err != nil {
+			log.Warn("revocation pruning failed", "err", err)
+		} else if n > 0 {
+			log.Info("revocations pruned", "deleted", n)
+		}
+	})
 }
 
 // cleanupLoop removes ended and expired sessions on a schedule, off the
 // request path. Audit rows are kept.
 func cleanupLoop(ctx context.Context, svc *auth.Service, every time.Duration, log *slog.Logger, now func() time.Time) {
-	t := time.NewTicker(every)
+	everyTick(ctx, every, func() {
+		n, err := svc.CleanupBefore(ctx, now())
+		if err != nil {
+			log.Warn("session cleanup failed", "err", err)
+		} else if n > 0 {
+			log.Info("session cleanup", "deleted_sessions", n)
+		}
+	})
+}
+
+// everyTick calls f every d until ctx ends.
+func everyTick(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n, err := svc.CleanupBefore(ctx, now())
-			if err != nil {
-				log.Warn("session cleanup failed", "err", err)
-			} else if n > 0 {
-				log.Info("session cleanup", "deleted_sessions", n)
-			}
+			f()
 		}
 	}
 }

@@ -420,45 +420,11 @@ func runAs(t *testing.T, path string, args []string, dir string, env map[string]
 // as uid and gid id, the way launch starts the test's own binary.
 func launchAs(t *testing.T, name, path, dir string, env map[string]string, id int) *server {
 	t.Helper()
-	logDir := t.TempDir()
-	s := &server{
-		name:      name,
-		logPath:   filepath.Join(logDir, name+".log"),
-		exited:    make(chan struct{}),
-		requests:  map[string]map[int]int{},
-		logDone:   make(chan struct{}),
-		listening: make(chan string, 1),
-	}
-	logFile, err := os.Create(s.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.cmd = exec.Command(path, "serve")
-	s.cmd.Dir = dir
-	s.cmd.Env = flatten(env)
-	s.cmd.Stdout = pw
-	s.cmd.Stderr = pw
-	s.cmd.SysProcAttr = credential(id)
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	pw.Close()
-	go s.readLog(pr, logFile, s.listening)
-	go func() {
-		s.exitErr = s.cmd.Wait()
-		close(s.exited)
-	}()
-	t.Cleanup(func() {
-		s.stop(t)
-		if t.Failed() {
-			t.Logf("%s: the end of its log (%s):\n%s", s.name, s.logPath, s.logTail(40))
-		}
-	})
-	return s
+	cmd := exec.Command(path, "serve")
+	cmd.Dir = dir
+	cmd.Env = flatten(env)
+	cmd.SysProcAttr = credential(id)
+	return startProcess(t, name, cmd)
 }
 
 func flatten(env map[string]string) []string {

@@ -120,14 +120,27 @@ func startServer(t *testing.T, name string, env map[string]string) *server {
 // launch starts the process; waitListening waits for it to listen.
 func launch(t *testing.T, name string, env map[string]string) *server {
 	t.Helper()
-	dir := t.TempDir()
+	cmd := exec.Command(binary, "serve")
+	cmd.Dir = t.TempDir() // no web/dist here: the API alone
+	cmd.Env = environ(env)
+	// Should this test binary die, its servers go too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return startProcess(t, name, cmd)
+}
+
+// startProcess starts cmd, a `serve`, reading its log as it comes. The
+// process is stopped when the test ends, if it is still running.
+func startProcess(t *testing.T, name string, cmd *exec.Cmd) *server {
+	t.Helper()
+	logDir := t.TempDir()
 	s := &server{
 		name:      name,
-		logPath:   filepath.Join(dir, name+".log"),
+		logPath:   filepath.Join(logDir, name+".log"),
 		exited:    make(chan struct{}),
 		requests:  map[string]map[int]int{},
 		logDone:   make(chan struct{}),
 		listening: make(chan string, 1),
+		cmd:       cmd,
 	}
 	logFile, err := os.Create(s.logPath)
 	if err != nil {
@@ -137,13 +150,8 @@ func launch(t *testing.T, name string, env map[string]string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(binary, "serve")
-	s.cmd.Dir = dir // no web/dist here: the API alone
-	s.cmd.Env = environ(env)
 	s.cmd.Stderr = pw
 	s.cmd.Stdout = pw
-	// Should this test binary die, its servers go too.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
