@@ -74,7 +74,7 @@ func orgsCommand(ctx context.Context, args []string, getenv func(string) string,
 
 func usersCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("users: want a subcommand: add, passwd, disable, enable or roles")
+		return errors.New("users: want a subcommand: add, passwd, disable, enable, roles or logout")
 	}
 	fs := flag.NewFlagSet("users "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -86,6 +86,10 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 		roles = fs.String("roles", "member", "comma-separated roles: member, finance, admin")
 	case "roles":
 		roles = fs.String("roles", "", "comma-separated roles: member, finance, admin (required)")
+	}
+	session := ""
+	if args[0] == "logout" {
+		fs.StringVar(&session, "session", "", "end only this session (its id); default: every session")
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -100,9 +104,9 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 		if password, err = readPassword(stdin, stderr); err != nil {
 			return err
 		}
-	case "disable", "enable", "roles":
+	case "disable", "enable", "roles", "logout":
 	default:
-		return fmt.Errorf("users: unknown subcommand %q (want add, passwd, disable, enable or roles)", args[0])
+		return fmt.Errorf("users: unknown subcommand %q (want add, passwd, disable, enable, roles or logout)", args[0])
 	}
 	return withAdmin(ctx, getenv, stderr, func(a *admin) error {
 		var err error
@@ -129,6 +133,14 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 		case "enable":
 			if err = a.svc.SetDisabled(ctx, *email, false); err == nil {
 				fmt.Fprintf(stdout, "user %s enabled\n", *email)
+			}
+		case "logout":
+			var n int
+			if n, err = a.svc.EndSessionsOf(ctx, *email, session); err == nil {
+				fmt.Fprintf(stdout, "%d sessions of %s ended; their access tokens are revoked\n", n, *email)
+			}
+			if errors.Is(err, apperr.ErrNotFound) && session != "" {
+				return fmt.Errorf("%s has no active session %s", auth.NormalizeEmail(*email), session)
 			}
 		case "roles":
 			if err = a.svc.SetRoles(ctx, *email, splitList(*roles)); err == nil {

@@ -5,7 +5,7 @@
 //	revenue-api migrate            apply database migrations
 //	revenue-api keys generate|list|rotate|prune  manage signing keys in REVENUE_KEYS_DIR
 //	revenue-api orgs add           add an organization
-//	revenue-api users add|passwd|disable|enable|roles
+//	revenue-api users add|passwd|disable|enable|roles|logout
 //	revenue-api healthcheck        exit 0 if the running server's /healthz answers 200 (for containers)
 //
 // Settings come from the environment; see README.md.
@@ -76,6 +76,7 @@ const usage = `usage: revenue-api <command> [flags]
   users disable -email EMAIL
   users enable -email EMAIL
   users roles -email EMAIL -roles member|finance|admin[,...]         (revokes the user's access tokens)
+  users logout -email EMAIL [-session ID]                              (ends sessions, revokes their tokens)
   healthcheck             GET /healthz on REVENUE_HTTP_ADDR (":8080": 127.0.0.1:8080); exit 0 on a 200, else 1
   hash-worker             (internal) a password-hashing worker process; serve starts its own
 

@@ -363,6 +363,28 @@ func (s *Service) SetDisabled(ctx context.Context, email string, disabled bool) 
 	return err
 }
 
+// EndSessionsOf ends, for an operator, one session of the user (sessionID)
+// or every session (sessionID empty), revoking their access tokens like a
+// logout; it returns how many ended. apperr.ErrNotFound for an unknown user
+// or a session that is not the user's or not active.
+func (s *Service) EndSessionsOf(ctx context.Context, email, sessionID string) (int, error) {
+	u, err := s.users.UserByEmail(ctx, NormalizeEmail(email))
+	if err != nil {
+		return 0, err
+	}
+	ev := Event{Time: s.now(), Kind: EventSessionEnded, UserID: u.ID, SessionID: sessionID, Reason: "ended_by_operator"}
+	if sessionID == "" {
+		return s.sessions.EndUserSessions(ctx, u.ID, "ended_by_operator", ev)
+	}
+	if !validUUID(sessionID) {
+		return 0, apperr.ErrNotFound
+	}
+	if err := s.sessions.EndSession(ctx, u.ID, sessionID, "ended_by_operator", ev); err != nil {
+		return 0, err
+	}
+	return 1, nil
+}
+
 // SetRoles replaces a user's roles. The user's access tokens issued until
 // now are revoked (they carry the old roles); sessions go on, and the next
 // refresh issues a token with the new roles.

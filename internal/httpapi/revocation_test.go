@@ -65,6 +65,21 @@ func TestRevokedTokensAreRefused(t *testing.T) {
 					t.Fatalf("delete session: %d %s", resp.Code, resp.Body)
 				}
 				wantRevoked(t, me(victim.AccessToken), "after DELETE /sessions/{id}")
+				if resp := me(other.AccessToken); resp.Code != 200 {
+					t.Fatalf("the session that ended the other: %d, want 200", resp.Code)
+				}
+				// An operator ends one session by its id.
+				if _, err := env.Auth.EndSessionsOf(context.Background(), apitest.AliceEmail, sessionOf(t, env, other.AccessToken)); err != nil {
+					t.Fatal(err)
+				}
+				wantRevoked(t, me(other.AccessToken), "after an operator ended the session")
+				alices := env.Login(apitest.AliceEmail, apitest.AlicePassword)
+				if _, err := env.Auth.EndSessionsOf(context.Background(), apitest.BobEmail, sessionOf(t, env, alices.AccessToken)); err == nil {
+					t.Fatal("ending alice's session as bob's must fail")
+				}
+				if resp := me(alices.AccessToken); resp.Code != 200 {
+					t.Fatalf("alice's session after a refused end: %d, want 200", resp.Code)
+				}
 			})
 			t.Run("refresh token reuse", func(t *testing.T) {
 				tk := env.Login(apitest.BobEmail, apitest.BobPassword)
@@ -105,6 +120,7 @@ func TestRevokedTokensAreRefused(t *testing.T) {
 				}{
 					{"roles", func() error { return env.Auth.SetRoles(ctx, apitest.AliceEmail, []string{"finance"}) }},
 					{"password", func() error { return env.Auth.SetPassword(ctx, apitest.AliceEmail, apitest.AlicePassword) }},
+					{"operator logout", func() error { _, err := env.Auth.EndSessionsOf(ctx, apitest.AliceEmail, ""); return err }},
 					{"disable", func() error { return env.Auth.SetDisabled(ctx, apitest.AliceEmail, true) }},
 				} {
 					env.Clock.Advance(time.Second)

@@ -261,6 +261,11 @@ func TestRevocationReachesEveryProcess(t *testing.T) {
 			tk := login(t, first, passwd[i])
 			return tk.AccessToken, func() { rc.admin(t, "another-password-42\n", "users", "passwd", "-email", passwd[i]) }
 		}},
+		{"users logout -session", func(t *testing.T, i int) (string, func()) {
+			tk := login(t, first, aliceEmail)
+			sid := sessionID(t, tk.AccessToken)
+			return tk.AccessToken, func() { rc.admin(t, "", "users", "logout", "-email", aliceEmail, "-session", sid) }
+		}},
 		{"users roles", func(t *testing.T, i int) (string, func()) {
 			tk := login(t, first, roles[i])
 			return tk.AccessToken, func() { rc.admin(t, "", "users", "roles", "-email", roles[i], "-roles", "member") }
