@@ -10,11 +10,16 @@
 #      for GET /me, GET /revenue and POST /login next to three baselines
 #      (no auth, minimal golang-jwt, PostgreSQL session), peak memory at 256
 #      connections, and GET /revenue latency under a login flood.
+#   3. What revocation costs: GET /me on servers holding no and 100,000 live
+#      revocations (cache on and off, in the same rounds), and the time from
+#      POST /logout on one replica to the token refused by another replica
+#      and by a verifier-only process.
 #
 # It prints one markdown report and saves it to $BENCH_REPORT (default
 # $TMPDIR/revenue-api-bench.md). Flags after the script name go
 # to `loadbench run` (e.g. -rounds 5 -duration 8s; see loadbench run -h).
 # BENCH_QUICK=1 shortens everything for a smoke test; figures are then rough.
+# Only the revocation rows: bench/run.sh -only revocations -phases http,memory,logout
 # Needs: Go, PostgreSQL server binaries (as for make test), wrk (installed
 # with apt-get when missing and we are root), taskset, at least 2 CPUs.
 set -euo pipefail

@@ -50,6 +50,8 @@ type options struct {
 	pressureConns int
 	floodConns    int
 	floodPace     time.Duration
+	revocations   int
+	logouts       int
 	goBench       string
 	keep          bool
 	only          *regexp.Regexp
@@ -74,9 +76,11 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.IntVar(&o.pressureConns, "pressure-conns", 8, "connections carrying that steady load")
 	fs.IntVar(&o.floodConns, "flood-conns", 64, "connections of the login flood")
 	fs.DurationVar(&o.floodPace, "flood-pace", 100*time.Millisecond, "pause of each flood connection between logins")
+	fs.IntVar(&o.revocations, "revocations", 100_000, "live revocations held by the GET /me revocation variants (next to servers holding none)")
+	fs.IntVar(&o.logouts, "logouts", 200, "logouts timed until another replica and a verifier-only process refuse the token")
 	fs.StringVar(&o.goBench, "gobench", "", "file with `go test -bench` output to summarise in the report")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs, data) afterwards")
-	fs.StringVar(&o.phases, "phases", "http,memory,pressure", "which measurements to run")
+	fs.StringVar(&o.phases, "phases", "http,memory,pressure,logout", "which measurements to run")
 	fs.Func("only", "run only the variants whose `endpoint and label` match this regular expression", func(v string) (err error) {
 		o.only, err = regexp.Compile(v)
 		return err
@@ -188,6 +192,10 @@ func (h *harness) run(ctx context.Context) (*report, error) {
 	if err := h.setup(ctx); err != nil {
 		return nil, err
 	}
+	h.progress("cloning the database; %d live revocations into one clone", h.o.revocations)
+	if err := h.cloneDatabases(ctx, h.o.revocations); err != nil {
+		return nil, err
+	}
 
 	// One process per variant: CPU and memory figures are each its own.
 	api := func(name string, env ...string) (*proc, error) { return h.startAPI(ctx, name, env...) }
@@ -205,8 +213,18 @@ func (h *harness) run(ctx context.Context) (*report, error) {
 	meCache, meNoCache := must(api("api-me-cache")), must(api("api-me-nocache", cacheOff))
 	meQuiet := must(api("api-me-cache-nolog", "REVENUE_LOG_LEVEL=warn"))
 	revCache, revNoCache := must(api("api-revenue-cache")), must(api("api-revenue-nocache", cacheOff))
+	// The same GET /me server on two copies of the database, one holding
+	// -revocations live revocations.
+	noRevs, manyRevs := "DATABASE_URL="+h.cluster.ConnString(dbNoRevocations), "DATABASE_URL="+h.cluster.ConnString(dbManyRevocations)
+	rev0Cache, revNCache := must(api("api-me-rev0-cache", noRevs)), must(api("api-me-revmany-cache", manyRevs))
+	rev0NoCache, revNNoCache := must(api("api-me-rev0-nocache", noRevs, cacheOff)), must(api("api-me-revmany-nocache", manyRevs, cacheOff))
 	if err != nil {
 		return nil, err
+	}
+	for p, want := range map[*proc]int{rev0Cache: 0, rev0NoCache: 0, revNCache: h.o.revocations, revNNoCache: h.o.revocations} {
+		if err := expectRevocations(p, want); err != nil {
+			return nil, err
+		}
 	}
 	if err := h.login(ctx, loginSrv.url); err != nil {
 		return nil, err
@@ -236,6 +254,10 @@ func (h *harness) run(ctx context.Context) (*report, error) {
 		{endpoint: "GET /me", label: "baseline: no authentication, the service's 5 response headers", kind: kindNoAuthHeaders, proc: meNoAuthHeaders, load: get(meNoAuthHeaders, "/me", bearer)},
 		{endpoint: "GET /me", label: "baseline: minimal golang-jwt", kind: modeJWT, proc: meJWT, load: get(meJWT, "/me", bearer)},
 		{endpoint: "GET /me", label: "baseline: PostgreSQL session", kind: modeSession, proc: meSession, load: get(meSession, "/me", cookie)},
+		{endpoint: "GET /me", label: revocationLabel("on", 0), kind: kindRev0Cache, proc: rev0Cache, load: get(rev0Cache, "/me", bearer)},
+		{endpoint: "GET /me", label: revocationLabel("on", h.o.revocations), kind: kindRevManyCache, proc: revNCache, load: get(revNCache, "/me", bearer)},
+		{endpoint: "GET /me", label: revocationLabel("off", 0), kind: kindRev0NoCache, proc: rev0NoCache, load: get(rev0NoCache, "/me", bearer)},
+		{endpoint: "GET /me", label: revocationLabel("off", h.o.revocations), kind: kindRevManyNoCache, proc: revNNoCache, load: get(revNNoCache, "/me", bearer)},
 		{endpoint: "GET /revenue", label: "revenue-api, token cache on (default)", kind: kindAPI, proc: revCache, load: get(revCache, "/revenue", bearer)},
 		{endpoint: "GET /revenue", label: "revenue-api, token cache off", kind: kindAPINoCache, proc: revNoCache, load: get(revNoCache, "/revenue", bearer)},
 		{endpoint: "GET /revenue", label: "baseline: no authentication", kind: modeNoAuth, proc: revNoAuth, load: get(revNoAuth, "/revenue", bearer)},
@@ -303,6 +325,17 @@ func (h *harness) run(ctx context.Context) (*report, error) {
 		}
 	}
 
+	if strings.Contains(h.o.phases, "logout") {
+		h.progress("logout propagation: %d logouts", h.o.logouts)
+		servers, err := h.startLogoutServers(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if rep.propagation, err = h.propagation(ctx, servers); err != nil {
+			return nil, err
+		}
+	}
+
 	if h.o.goBench != "" {
 		if rep.goBench, err = parseGoBench(h.o.goBench); err != nil {
 			return nil, err
@@ -329,7 +362,7 @@ func (h *harness) setup(ctx context.Context) error {
 	if h.cluster, err = pgcluster.Start(ctx, pgcluster.Options{DataDir: dataDir}); err != nil {
 		return err
 	}
-	if err := createDatabase(ctx, h.cluster.ConnString("postgres"), "revenue"); err != nil {
+	if err := createDatabase(ctx, h.cluster.ConnString("postgres"), "revenue", ""); err != nil {
 		return err
 	}
 	h.dbURL = h.cluster.ConnString("revenue")
@@ -360,13 +393,18 @@ func (h *harness) setup(ctx context.Context) error {
 	return nil
 }
 
-func createDatabase(ctx context.Context, connStr, name string) error {
+// createDatabase creates name, a copy of template when that is not empty.
+func createDatabase(ctx context.Context, connStr, name, template string) error {
 	conn, err := pgx.Connect(ctx, connStr)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	sql := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
+	if template != "" {
+		sql += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
+	}
+	_, err = conn.Exec(ctx, sql)
 	return err
 }
 
@@ -496,24 +534,10 @@ type tokenIdentity struct {
 // login logs the demo user in once; its access token is the repeated token
 // of every bearer variant, and its session the session baseline's.
 func (h *harness) login(ctx context.Context, baseURL string) error {
-	body, _ := json.Marshal(map[string]string{"email": demoEmail, "password": demoPassword})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+"/login", bytes.NewReader(body))
-	if err != nil {
+	var err error
+	if h.token, err = loginToken(ctx, http.DefaultClient, baseURL); err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var out struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("login: status %d (%v)", resp.StatusCode, err)
-	}
-	h.token = out.AccessToken
 	parts := strings.Split(h.token, ".")
 	if len(parts) != 3 {
 		return errors.New("login: the access token is not a JWS")
@@ -524,6 +548,28 @@ func (h *harness) login(ctx context.Context, baseURL string) error {
 		return err
 	}
 	return json.Unmarshal(payload, &h.identity)
+}
+
+// loginToken logs the demo user in and returns the access token.
+func loginToken(ctx context.Context, client *http.Client, baseURL string) (string, error) {
+	body, _ := json.Marshal(map[string]string{"email": demoEmail, "password": demoPassword})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+"/login", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("login: status %d (%v)", resp.StatusCode, err)
+	}
+	return out.AccessToken, nil
 }
 
 // checkOK sends one request of l and wants a 200.
@@ -555,6 +601,12 @@ const (
 	// kindNoAuthHeaders is the no-auth baseline sending the service's fixed
 	// response headers: what authentication costs beyond the header contract.
 	kindNoAuthHeaders = "noauth-headers"
+	// The same server on databases with no and with -revocations live
+	// revocations, token cache on and off.
+	kindRev0Cache      = "rev0-cache"
+	kindRevManyCache   = "revmany-cache"
+	kindRev0NoCache    = "rev0-nocache"
+	kindRevManyNoCache = "revmany-nocache"
 )
 
 // variant is one line of the table: an endpoint served by one process.

@@ -5,6 +5,7 @@
 //
 //	loadbench run -server PATH [-rounds 3] [-duration 5s] ...
 //	loadbench baseline -mode noauth|jwt|session ...   (started by run)
+//	loadbench logouts -issuer URL -replica URL ...    (started by run)
 //
 // run starts a private PostgreSQL, one process per variant (so that CPU and
 // peak memory are each variant's own), and drives each with wrk pinned to
@@ -33,13 +34,15 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: loadbench run|baseline [flags]")
+		return fmt.Errorf("usage: loadbench run|baseline|logouts [flags]")
 	}
 	switch args[0] {
 	case "run":
 		return runCommand(ctx, args[1:], stdout, stderr)
 	case "baseline":
 		return baselineCommand(ctx, args[1:], stderr)
+	case "logouts":
+		return logoutsCommand(ctx, args[1:], stdout, stderr)
 	}
-	return fmt.Errorf("unknown command %q (want run or baseline)", args[0])
+	return fmt.Errorf("unknown command %q (want run, baseline or logouts)", args[0])
 }

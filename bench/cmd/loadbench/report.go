@@ -18,6 +18,7 @@ type report struct {
 	loadBefore, loadAfter string
 	variants              []*variant
 	pressure              *pressureResult
+	propagation           *propagationResult
 	goBench               []goBenchRow
 }
 
@@ -62,6 +63,7 @@ func (r *report) write(w io.Writer) {
 
 	r.writeTargets(w)
 	r.writeMemory(w)
+	r.writeRevocations(w)
 	r.writePressure(w)
 	r.writeNoise(w)
 }
@@ -85,18 +87,27 @@ func (r *report) find(endpoint, kind string) *variant {
 
 // ratioOf is the median over rounds of v's req/s over the baseline's.
 func (r *report) ratioOf(v *variant, kind string) (float64, bool) {
-	b := r.find(v.endpoint, kind)
-	if b == nil || len(b.samples) != len(v.samples) {
+	rs := perRoundRatios(v, r.find(v.endpoint, kind))
+	if rs == nil {
 		return 0, false
+	}
+	return median(rs), true
+}
+
+// perRoundRatios is v's req/s over b's in each round; nil when they cannot
+// be paired.
+func perRoundRatios(v, b *variant) []float64 {
+	if v == nil || b == nil || len(b.samples) != len(v.samples) || len(v.samples) == 0 {
+		return nil
 	}
 	rs := make([]float64, len(v.samples))
 	for i := range v.samples {
 		if b.samples[i].rps == 0 {
-			return 0, false
+			return nil
 		}
 		rs[i] = v.samples[i].rps / b.samples[i].rps
 	}
-	return median(rs), true
+	return rs
 }
 
 func (r *report) ratio(v *variant, kind string) string {
@@ -153,6 +164,9 @@ func (r *report) writeTargets(w io.Writer) {
 	ratioRow("GET /me, cache on, repeated token ≥ 2× PostgreSQL session", "GET /me", kindAPI, modeSession, 2)
 	ratioRow("(context) GET /me, cache on vs no-auth with the same response headers ≥ 0.8×", "GET /me", kindAPI, kindNoAuthHeaders, 0.8)
 	ratioRow("(context) GET /me, cache on, no access log vs no-auth with the same response headers ≥ 0.8×", "GET /me", kindAPIQuiet, kindNoAuthHeaders, 0.8)
+	many := groupThousands(r.opts.revocations)
+	ratioRow("GET /me, cache on, "+many+" live revocations ≥ 0.95× none", "GET /me", kindRevManyCache, kindRev0Cache, 0.95)
+	ratioRow("GET /me, cache off, "+many+" live revocations ≥ 0.95× none", "GET /me", kindRevManyNoCache, kindRev0NoCache, 0.95)
 	ratioRow("GET /revenue, cache on ≥ 1× PostgreSQL session", "GET /revenue", kindAPI, modeSession, 1)
 	ratioRow("GET /revenue, cache off ≥ 1× PostgreSQL session", "GET /revenue", kindAPINoCache, modeSession, 1)
 	for _, kind := range []string{kindAPI, kindAPINoCache} {
@@ -176,6 +190,76 @@ func (r *report) writeMemory(w io.Writer) {
 		if v.mem != nil {
 			fmt.Fprintf(w, "| %s | %.0f | %.2f | %.1f |\n", v.label, v.mem.rps, v.mem.p99, float64(v.mem.peakKiB)/1024)
 		}
+	}
+	fmt.Fprintln(w)
+}
+
+func (r *report) writeRevocations(w io.Writer) {
+	pairs := []struct{ cache, none, many string }{
+		{"on", kindRev0Cache, kindRevManyCache},
+		{"off", kindRev0NoCache, kindRevManyNoCache},
+	}
+	many := groupThousands(r.opts.revocations)
+	var rows []string
+	for _, p := range pairs {
+		none, lots := r.find("GET /me", p.none), r.find("GET /me", p.many)
+		rs := perRoundRatios(lots, none)
+		if rs == nil {
+			continue
+		}
+		cpu := func(v *variant) float64 {
+			return median(field(v.samples, func(s sample) float64 { return s.cpuServer }))
+		}
+		p99 := func(v *variant) float64 { return median(field(v.samples, func(s sample) float64 { return s.p99 })) }
+		mem := func(v *variant) string {
+			if v.mem == nil {
+				return "–"
+			}
+			return fmt.Sprintf("%.1f", float64(v.mem.peakKiB)/1024)
+		}
+		rows = append(rows, fmt.Sprintf("| %s | **%.2f** (%.2f–%.2f) | %.2f → %.2f | %.1f → %.1f | %s → %s |",
+			p.cache, median(rs), slices.Min(rs), slices.Max(rs), p99(none), p99(lots), cpu(none), cpu(lots), mem(none), mem(lots)))
+	}
+	p := r.propagation
+	if len(rows) == 0 && p == nil {
+		return
+	}
+	fmt.Fprintf(w, "## Revocations\n\n")
+	if len(rows) > 0 {
+		fmt.Fprintf(w, "GET /me on the same server started on two copies of one database, one of them holding %s live revocations "+
+			"(nine in ten of sessions, one in ten of users; loaded at start, checked in the start-up log), the other none; "+
+			"rows of the table above, run in the same interleaved rounds. The ratio is the median of per-round ratios of req/s (min–max over the rounds); "+
+			"the other columns go from none to %s.\n\n", many, many)
+		fmt.Fprintf(w, "| token cache | req/s %s / none | p99 ms | server CPU µs/req | peak RSS MiB at %d connections |\n|---|---:|---:|---:|---:|\n", many, r.opts.memConns)
+		fmt.Fprintf(w, "%s\n\n", strings.Join(rows, "\n"))
+	}
+
+	if p == nil {
+		return
+	}
+	fmt.Fprintf(w, "Time from POST /logout answered by one replica to the same token refused (401) by another process: %d logouts, "+
+		"each of a fresh login whose token was first accepted (so cached) by the process timed, then GET /me polled every %s from the logout's answer "+
+		"(a time is the 401's arrival: at most a poll interval and a request late). The verifier-only process is timed on %d of them, "+
+		"each after a random wait of up to its feed's poll interval, so that they fall at any phase of its poll. "+
+		"The client runs on the load generator's CPU; the replicas, the verifier and PostgreSQL share the server CPU.\n\n",
+		r.opts.logouts, p.Every, len(p.Verifier))
+	fmt.Fprintf(w, "| refused by | logouts | p50 ms | p99 ms | max ms | refused on the first poll |\n|---|---:|---:|---:|---:|---:|\n")
+	for _, c := range []struct {
+		name  string
+		ds    []time.Duration
+		first int
+	}{
+		{"another replica of the same database (LISTEN/NOTIFY)", p.Replica, p.ReplicaFirst},
+		{fmt.Sprintf("a verifier-only process (the first replica's signed feed, polled every %s)", verifierPoll), p.Verifier, p.VerifierFirst},
+	} {
+		if len(c.ds) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %d |\n", c.name, len(c.ds),
+			fmtMs(percentile(c.ds, 50)), fmtMs(percentile(c.ds, 99)), fmtMs(slices.Max(c.ds)), c.first)
+	}
+	if len(p.Failures) > 0 {
+		fmt.Fprintf(w, "\nNot refused in time: %s.\n", strings.Join(p.Failures, "; "))
 	}
 	fmt.Fprintln(w)
 }
