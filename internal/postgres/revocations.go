@@ -161,12 +161,24 @@ func (l *RevocationListener) CatchUp(ctx context.Context) error {
 // poll interval) after any failure.
 func (l *RevocationListener) Run(ctx context.Context) {
 	delay := 50 * time.Millisecond
+	failing := false
 	for ctx.Err() == nil {
-		err := l.listen(ctx)
+		listening := time.Now()
+		err := l.listen(ctx, func() {
+			if failing {
+				l.Log.Info("revocation listener reconnected", "after", time.Since(listening).String())
+				failing = false
+			}
+			delay = 50 * time.Millisecond
+		})
 		if ctx.Err() != nil {
 			return
 		}
-		l.Log.Warn("revocation listener disconnected; reconnecting", "err", err, "retry_in", delay.String())
+		if !failing {
+			// Once per outage: the lag metric and /readyz tell the rest.
+			l.Log.Warn("revocation listener disconnected; reconnecting", "err", err)
+			failing = true
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -176,7 +188,9 @@ func (l *RevocationListener) Run(ctx context.Context) {
 	}
 }
 
-func (l *RevocationListener) listen(ctx context.Context) error {
+// listen connects, LISTENs and catches up until the connection fails;
+// connected is called once the first catch-up on it succeeded.
+func (l *RevocationListener) listen(ctx context.Context, connected func()) error {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	conn, err := pgx.Connect(cctx, l.ConnString)
 	cancel()
@@ -189,9 +203,12 @@ func (l *RevocationListener) listen(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+revocationChannel); err != nil {
 		return err
 	}
-	for {
+	for first := true; ; first = false {
 		if err := l.catchUp(ctx, conn); err != nil {
 			return err
+		}
+		if first {
+			connected()
 		}
 		wctx, cancel := context.WithTimeout(ctx, l.Poll)
 		_, err := conn.WaitForNotification(wctx)
