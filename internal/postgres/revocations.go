@@ -219,12 +219,11 @@ func (l *RevocationListener) listen(ctx context.Context, connected func()) error
 		case err != nil && !errors.Is(err, context.DeadlineExceeded):
 			return err
 		}
-		// A burst of notifications needs one read: drop the ones queued.
+		// A burst of notifications needs one read: drop those already
+		// received (pgx returns them even on a done context) without
+		// waiting for more.
 		for {
-			dctx, cancel := context.WithTimeout(ctx, time.Millisecond)
-			_, err := conn.WaitForNotification(dctx)
-			cancel()
-			if err != nil {
+			if _, err := conn.WaitForNotification(doneContext); err != nil {
 				break
 			}
 		}
@@ -233,6 +232,14 @@ func (l *RevocationListener) listen(ctx context.Context, connected func()) error
 		}
 	}
 }
+
+// doneContext is a context that is already done: waiting on it only takes
+// what has already arrived.
+var doneContext = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
 
 // catchUp reads, in one snapshot, the oldest running transaction and the
 // live revocations of transactions from the cursor on, and records both.
