@@ -12,6 +12,7 @@ package revocation
 
 import (
 	"errors"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,20 +47,106 @@ var ErrRevoked = errors.New("the access token was revoked")
 // revocations for longer than it may (see Set.Check).
 var ErrStale = errors.New("the revocation state is stale")
 
-// userEntry is a user's latest "not before" and how long it matters.
-type userEntry struct {
-	notBefore time.Time
-	expiresAt time.Time
+// id is a session or user id (a UUID) in 16 bytes: the maps below hold no
+// pointers, so the garbage collector never scans them, however many
+// revocations are live.
+type id [16]byte
+
+// parseID reads a UUID in its canonical 36-character form. Ids that are not
+// UUIDs cannot be revoked (every id the service issues is one).
+func parseID(s string) (id, bool) {
+	var u id
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return u, false
+	}
+	j := 0
+	for i := 0; i < 36; i += 2 {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i--
+			continue
+		}
+		hi, ok1 := fromHex(s[i])
+		lo, ok2 := fromHex(s[i+1])
+		if !ok1 || !ok2 {
+			return u, false
+		}
+		u[j] = hi<<4 | lo
+		j++
+	}
+	return u, true
 }
 
+func fromHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+func (u id) String() string {
+	const digits = "0123456789abcdef"
+	b := make([]byte, 0, 36)
+	for i, c := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b = append(b, '-')
+		}
+		b = append(b, digits[c>>4], digits[c&0xf])
+	}
+	return string(b)
+}
+
+// userEntry is a user's latest "not before" and how long it matters, in
+// Unix nanoseconds.
+type userEntry struct {
+	notBefore int64
+	expiresAt int64
+}
+
+// snapshot is a published, never-changed pair of lookup maps.
+type snapshot struct {
+	sessions map[id]int64 // session id -> expiry of the entry
+	users    map[id]userEntry
+}
+
+func newSnapshot(sessions, users int) *snapshot {
+	return &snapshot{sessions: make(map[id]int64, sessions), users: make(map[id]userEntry, users)}
+}
+
+// record is a Revocation as the set keeps it, without pointers.
+type record struct {
+	xid       uint64
+	kind      Kind
+	subject   id
+	reason    uint8 // index into Set.reasons
+	notBefore int64
+	revokedAt int64
+	expiresAt int64
+}
+
+// foldAt is the size at which recent additions are folded into the base
+// maps: each addition copies the small map, each fold the large one.
+const foldAt = 1024
+
+// maxReasons bounds the distinct reasons kept; more (only a feed could
+// send them) are kept as "other".
+const maxReasons = 64
+
 // Set is the revocations a process knows of. Reads (Check) take no lock:
-// sync.Map's loads are lock-free, and a set with no live revocation is one
-// atomic load. Writers (a catch-up, a local commit, pruning) serialize on a
-// mutex of their own, which readers never touch.
+// they load two immutable snapshots through atomic pointers, a large base
+// and a small map of recent additions, and a set with no live revocation
+// is one atomic load. Writers (a catch-up, a local commit, pruning)
+// serialize on a mutex of their own, which readers never touch, and publish
+// new snapshots: an addition copies the recent map, and every foldAt
+// additions (or a prune) the base is rebuilt.
 type Set struct {
-	live     atomic.Int64 // entries in sessions + users
-	sessions sync.Map     // session id -> time.Time (expiry of the entry)
-	users    sync.Map     // user id -> userEntry
+	live   atomic.Int64 // distinct sessions and users with a revocation
+	base   atomic.Pointer[snapshot]
+	recent atomic.Pointer[snapshot]
 
 	// confirmed is when the source last confirmed the set complete (unix
 	// nanoseconds); 0: never. maxLag > 0 refuses every token once the set
@@ -68,16 +155,21 @@ type Set struct {
 	maxLag    time.Duration
 
 	mu        sync.Mutex
-	byID      map[int64]Revocation // what the feed republishes
-	watermark uint64               // every revocation with XID below it is known
-	changed   chan struct{}        // closed and replaced on every change
+	byID      map[int64]record // what the feed republishes, by row id
+	reasons   []string
+	reasonIdx map[string]uint8
+	watermark uint64        // every revocation with XID below it is known
+	changed   chan struct{} // closed and replaced on every change
 }
 
 // NewSet returns an empty set. With maxLag > 0, Check refuses every token
 // (ErrStale) while the set has not been confirmed for longer than maxLag,
 // and before its first confirmation.
 func NewSet(maxLag time.Duration) *Set {
-	return &Set{maxLag: maxLag, byID: make(map[int64]Revocation), changed: make(chan struct{})}
+	s := &Set{maxLag: maxLag, byID: make(map[int64]record), reasonIdx: make(map[string]uint8), changed: make(chan struct{})}
+	s.base.Store(newSnapshot(0, 0))
+	s.recent.Store(newSnapshot(0, 0))
+	return s
 }
 
 // Check returns ErrRevoked when the token of (sessionID, userID, issuedAt)
@@ -90,19 +182,27 @@ func (s *Set) Check(sessionID, userID string, issuedAt, now time.Time) error {
 	if s.live.Load() == 0 {
 		return nil
 	}
-	if sessionID != "" {
-		if _, ok := s.sessions.Load(sessionID); ok {
-			return ErrRevoked
+	sid, sok := parseID(sessionID)
+	uid, uok := parseID(userID)
+	iat := issuedAt.UnixNano()
+	for _, snap := range [2]*snapshot{s.recent.Load(), s.base.Load()} {
+		if len(snap.sessions) > 0 && sok {
+			if _, ok := snap.sessions[sid]; ok {
+				return ErrRevoked
+			}
 		}
-	}
-	if v, ok := s.users.Load(userID); ok && issuedAt.Before(v.(userEntry).notBefore) {
-		return ErrRevoked
+		if len(snap.users) > 0 && uok {
+			if e, ok := snap.users[uid]; ok && iat < e.notBefore {
+				return ErrRevoked
+			}
+		}
 	}
 	return nil
 }
 
 // Add records revocations (already-known ones are ignored) and returns how
-// many were new. Expired ones are not kept.
+// many were new. Expired ones, and ones whose subject is not a UUID, are
+// not kept.
 func (s *Set) Add(now time.Time, revs ...Revocation) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -110,42 +210,87 @@ func (s *Set) Add(now time.Time, revs ...Revocation) int {
 }
 
 func (s *Set) addLocked(now time.Time, revs []Revocation) int {
-	added := 0
+	var fresh []record
 	for _, r := range revs {
-		if _, ok := s.byID[r.ID]; ok || !now.Before(r.ExpiresAt) {
+		subject, ok := parseID(r.Subject)
+		if _, known := s.byID[r.ID]; known || !ok || !now.Before(r.ExpiresAt) || (r.Kind != KindSession && r.Kind != KindUser) {
 			continue
 		}
-		s.byID[r.ID] = r
-		added++
-		switch r.Kind {
-		case KindSession:
-			if v, ok := s.sessions.Load(r.Subject); !ok {
-				s.sessions.Store(r.Subject, r.ExpiresAt)
-				s.live.Add(1)
-			} else if r.ExpiresAt.After(v.(time.Time)) {
-				s.sessions.Store(r.Subject, r.ExpiresAt)
-			}
-		case KindUser:
-			v, ok := s.users.Load(r.Subject)
-			if !ok {
-				s.users.Store(r.Subject, userEntry{notBefore: r.NotBefore, expiresAt: r.ExpiresAt})
-				s.live.Add(1)
-				continue
-			}
-			e := v.(userEntry)
-			if r.NotBefore.After(e.notBefore) {
-				e.notBefore = r.NotBefore
-			}
-			if r.ExpiresAt.After(e.expiresAt) {
-				e.expiresAt = r.ExpiresAt
-			}
-			s.users.Store(r.Subject, e)
+		rec := record{xid: r.XID, kind: r.Kind, subject: subject, reason: s.reasonLocked(r.Reason),
+			notBefore: r.NotBefore.UnixNano(), revokedAt: r.RevokedAt.UnixNano(), expiresAt: r.ExpiresAt.UnixNano()}
+		s.byID[r.ID] = rec
+		fresh = append(fresh, rec)
+	}
+	if len(fresh) == 0 {
+		return 0
+	}
+	base, old := s.base.Load(), s.recent.Load()
+	recent := newSnapshot(len(old.sessions)+len(fresh), len(old.users)+len(fresh))
+	maps.Copy(recent.sessions, old.sessions)
+	maps.Copy(recent.users, old.users)
+	for _, rec := range fresh {
+		if merge(recent, base, rec) {
+			s.live.Add(1)
 		}
 	}
-	if added > 0 {
-		s.notifyLocked()
+	if len(recent.sessions)+len(recent.users) >= foldAt {
+		// The base with the recent additions is published first, then an
+		// empty recent map: a reader in between sees them twice, never
+		// not at all.
+		folded := newSnapshot(len(base.sessions)+len(recent.sessions), len(base.users)+len(recent.users))
+		maps.Copy(folded.sessions, base.sessions)
+		maps.Copy(folded.users, base.users)
+		for k, v := range recent.sessions {
+			folded.sessions[k] = max(v, folded.sessions[k])
+		}
+		for k, v := range recent.users {
+			folded.users[k] = mergeUser(folded.users[k], v)
+		}
+		s.base.Store(folded)
+		recent = newSnapshot(0, 0)
 	}
-	return added
+	s.recent.Store(recent)
+	s.notifyLocked()
+	return len(fresh)
+}
+
+// merge adds rec to recent (whose entry may also be in base) and reports
+// whether its subject had no entry in either.
+func merge(recent, base *snapshot, rec record) bool {
+	switch rec.kind {
+	case KindSession:
+		_, inBase := base.sessions[rec.subject]
+		old, inRecent := recent.sessions[rec.subject]
+		recent.sessions[rec.subject] = max(old, rec.expiresAt, base.sessions[rec.subject])
+		return !inBase && !inRecent
+	default:
+		e := userEntry{notBefore: rec.notBefore, expiresAt: rec.expiresAt}
+		b, inBase := base.users[rec.subject]
+		old, inRecent := recent.users[rec.subject]
+		recent.users[rec.subject] = mergeUser(mergeUser(old, b), e)
+		return !inBase && !inRecent
+	}
+}
+
+// mergeUser keeps the later "not before" and the later expiry.
+func mergeUser(a, b userEntry) userEntry {
+	return userEntry{notBefore: max(a.notBefore, b.notBefore), expiresAt: max(a.expiresAt, b.expiresAt)}
+}
+
+func (s *Set) reasonLocked(reason string) uint8 {
+	if i, ok := s.reasonIdx[reason]; ok {
+		return i
+	}
+	if len(s.reasons) >= maxReasons {
+		reason = "other"
+		if i, ok := s.reasonIdx[reason]; ok {
+			return i
+		}
+	}
+	i := uint8(len(s.reasons))
+	s.reasons = append(s.reasons, reason)
+	s.reasonIdx[reason] = i
+	return i
 }
 
 // CatchUp records what a read of the source returned: the revocations and
@@ -206,9 +351,12 @@ func (s *Set) Since(cursor uint64, now time.Time) ([]Revocation, uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Revocation
-	for _, r := range s.byID {
-		if r.XID >= cursor && now.Before(r.ExpiresAt) {
-			out = append(out, r)
+	n := now.UnixNano()
+	for rowID, r := range s.byID {
+		if r.xid >= cursor && n < r.expiresAt {
+			out = append(out, Revocation{ID: rowID, XID: r.xid, Kind: r.kind, Subject: r.subject.String(),
+				Reason: s.reasons[r.reason], NotBefore: time.Unix(0, r.notBefore), RevokedAt: time.Unix(0, r.revokedAt),
+				ExpiresAt: time.Unix(0, r.expiresAt)})
 		}
 	}
 	return out, s.watermark
@@ -227,33 +375,38 @@ func (s *Set) notifyLocked() {
 }
 
 // Prune drops the revocations that expired by now: no token they could
-// refuse is valid any more.
+// refuse is valid any more. It rebuilds the lookup maps.
 func (s *Set) Prune(now time.Time) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	n := now.UnixNano()
 	dropped := 0
-	for id, r := range s.byID {
-		if !now.Before(r.ExpiresAt) {
-			delete(s.byID, id)
+	for rowID, r := range s.byID {
+		if n >= r.expiresAt {
+			delete(s.byID, rowID)
 			dropped++
 		}
 	}
-	s.sessions.Range(func(k, v any) bool {
-		if !now.Before(v.(time.Time)) {
-			s.sessions.Delete(k)
-			s.live.Add(-1)
-		}
-		return true
-	})
-	s.users.Range(func(k, v any) bool {
-		if !now.Before(v.(userEntry).expiresAt) {
-			s.users.Delete(k)
-			s.live.Add(-1)
-		}
-		return true
-	})
-	if dropped > 0 {
-		s.notifyLocked()
+	if dropped == 0 {
+		return 0
 	}
+	base, recent := s.base.Load(), s.recent.Load()
+	next := newSnapshot(len(base.sessions)+len(recent.sessions), len(base.users)+len(recent.users))
+	for _, snap := range []*snapshot{base, recent} {
+		for k, v := range snap.sessions {
+			if n < v {
+				next.sessions[k] = max(v, next.sessions[k])
+			}
+		}
+		for k, v := range snap.users {
+			if n < v.expiresAt {
+				next.users[k] = mergeUser(next.users[k], v)
+			}
+		}
+	}
+	s.base.Store(next)
+	s.recent.Store(newSnapshot(0, 0))
+	s.live.Store(int64(len(next.sessions) + len(next.users)))
+	s.notifyLocked()
 	return dropped
 }
