@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages `make test` needs beyond Go and Node: the
 # PostgreSQL server binaries (initdb, postgres), nginx (the load balancer in
-# front of the replicas in internal/systemtest) and Chromium (the browser
-# test of the SPA). Debian or Ubuntu, as root or with sudo.
+# front of the replicas in internal/systemtest), PgBouncer (the transaction
+# pooler of the PgBouncer system test) and Chromium (the browser test of the
+# SPA). Debian or Ubuntu, as root or with sudo.
 # It installs only what is missing, and never starts the packages' own
 # services: the tests run private instances on loopback.
 set -euo pipefail
@@ -21,6 +22,7 @@ has_postgres() {
 }
 has_postgres || missing+=(postgresql)
 command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
+command -v pgbouncer >/dev/null 2>&1 || [[ -x /usr/sbin/pgbouncer ]] || missing+=(pgbouncer)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if [[ ${#missing[@]} -eq 0 ]]; then

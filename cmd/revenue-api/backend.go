@@ -63,11 +63,21 @@ func openBackendWith(ctx context.Context, cfg config.Config, log *slog.Logger,
 		}
 		b.connStr = b.cluster.ConnString(privateDatabase)
 	}
-	if err := postgres.Migrate(ctx, b.connStr); err != nil {
+	// The migrations' advisory lock needs a session of its own: the direct
+	// URL, when DATABASE_URL is a transaction pooler.
+	direct := cfg.DatabaseDirectURL
+	if direct == "" {
+		direct = b.connStr
+	}
+	if err := postgres.Migrate(ctx, direct); err != nil {
 		b.close(ctx)
 		return nil, err
 	}
-	db, err := postgres.Open(ctx, b.connStr, 0, cfg.DBTimeout)
+	pooler := postgres.Direct
+	if b.cluster == nil {
+		pooler = postgres.Pooler(cfg.DatabasePooler)
+	}
+	db, err := postgres.Open(ctx, b.connStr, 0, cfg.DBTimeout, postgres.Through(pooler))
 	if err != nil {
 		b.close(ctx)
 		return nil, err

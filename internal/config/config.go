@@ -42,7 +42,8 @@ type Config struct {
 
 	DemoSeed bool // REVENUE_DEMO_SEED
 
-	DatabaseDirectURL   string        // REVENUE_DATABASE_DIRECT_URL: a session-capable connection for LISTEN; empty: DATABASE_URL
+	DatabaseDirectURL   string        // REVENUE_DATABASE_DIRECT_URL: a session-capable connection for LISTEN and the migrations' lock; empty: DATABASE_URL
+	DatabasePooler      string        // REVENUE_DATABASE_POOLER: what DATABASE_URL reaches: none (PostgreSQL itself) or transaction (a transaction-mode pooler)
 	RevocationPoll      time.Duration // REVENUE_REVOCATION_POLL: replica: catch-up at least this often; verifier: feed poll interval
 	RevocationMaxLag    time.Duration // REVENUE_REVOCATION_MAX_LAG: refuse tokens when revocations were last confirmed longer ago; 0: never
 	RevocationFeedToken string        // REVENUE_REVOCATION_FEED_TOKEN: the feed's shared bearer secret; issuer: empty = no feed
@@ -112,7 +113,8 @@ func (c Config) FeedURL() string {
 }
 
 // DirectURL is the database connection for what needs a session of its own
-// (LISTEN): REVENUE_DATABASE_DIRECT_URL, else DATABASE_URL.
+// (LISTEN, the migrations' advisory lock): REVENUE_DATABASE_DIRECT_URL, else
+// DATABASE_URL.
 func (c Config) DirectURL() string {
 	if c.DatabaseDirectURL != "" {
 		return c.DatabaseDirectURL
@@ -189,6 +191,7 @@ func Load(getenv func(string) string) (Config, error) {
 		DemoSeed: r.boolean("REVENUE_DEMO_SEED", false),
 
 		DatabaseDirectURL:   r.str("REVENUE_DATABASE_DIRECT_URL", ""),
+		DatabasePooler:      r.str("REVENUE_DATABASE_POOLER", "none"),
 		RevocationPoll:      r.duration("REVENUE_REVOCATION_POLL", time.Second),
 		RevocationMaxLag:    r.duration("REVENUE_REVOCATION_MAX_LAG", time.Minute),
 		RevocationFeedToken: r.str("REVENUE_REVOCATION_FEED_TOKEN", ""),
@@ -344,6 +347,9 @@ func (c Config) Validate() error {
 	}
 	if c.Argon2Threads < 1 {
 		bad("REVENUE_ARGON2_PARALLELISM", "must be at least 1, got %d", c.Argon2Threads)
+	}
+	if c.DatabasePooler != "none" && c.DatabasePooler != "transaction" {
+		bad("REVENUE_DATABASE_POOLER", "must be none (DATABASE_URL is PostgreSQL) or transaction (a pooler such as PgBouncer with pool_mode = transaction), got %q", c.DatabasePooler)
 	}
 	if c.DBTimeout < 100*time.Millisecond {
 		bad("REVENUE_DB_TIMEOUT", "must be at least 100ms, got %s", c.DBTimeout)

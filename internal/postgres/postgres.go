@@ -28,12 +28,54 @@ import (
 type DB struct {
 	Pool        *pgxpool.Pool
 	timeout     time.Duration
+	txOptions   pgx.TxOptions
 	revocations RevocationPolicy
 }
 
+// Pooler names what the pool's connections reach, which decides what a
+// connection may keep on the server between transactions.
+type Pooler string
+
+const (
+	// Direct: every connection is a PostgreSQL session of its own (also
+	// behind a session-mode pooler that passes startup parameters).
+	Direct Pooler = "none"
+	// TransactionPooler: a pooler such as PgBouncer with pool_mode =
+	// transaction, which lends a server connection for one transaction (or
+	// one statement outside a transaction) and then to another client.
+	TransactionPooler Pooler = "transaction"
+)
+
+// Option adjusts Open.
+type Option func(*options)
+
+type options struct{ pooler Pooler }
+
+// Through says what the connection string reaches; Direct by default.
+func Through(p Pooler) Option { return func(o *options) { o.pooler = p } }
+
 // Open connects a pool with bounded connect and statement times, so that a
 // database outage turns into prompt errors rather than hung requests.
-func Open(ctx context.Context, connString string, maxConns int32, timeout time.Duration) (*DB, error) {
+//
+// Each statement is bounded by its context's deadline (DB.bound, DB.tx): pgx
+// closes a connection the deadline interrupts with a cancel request first,
+// which PgBouncer forwards, so the server stops too. A client that dies
+// sends none, so the server bounds statements itself: a transaction begins
+// with SET LOCAL statement_timeout, which lasts as long as the transaction
+// and so works through a transaction pooler, and a direct session also has
+// statement_timeout as its default, for statements outside transactions.
+// A transaction pooler gets no statement_timeout startup parameter
+// (PgBouncer refuses the connection: "unsupported startup parameter") and
+// no named prepared statements, which belong to a server connection that
+// other clients share (42P05 "prepared statement already exists", 26000
+// "does not exist"): statement descriptions are cached per connection
+// instead, and each statement is sent whole, as the unnamed statement, in
+// one round trip.
+func Open(ctx context.Context, connString string, maxConns int32, timeout time.Duration, opts ...Option) (*DB, error) {
+	o := options{pooler: Direct}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	cfg, err := pgxpool.ParseConfig(connString)
 	if err != nil {
 		return nil, errors.New("DATABASE_URL: cannot be parsed as a PostgreSQL connection string")
@@ -46,13 +88,24 @@ func Open(ctx context.Context, connString string, maxConns int32, timeout time.D
 	if cfg.ConnConfig.RuntimeParams == nil {
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
 	}
-	cfg.ConnConfig.RuntimeParams["statement_timeout"] = fmt.Sprint(timeout.Milliseconds())
+	// PgBouncer passes application_name on (it tracks it per client).
 	cfg.ConnConfig.RuntimeParams["application_name"] = "revenue-api"
+	switch o.pooler {
+	case Direct:
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = fmt.Sprint(timeout.Milliseconds())
+	case TransactionPooler:
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	default:
+		return nil, fmt.Errorf("unknown pooler %q", o.pooler)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
-	return &DB{Pool: pool, timeout: timeout}, nil
+	return &DB{Pool: pool, timeout: timeout, txOptions: pgx.TxOptions{
+		// One round trip, like a plain BEGIN: the simple protocol runs both.
+		BeginQuery: fmt.Sprintf("BEGIN; SET LOCAL statement_timeout = %d", timeout.Milliseconds()),
+	}}, nil
 }
 
 // Close closes the pool.
@@ -75,16 +128,19 @@ func (db *DB) bound(ctx context.Context) (context.Context, context.CancelFunc) {
 func (db *DB) tx(ctx context.Context, f func(context.Context, pgx.Tx) error) error {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
-	return translate(pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error { return f(ctx, tx) }))
+	return translate(pgx.BeginTxFunc(ctx, db.Pool, db.txOptions, func(tx pgx.Tx) error { return f(ctx, tx) }))
 }
 
 // Migrate applies the embedded migrations. A PostgreSQL advisory lock makes
 // it safe when several replicas start at once: one migrates, the others wait
-// and then find nothing to do.
+// and then find nothing to do. The lock belongs to a session, so connString
+// must reach PostgreSQL itself or a session-mode pooler, never a
+// transaction pooler, which would take the lock on one server connection
+// and release it on another (or never).
 func Migrate(ctx context.Context, connString string) error {
 	cfg, err := pgx.ParseConfig(connString)
 	if err != nil {
-		return errors.New("DATABASE_URL: cannot be parsed as a PostgreSQL connection string")
+		return errors.New("the database URL for migrations cannot be parsed as a PostgreSQL connection string")
 	}
 	sqlDB := stdlib.OpenDB(*cfg)
 	defer sqlDB.Close()
@@ -113,16 +169,19 @@ func translate(err error) error {
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
+		// An unavailable error keeps what the server said for the log
+		// ("FATAL: message (SQLSTATE 08P01)"): the code alone does not tell
+		// PgBouncer refusing a startup parameter from any other 08P01.
 		switch pgErr.Code {
 		case "23505": // unique_violation
 			return fmt.Errorf("%w: %s", apperr.ErrConflict, pgErr.ConstraintName)
 		case "22P02": // invalid_text_representation: a malformed id names nothing
 			return apperr.ErrNotFound
 		case "57014", "57P01", "57P02", "57P03", "53300", "40P01", "40001": // cancel, shutdown, too many connections, deadlock, serialization
-			return fmt.Errorf("%w: %s", apperr.ErrUnavailable, pgErr.Code)
+			return fmt.Errorf("%w: %v", apperr.ErrUnavailable, pgErr)
 		}
 		if len(pgErr.Code) == 5 && pgErr.Code[:2] == "08" { // connection exceptions
-			return fmt.Errorf("%w: %s", apperr.ErrUnavailable, pgErr.Code)
+			return fmt.Errorf("%w: %v", apperr.ErrUnavailable, pgErr)
 		}
 		return fmt.Errorf("postgres: %w", err)
 	}
