@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -378,5 +379,15 @@ func TestServerRefusesOversizedHeaders(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("20 KiB Authorization header: %d, want 431", resp.StatusCode)
+	}
+}
+
+func TestPoolerHintNamesTheSetting(t *testing.T) {
+	err := poolerHint(errors.New("seed demo data: service unavailable: FATAL: unsupported startup parameter: statement_timeout (SQLSTATE 08P01)"))
+	if !strings.Contains(err.Error(), "REVENUE_DATABASE_POOLER=transaction") {
+		t.Errorf("got %q, want a hint naming REVENUE_DATABASE_POOLER", err)
+	}
+	if other := errors.New("connect: refused"); poolerHint(other) != other {
+		t.Error("another error must pass unchanged")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -69,12 +70,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 
 	b, err := openBackend(ctx, cfg, log)
 	if err != nil {
-		return err
+		return poolerHint(err)
 	}
 	defer b.close(ctx)
 	if cfg.Embedded() || cfg.DemoSeed {
 		if err := b.seedDemo(ctx, now()); err != nil {
-			return fmt.Errorf("seed demo data: %w", err)
+			return poolerHint(fmt.Errorf("seed demo data: %w", err))
 		}
 		if cfg.Embedded() {
 			for _, u := range postgres.DemoUsers {
@@ -312,6 +313,15 @@ func registerPoolMetrics(reg *prometheus.Registry, b *backend) {
 	gauge("revenue_db_pool_total_connections", "Database connections open.", func() float64 { return float64(b.db.Pool.Stat().TotalConns()) })
 	gauge("revenue_db_pool_max_connections", "Database connection limit.", func() float64 { return float64(b.db.Pool.Stat().MaxConns()) })
 	gauge("revenue_password_hash_queue_depth", "Password hashes waiting for a worker.", func() float64 { return float64(b.hasher.QueueDepth()) })
+}
+
+// poolerHint names the setting an operator most likely missed when
+// PgBouncer refuses the connection's startup parameters.
+func poolerHint(err error) error {
+	if strings.Contains(err.Error(), "unsupported startup parameter") {
+		return fmt.Errorf("%w\n(is DATABASE_URL a transaction-mode pooler such as PgBouncer? set REVENUE_DATABASE_POOLER=transaction and REVENUE_DATABASE_DIRECT_URL)", err)
+	}
+	return err
 }
 
 // feedLongPoll is how long a verifier lets the issuer hold a feed poll:
