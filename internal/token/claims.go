@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -23,162 +22,6 @@ type accessClaims struct {
 	Email     string   `json:"email,omitempty"`
 	Roles     []string `json:"roles"`
 	Scope     string   `json:"scope,omitempty"`
-}
-
-var errDuplicateClaim = errors.New("duplicate claim")
-
-// UnmarshalJSON refuses a payload that names a claim twice: parsers disagree
-// on which copy wins, and that disagreement is an attack surface.
-func (c *accessClaims) UnmarshalJSON(data []byte) error { return c.decode(data) }
-
-// decode is UnmarshalJSON, called directly: through json.Unmarshal the
-// payload would be checked for validity twice. Claims in the flat shape the
-// issuer writes are read in one pass (decodeFlat); anything else is left
-// to encoding/json.
-func (c *accessClaims) decode(data []byte) error {
-	if err := checkMembers(data, claimNames, timeClaims); err != nil {
-		return err
-	}
-	if json.Valid(data) && c.decodeFlat(data) {
-		return nil
-	}
-	*c = accessClaims{}
-	type plain accessClaims // no methods: no recursion
-	return json.Unmarshal(data, (*plain)(c))
-}
-
-// decodeFlat fills c from data, a valid JSON object whose members passed
-// checkMembers, when every claim in it has the plain shape the issuer
-// writes: strings without escapes, times as integers, aud and roles as a
-// string or arrays of such strings. It then yields exactly what
-// encoding/json would (FuzzDecodeClaims compares them), and reports false
-// for anything else, leaving the decision to encoding/json.
-func (c *accessClaims) decodeFlat(data []byte) bool {
-	var out accessClaims
-	i := skipSpace(data, skipSpace(data, 0)+1)
-	for i < len(data) && data[i] == '"' {
-		end := i + 1
-		for end < len(data) && data[end] != '"' && data[end] != '\\' {
-			end++
-		}
-		if end >= len(data) || data[end] != '"' {
-			return false
-		}
-		name := data[i+1 : end]
-		i = skipSpace(data, skipSpace(data, end+1)+1) // past the colon
-		next, ok := skipValue(data, i)
-		if !ok {
-			return false
-		}
-		v := data[i:next]
-		switch string(name) {
-		case "iss":
-			ok = plainString(v, &out.Issuer)
-		case "sub":
-			ok = plainString(v, &out.Subject)
-		case "jti":
-			ok = plainString(v, &out.ID)
-		case "sid":
-			ok = plainString(v, &out.SessionID)
-		case "org_id":
-			ok = plainString(v, &out.OrgID)
-		case "email":
-			ok = plainString(v, &out.Email)
-		case "scope":
-			ok = plainString(v, &out.Scope)
-		case "exp":
-			out.ExpiresAt, ok = numericDate(v)
-		case "nbf":
-			out.NotBefore, ok = numericDate(v)
-		case "iat":
-			out.IssuedAt, ok = numericDate(v)
-		case "aud":
-			var one string
-			if plainString(v, &one) {
-				out.Audience = jwt.ClaimStrings{one}
-			} else if out.Audience, ok = plainStrings(v); ok && len(out.Audience) == 0 {
-				out.Audience = nil // as jwt.ClaimStrings decodes []
-			}
-		case "roles":
-			out.Roles, ok = plainStrings(v)
-		}
-		if !ok {
-			return false
-		}
-		i = skipSpace(data, next)
-		if i < len(data) && data[i] == ',' {
-			i = skipSpace(data, i+1)
-		}
-	}
-	*c = out
-	return true
-}
-
-// plainString reads v when it is a JSON string that encoding/json would
-// return byte for byte: no escape, no control character, valid UTF-8.
-func plainString(v []byte, dst *string) bool {
-	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
-		return false
-	}
-	in := v[1 : len(v)-1]
-	for _, b := range in {
-		if b == '\\' || b < 0x20 {
-			return false
-		}
-	}
-	if !utf8.Valid(in) {
-		return false
-	}
-	*dst = string(in)
-	return true
-}
-
-// plainStrings reads v when it is an array of plain strings.
-func plainStrings(v []byte) ([]string, bool) {
-	if len(v) < 2 || v[0] != '[' {
-		return nil, false
-	}
-	out := []string{}
-	i := skipSpace(v, 1)
-	for i < len(v) && v[i] != ']' {
-		next, ok := skipValue(v, i)
-		if !ok {
-			return nil, false
-		}
-		var s string
-		if !plainString(v[i:next], &s) {
-			return nil, false
-		}
-		out = append(out, s)
-		i = skipSpace(v, next)
-		if i < len(v) && v[i] == ',' {
-			i = skipSpace(v, i+1)
-		}
-	}
-	return out, true
-}
-
-// numericDate reads a time claim: an integer of up to 15 digits directly
-// (what jwt.NumericDate makes of it), anything else with jwt.NumericDate.
-func numericDate(v []byte) (*jwt.NumericDate, bool) {
-	if len(v) > 0 && len(v) <= 15 {
-		n := int64(0)
-		for _, b := range v {
-			if b < '0' || b > '9' {
-				n = -1
-				break
-			}
-			n = n*10 + int64(b-'0')
-		}
-		if n >= 0 {
-			return jwt.NewNumericDate(time.Unix(n, 0)), true
-		}
-	}
-	d := new(jwt.NumericDate)
-	if d.UnmarshalJSON(v) != nil {
-		return nil, false
-	}
-	return d, true
 }
 
 // Validate adds the checks golang-jwt leaves to the application: the claims
@@ -215,16 +58,17 @@ func missing(claim string) error {
 }
 
 // claimNames are the JSON names of accessClaims' members; headerNames
-// those of tokenHeader's. timeClaims are the NumericDate claims.
+// those of the header parameters read. timeClaims are the NumericDate claims.
 var (
 	claimNames  = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "org_id", "email", "roles", "scope"}
 	headerNames = []string{"alg", "typ", "kid"}
 	timeClaims  = []string{"exp", "nbf", "iat"}
 )
 
-// checkMembers checks the top-level JSON object in data before it is decoded
-// into a struct (whose field names encoding/json matches without regard to
-// case):
+// checkMembers checks the top-level JSON object in data, which golang-jwt
+// has already decoded (its header into a map: exact names, the last copy
+// winning; its claims into a struct: names in any case, the last copy
+// winning), for what parsers read differently:
 //
 //   - no member is named twice, names that fold alike counting as the same:
 //     parsers disagree on which copy wins;
@@ -236,8 +80,9 @@ var (
 //
 // It scans data once, without allocating, when every member name is plain
 // ASCII; a name with an escape or another character goes to the slower
-// checkMembersDecoded, which decodes every name as encoding/json does.
-// Malformed JSON may pass the scan: decoding it fails next.
+// checkMembersDecoded, which decodes every name as encoding/json does. The
+// scan costs ~0.6 µs on an issued token's claims, checkMembersDecoded ~14 µs
+// (BenchmarkCheckMembers), against ~23 µs for the RSA-2048 signature.
 func checkMembers(data []byte, names, numeric []string) error {
 	var spans [24][2]int // name spans in data; more members take the slow path
 	n := 0
@@ -267,12 +112,12 @@ func checkMembers(data []byte, names, numeric []string) error {
 		name := data[start:end]
 		for _, prev := range spans[:n] {
 			if asciiEqualFold(data[prev[0]:prev[1]], name) {
-				return fmt.Errorf("%w %q", errDuplicateClaim, name)
+				return fmt.Errorf("%q is named twice", name)
 			}
 		}
 		for _, known := range names {
 			if asciiEqualFold(name, known) && string(name) != known {
-				return fmt.Errorf("%w: %q stands for %q", errDuplicateClaim, name, known)
+				return fmt.Errorf("%q stands for %q", name, known)
 			}
 		}
 		spans[n] = [2]int{start, end}
@@ -283,7 +128,7 @@ func checkMembers(data []byte, names, numeric []string) error {
 		}
 		i = skipSpace(data, i+1)
 		if i < len(data) && isOneOf(name, numeric) && !isNumberStart(data[i]) {
-			return fmt.Errorf("%w: %s is not a number", jwt.ErrTokenMalformed, name)
+			return fmt.Errorf("%s is not a number", name)
 		}
 		var ok bool
 		if i, ok = skipValue(data, i); !ok {
@@ -401,28 +246,28 @@ func checkMembersDecoded(data []byte, names, numeric []string) error {
 		return errors.New("not a JSON object")
 	}
 	seen := make(map[string]struct{}, 12)
-	var skip json.RawMessage
+	var value json.RawMessage
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
 			return err
 		}
-		key, _ := tok.(string)
-		folded := foldName(key)
+		name, _ := tok.(string)
+		folded := foldName(name)
 		for _, known := range names {
-			if folded == foldName(known) && key != known {
-				return fmt.Errorf("%w: %q stands for %q", errDuplicateClaim, key, known)
+			if folded == foldName(known) && name != known {
+				return fmt.Errorf("%q stands for %q", name, known)
 			}
 		}
 		if _, dup := seen[folded]; dup {
-			return fmt.Errorf("%w %q", errDuplicateClaim, key)
+			return fmt.Errorf("%q is named twice", name)
 		}
 		seen[folded] = struct{}{}
-		if err := dec.Decode(&skip); err != nil {
+		if err := dec.Decode(&value); err != nil {
 			return err
 		}
-		if slices.Contains(numeric, key) && (len(skip) == 0 || !isNumberStart(skip[0])) {
-			return fmt.Errorf("%w: %s is not a number", jwt.ErrTokenMalformed, key)
+		if slices.Contains(numeric, name) && (len(value) == 0 || !isNumberStart(value[0])) {
+			return fmt.Errorf("%s is not a number", name)
 		}
 	}
 	return nil

@@ -1,8 +1,11 @@
 package token
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -28,48 +31,111 @@ var memberCases = []struct {
 	{`{"\u0069ss":"a","iss":"b"}`, false},
 	{`{"\u0069ss":"a"}`, true}, // spelt exactly once decoded
 	{`{"ıss":"a"}`, false},     // dotless i folds to I
+	{`{"ſub":"a"}`, false},     // long s folds to S
 	{`{"s\u0075b":"a","SUB":"b"}`, false},
 	{`{"\u212aid":"x"}`, true}, // Kelvin sign: not a claim name here
 	{`{"exp":1,"exp":1}`, false},
 	{`[]`, false},
 	{`"iss"`, false},
+	{`null`, false},
 }
 
 func TestCheckMembers(t *testing.T) {
 	for _, c := range memberCases {
-		err := checkMembers([]byte(c.json), claimNames, timeClaims)
-		if (err == nil) != c.ok {
+		if err := checkMembers([]byte(c.json), claimNames, timeClaims); (err == nil) != c.ok {
 			t.Errorf("checkMembers(%s) = %v, want ok=%v", c.json, err, c.ok)
 		}
-		if slow := checkMembersDecoded([]byte(c.json), claimNames, timeClaims); (slow == nil) != c.ok {
-			t.Errorf("checkMembersDecoded(%s) = %v, want ok=%v", c.json, slow, c.ok)
+		if err := checkMembersDecoded([]byte(c.json), claimNames, timeClaims); (err == nil) != c.ok {
+			t.Errorf("checkMembersDecoded(%s) = %v, want ok=%v", c.json, err, c.ok)
 		}
+		checkReadsAlike(t, c.json, claimNames, timeClaims)
+		checkReadsAlike(t, c.json, headerNames, nil)
 	}
-	header := `{"alg":"RS256","typ":"at+jwt","kid":"k","KID":"other"}`
-	if checkMembers([]byte(header), headerNames, nil) == nil {
-		t.Errorf("a header naming kid twice passed")
+	for _, header := range []string{
+		`{"alg":"RS256","typ":"at+jwt","kid":"k","KID":"other"}`,
+		`{"alg":"none","typ":"at+jwt","kid":"k","alg":"RS256"}`,
+		`{"alg":"RS256","typ":"at+jwt","\u212aid":"k"}`, // Kelvin sign: encoding/json reads it as kid
+	} {
+		if checkMembers([]byte(header), headerNames, nil) == nil || checkMembersDecoded([]byte(header), headerNames, nil) == nil {
+			t.Errorf("checkMembers(%s) passed, want it refused", header)
+		}
 	}
 }
 
 // FuzzCheckMembers: on any valid JSON, the one-pass scan of plain names
-// judges as encoding/json's own tokenizer does.
+// judges as encoding/json's own tokenizer does; and whatever JSON object
+// checkMembers lets through reads alike to an exact reader (names compared
+// byte for byte, first or last copy) and to encoding/json's struct decoding
+// (names in any case, last copy), for the header's names and the claims'
+// names: no parser differential is left.
 func FuzzCheckMembers(f *testing.F) {
 	for _, c := range memberCases {
 		f.Add(c.json)
 	}
 	f.Fuzz(func(t *testing.T, data string) {
-		if !json.Valid([]byte(data)) {
-			return
+		if json.Valid([]byte(data)) {
+			fast := checkMembers([]byte(data), claimNames, timeClaims)
+			slow := checkMembersDecoded([]byte(data), claimNames, timeClaims)
+			if (fast == nil) != (slow == nil) {
+				t.Fatalf("%s: scan says %v, decoding says %v", data, fast, slow)
+			}
 		}
-		fast := checkMembers([]byte(data), claimNames, timeClaims)
-		slow := checkMembersDecoded([]byte(data), claimNames, timeClaims)
-		if (fast == nil) != (slow == nil) {
-			t.Fatalf("%s: scan says %v, decoding says %v", data, fast, slow)
-		}
+		checkReadsAlike(t, data, claimNames, timeClaims)
+		checkReadsAlike(t, data, headerNames, nil)
 	})
 }
 
-// claimsCases are payloads for the two ways of decoding claims.
+// checkReadsAlike fails t when checkMembers accepts data while two readings
+// of it differ.
+func checkReadsAlike(t *testing.T, data string, names, numeric []string) {
+	t.Helper()
+	if !json.Valid([]byte(data)) || checkMembers([]byte(data), names, numeric) != nil {
+		return
+	}
+	var exact map[string]json.RawMessage // last copy wins
+	if err := json.Unmarshal([]byte(data), &exact); err != nil {
+		t.Fatalf("%s: accepted, but it is not a JSON object: %v", data, err)
+	}
+	dec := json.NewDecoder(strings.NewReader(data))
+	_, _ = dec.Token()
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, _ := dec.Token()
+		name, _ := tok.(string)
+		if seen[name] {
+			t.Fatalf("%s: accepted, but it names %q twice", data, name)
+		}
+		seen[name] = true
+		var skip json.RawMessage
+		_ = dec.Decode(&skip)
+	}
+
+	// A struct with one field per name, as golang-jwt decodes claims.
+	fields := make([]reflect.StructField, len(names))
+	for i, name := range names {
+		fields[i] = reflect.StructField{Name: fmt.Sprintf("F%d", i), Type: reflect.TypeFor[json.RawMessage](),
+			Tag: reflect.StructTag(`json:"` + name + `"`)}
+	}
+	st := reflect.New(reflect.StructOf(fields))
+	if err := json.Unmarshal([]byte(data), st.Interface()); err != nil {
+		t.Fatalf("%s: does not decode into a struct: %v", data, err)
+	}
+	for i, name := range names {
+		if got := st.Elem().Field(i).Interface().(json.RawMessage); !bytes.Equal(got, exact[name]) {
+			t.Fatalf("%s: %s reads %s to encoding/json's struct decoding, %s to an exact reader", data, name, got, exact[name])
+		}
+	}
+	for _, name := range numeric {
+		if v, ok := exact[name]; ok {
+			var n json.Number
+			if len(v) == 0 || v[0] == '"' || json.Unmarshal(v, &n) != nil {
+				t.Fatalf("%s: accepted %s %s, which is not a JSON number", data, name, v)
+			}
+		}
+	}
+}
+
+// claimsCases are payloads for FuzzDecodeClaims.
 var claimsCases = []string{
 	`{"iss":"https://issuer.example","sub":"0b6c3f0e","aud":["revenue-api"],"exp":1795452576,"nbf":1795451676,"iat":1795451676,"jti":"j1","sid":"s1","org_id":"o1","email":"alice@example.com","roles":["finance"],"scope":"revenue:read"}`,
 	`{"aud":"revenue-api","roles":[],"exp":1795452576.5,"iat":17954515e2}`,
@@ -82,23 +148,18 @@ var claimsCases = []string{
 	`{"exp":-1,"nbf":0,"iat":999999999999999}`,
 	`{"exp":1234567890123456789}`,
 	`{ "sub" : "a" , "roles" : [ "x" , "y" ] }`,
+	`{"sub":"a","SUB":"b"}`,
+	`{"org_id":"a","org\u005fid":"b"}`,
 }
 
-func TestDecodeClaimsAsEncodingJSON(t *testing.T) {
+func TestDecodeClaims(t *testing.T) {
 	for _, c := range claimsCases {
 		checkDecodeClaims(t, c)
 	}
-	// What the issuer writes takes the one pass.
-	for _, c := range claimsCases[:3] {
-		var flat accessClaims
-		if !flat.decodeFlat([]byte(c)) {
-			t.Errorf("%s: left to encoding/json, want it read in one pass", c)
-		}
-	}
 }
 
-// FuzzDecodeClaims: the one-pass read of flat claims yields exactly what
-// encoding/json yields, on any payload it takes.
+// FuzzDecodeClaims: claims that pass checkMembers decode, the way golang-jwt
+// decodes them, to exactly what their exactly spelt claims alone decode to.
 func FuzzDecodeClaims(f *testing.F) {
 	for _, c := range claimsCases {
 		f.Add(c)
@@ -107,19 +168,51 @@ func FuzzDecodeClaims(f *testing.F) {
 }
 
 func checkDecodeClaims(t *testing.T, data string) {
-	if checkMembers([]byte(data), claimNames, timeClaims) != nil || !json.Valid([]byte(data)) {
+	if !json.Valid([]byte(data)) || checkMembers([]byte(data), claimNames, timeClaims) != nil {
 		return
 	}
-	var flat accessClaims
-	if !flat.decodeFlat([]byte(data)) {
-		return
+	var got accessClaims
+	if json.Unmarshal([]byte(data), &got) != nil {
+		return // golang-jwt refuses it
 	}
-	type plain accessClaims
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(data), &all); err != nil {
+		t.Fatalf("%s: %v", data, err)
+	}
+	exact := map[string]json.RawMessage{}
+	for _, name := range claimNames {
+		if v, ok := all[name]; ok {
+			exact[name] = v
+		}
+	}
+	only, err := json.Marshal(exact)
+	if err != nil {
+		t.Fatalf("%s: %v", data, err)
+	}
 	var want accessClaims
-	if err := json.Unmarshal([]byte(data), (*plain)(&want)); err != nil {
-		t.Fatalf("%s: read in one pass, but encoding/json refuses it: %v", data, err)
+	if err := json.Unmarshal(only, &want); err != nil {
+		t.Fatalf("%s: decodes, but its exactly spelt claims %s do not: %v", data, only, err)
 	}
-	if !reflect.DeepEqual(flat, want) {
-		t.Fatalf("%s:\none pass:      %+v\nencoding/json: %+v", data, flat, want)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%s:\nas golang-jwt reads it: %+v\nits exact claims:       %+v", data, got, want)
+	}
+}
+
+// BenchmarkCheckMembers is the member check of an issued token's claims,
+// which runs on every token whose signature holds: the scan, and the
+// decoding it saves.
+func BenchmarkCheckMembers(b *testing.B) {
+	claims := []byte(claimsCases[0])
+	for name, check := range map[string]func([]byte, []string, []string) error{
+		"scan": checkMembers, "decoded": checkMembersDecoded,
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := check(claims, claimNames, timeClaims); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

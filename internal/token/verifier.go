@@ -1,12 +1,8 @@
 package token
 
 import (
-	"bytes"
 	"crypto/rsa"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -79,36 +75,31 @@ func invalid(r Reason) error { return &InvalidError{Reason: r} }
 // Verifier checks access tokens with keys held in memory: no database, cache
 // or network call per token.
 type Verifier struct {
-	keys      KeyLookup
-	validator *jwt.Validator
-	calls     atomic.Uint64
+	keys   KeyLookup
+	parser *jwt.Parser
+	calls  atomic.Uint64
 }
 
 // Verifications is how many tokens the verifier has checked (accepted or
 // not): with the cache in front, how many were not answered from it.
 func (v *Verifier) Verifications() uint64 { return v.calls.Load() }
 
-// NewVerifier builds the claims validator once: issuer, audience, required
-// expiry, iat not in the future, a small leeway.
+// NewVerifier builds the parser once: RS256 only, issuer, audience, required
+// expiry, iat not in the future, a small leeway, strict base64url.
 func NewVerifier(keys KeyLookup, issuer, audience string, leeway time.Duration, now func() time.Time) *Verifier {
 	return &Verifier{
 		keys: keys,
-		validator: jwt.NewValidator(
+		parser: jwt.NewParser(
+			jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}),
 			jwt.WithIssuer(issuer),
 			jwt.WithAudience(audience),
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuedAt(),
 			jwt.WithLeeway(leeway),
 			jwt.WithTimeFunc(now),
+			jwt.WithStrictDecoding(),
 		),
 	}
-}
-
-// tokenHeader is the JOSE header of an access token.
-type tokenHeader struct {
-	Alg string `json:"alg"`
-	Typ string `json:"typ"`
-	Kid string `json:"kid"`
 }
 
 // forbiddenHeaders name keys or certificates for the token to be verified
@@ -116,23 +107,12 @@ type tokenHeader struct {
 // them is refused outright, never followed.
 var forbiddenHeaders = []string{"jku", "x5u", "jwk", "x5c", "x5t", "x5t#S256", "crit"}
 
-var strictB64 = base64.RawURLEncoding.Strict()
-
 // Verify checks raw and returns the principal it asserts, or an error
-// matching ErrInvalid whose Reason says why. In order, each step only on
-// what the previous ones accepted:
-//
-//  1. size, and the compact form: three base64url segments, nothing else;
-//  2. the header: one JSON object, no repeated or misspelt parameter, no
-//     key or certificate of its own, alg exactly RS256, typ at+jwt, and a
-//     kid naming a key held in memory;
-//  3. the RS256 signature over header and claims (golang-jwt's RS256, that
-//     is crypto/rsa PKCS #1 v1.5 with SHA-256): no claim is read before it
-//     holds;
-//  4. the claims: one JSON object, no repeated or misspelt claim, times as
-//     numbers, then golang-jwt's validator (exp required, nbf, iat, iss,
-//     aud, with the leeway) and accessClaims.Validate (sub, jti, iat, sid,
-//     org_id present, times in range).
+// matching ErrInvalid whose Reason says why: size and compactJWS first, then
+// golang-jwt's parser (alg pinned to RS256, the key function's header checks
+// and choice of key by kid, the signature, then exp, nbf, iat, iss, aud with
+// the leeway and accessClaims.Validate), and, once the signature holds,
+// checkClaimNames before any claim is believed.
 func (v *Verifier) Verify(raw string) (auth.Principal, error) {
 	p, _, err := v.verify(raw)
 	return p, err
@@ -155,42 +135,23 @@ func (v *Verifier) verify(raw string) (p auth.Principal, d verification, err err
 	if !compactJWS(raw) {
 		return p, d, invalid(ReasonMalformed)
 	}
-	header64, rest, ok1 := strings.Cut(raw, ".")
-	claims64, sig64, ok2 := strings.Cut(rest, ".")
-	if !ok1 || !ok2 || strings.Contains(sig64, ".") {
-		return p, d, invalid(ReasonMalformed)
-	}
-
-	var buf [1024]byte // header and claims, decoded; larger ones allocate
-	header, err := decodeInto(buf[:0], header64)
-	if err != nil {
-		return p, d, invalid(ReasonMalformed)
-	}
-	pub, kid, reason := v.key(header)
-	if reason != "" {
-		return p, d, invalid(reason)
-	}
-
-	sig, err := strictB64.DecodeString(sig64)
-	if err != nil {
-		return p, d, invalid(ReasonMalformed)
-	}
-	if jwt.SigningMethodRS256.Verify(raw[:len(header64)+1+len(claims64)], sig, pub) != nil {
-		return p, d, invalid(ReasonSignature)
-	}
-
-	payload, err := decodeInto(buf[len(header):len(header)], claims64)
-	if err != nil {
-		return p, d, invalid(ReasonMalformed)
-	}
 	var c accessClaims
-	if err := c.decode(payload); err != nil {
-		return p, d, invalid(ReasonMalformed)
+	_, err = v.parser.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
+		var reason Reason
+		d.kid, d.key, reason = v.key(t)
+		if reason != "" {
+			return nil, invalid(reason)
+		}
+		return d.key, nil
+	})
+	// A claims error comes only after the signature held: now the claims'
+	// spelling is checked, and refused before what they say is judged.
+	if (err == nil || errors.Is(err, jwt.ErrTokenInvalidClaims)) && v.checkClaimNames(raw) != nil {
+		return p, verification{}, invalid(ReasonMalformed)
 	}
-	if err := v.validator.Validate(&c); err != nil {
-		return p, d, invalid(classify(err))
+	if err != nil {
+		return p, verification{}, invalid(reasonFor(err, d.key != nil))
 	}
-	d = verification{kid: kid, key: pub}
 	if c.NotBefore != nil {
 		d.notBefore = c.NotBefore.Time
 	}
@@ -212,79 +173,68 @@ func compactJWS(raw string) bool {
 	return true
 }
 
-// decodeInto appends the strict base64url decoding of seg to dst.
-func decodeInto(dst []byte, seg string) ([]byte, error) {
-	n := strictB64.DecodedLen(len(seg))
-	if cap(dst)-len(dst) < n {
-		dst = make([]byte, 0, n)
+// key is the key function's work: golang-jwt has decoded the header and
+// pinned alg to RS256; key checks what golang-jwt does not (checkHeaderNames,
+// typ, forbiddenHeaders) and selects the verification key by kid.
+func (v *Verifier) key(t *jwt.Token) (string, *rsa.PublicKey, Reason) {
+	if v.checkHeaderNames(t.Raw) != nil {
+		return "", nil, ReasonHeader
 	}
-	out := dst[len(dst) : len(dst)+n]
-	m, err := strictB64.Decode(out, []byte(seg))
-	return out[:m], err
+	if typ, _ := t.Header["typ"].(string); !strings.EqualFold(typ, TypeAccessToken) && !strings.EqualFold(typ, "application/"+TypeAccessToken) {
+		return "", nil, ReasonHeader // RFC 9068 §4: at+jwt, not an ID token or other JWT
+	}
+	for _, name := range forbiddenHeaders {
+		if _, ok := t.Header[name]; ok {
+			return "", nil, ReasonHeader
+		}
+	}
+	kid, _ := t.Header["kid"].(string)
+	pub, ok := v.keys.Lookup(kid)
+	if kid == "" || !ok {
+		return "", nil, ReasonUnknownKey
+	}
+	return kid, pub, ""
 }
 
-// key checks the header and selects the verification key by kid.
-func (v *Verifier) key(header []byte) (*rsa.PublicKey, string, Reason) {
-	if err := checkMembers(header, headerNames, nil); err != nil {
-		if errors.Is(err, errDuplicateClaim) {
-			return nil, "", ReasonHeader
-		}
-		return nil, "", ReasonMalformed
+// checkHeaderNames refuses a header naming a parameter twice, or spelling
+// alg, typ or kid in another case: golang-jwt keeps the last copy of a
+// parameter, other verifiers the first or any case.
+func (v *Verifier) checkHeaderNames(raw string) error {
+	header64, _, _ := strings.Cut(raw, ".")
+	header, err := v.parser.DecodeSegment(header64)
+	if err != nil {
+		return err
 	}
-	var h tokenHeader
-	if err := json.Unmarshal(header, &h); err != nil {
-		var wrongType *json.UnmarshalTypeError
-		if !errors.As(err, &wrongType) {
-			return nil, "", ReasonMalformed
-		}
-		switch wrongType.Field { // what a kid or alg that is no string means
-		case "kid":
-			return nil, "", ReasonUnknownKey
-		case "alg":
-			return nil, "", ReasonAlgorithm
-		}
-		return nil, "", ReasonHeader
-	}
-	if h.Alg != jwt.SigningMethodRS256.Alg() {
-		// none, None, HS256, PS256, a missing alg: pinned to RS256.
-		return nil, "", ReasonAlgorithm
-	}
-	if !strings.EqualFold(h.Typ, TypeAccessToken) && !strings.EqualFold(h.Typ, "application/"+TypeAccessToken) {
-		return nil, "", ReasonHeader
-	}
-	if namesForbidden(header) {
-		return nil, "", ReasonHeader
-	}
-	pub, ok := v.keys.Lookup(h.Kid)
-	if h.Kid == "" || !ok {
-		return nil, "", ReasonUnknownKey
-	}
-	return pub, h.Kid, ""
+	return checkMembers(header, headerNames, nil)
 }
 
-// namesForbidden reports whether the JSON object in header, already
-// checked by checkMembers, has a member named as one of forbiddenHeaders
-// once decoded. Without an escape, a name is spelt as it reads: the common
-// case is decided without decoding.
-func namesForbidden(header []byte) bool {
-	if bytes.IndexByte(header, '\\') < 0 && !slices.ContainsFunc(forbiddenHeaders, func(name string) bool {
-		return bytes.Contains(header, []byte(name))
-	}) {
-		return false
+// checkClaimNames refuses claims naming a member twice, spelling a claim in
+// another case, or holding a time that is not a JSON number (golang-jwt
+// reads encoding/json's way: any case, the last copy, a number in a string).
+// Call it only on a token whose signature holds.
+func (v *Verifier) checkClaimNames(raw string) error {
+	_, rest, _ := strings.Cut(raw, ".")
+	claims64, _, _ := strings.Cut(rest, ".")
+	claims, err := v.parser.DecodeSegment(claims64)
+	if err != nil {
+		return err
 	}
-	var m map[string]json.RawMessage
-	if json.Unmarshal(header, &m) != nil {
-		return true
-	}
-	return slices.ContainsFunc(forbiddenHeaders, func(name string) bool {
-		_, ok := m[name]
-		return ok
-	})
+	return checkMembers(claims, claimNames, timeClaims)
 }
 
-// classify turns the validator's error into a Reason.
-func classify(err error) Reason {
+// reasonFor turns golang-jwt's error into a Reason; keyed is whether the
+// key function gave a key, so that a signature error means the signature.
+func reasonFor(err error, keyed bool) Reason {
+	var inv *InvalidError
 	switch {
+	case errors.As(err, &inv): // the key function refused the header
+		return inv.Reason
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return ReasonMalformed
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid) && keyed:
+		return ReasonSignature
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+		return ReasonAlgorithm // alg missing, unknown, or not RS256
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return ReasonExpired
 	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
