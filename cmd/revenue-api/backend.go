@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/revenue-api/revenue-api/internal/auth"
 	"github.com/revenue-api/revenue-api/internal/config"
@@ -57,9 +54,9 @@ func openBackendWith(ctx context.Context, cfg config.Config, log *slog.Logger,
 		if b.cluster, err = startCluster(ctx, pgcluster.Options{DataDir: dataDir, Logger: log}); err != nil {
 			return nil, fmt.Errorf("private PostgreSQL: %w", err)
 		}
-		if err := createDatabase(ctx, b.cluster.ConnString("postgres"), privateDatabase); err != nil {
+		if err := pgcluster.CreateDatabase(ctx, b.cluster.ConnString("postgres"), privateDatabase, ""); err != nil {
 			b.close(ctx)
-			return nil, err
+			return nil, fmt.Errorf("private PostgreSQL: %w", err)
 		}
 		b.connStr = b.cluster.ConnString(privateDatabase)
 	}
@@ -154,25 +151,4 @@ func (b *backend) close(ctx context.Context) {
 		defer cancel()
 		_ = b.cluster.Stop(ctx)
 	}
-}
-
-// createDatabase creates name on the server unless it exists.
-func createDatabase(ctx context.Context, connStr, name string) error {
-	conn, err := pgx.Connect(ctx, connStr)
-	if err != nil {
-		return fmt.Errorf("connect to private PostgreSQL: %w", err)
-	}
-	defer conn.Close(ctx)
-	var exists bool
-	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
-		return err
-	}
-	if exists {
-		return nil
-	}
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("create database %s: %w", name, err)
-	}
-	return err
 }

@@ -175,6 +175,33 @@ func (c *Cluster) ConnString(database string) string {
 	return fmt.Sprintf("host=%s port=%d user=postgres dbname=%s", quoteValue(c.socketDir), c.port, quoteValue(database))
 }
 
+// CreateDatabase creates the database name, a copy of template unless that
+// is empty, on the server that connString reaches (at a maintenance
+// database such as postgres): a private one or any other. A database of
+// that name already there is kept as it is.
+func CreateDatabase(ctx context.Context, connString, name, template string) error {
+	conn, err := pgx.Connect(ctx, connString)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	sql := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
+	if template != "" {
+		sql += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
+	}
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	return nil
+}
+
 // LogPath returns the file that the server's output is appended to.
 func (c *Cluster) LogPath() string {
 	return c.logPath

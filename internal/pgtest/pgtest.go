@@ -108,7 +108,7 @@ func NewDatabase(t testing.TB) string {
 
 	ctx, cancel := context.WithTimeout(context.Background(), statementTimeout)
 	defer cancel()
-	if err := s.exec(ctx, "CREATE DATABASE "+quoteIdent(name)+" TEMPLATE "+quoteIdent(s.template)); err != nil {
+	if err := pgcluster.CreateDatabase(ctx, s.admin, name, s.template); err != nil {
 		t.Fatalf("pgtest: creating database %s: %v", name, err)
 	}
 	t.Cleanup(func() {
@@ -183,7 +183,7 @@ func newServer(ctx context.Context) (*server, func(), error) {
 
 // createTemplate creates the template database and lets setup prepare it.
 func (s *server) createTemplate(ctx context.Context, setup func(ctx context.Context, connString string) error) error {
-	if err := s.exec(ctx, "CREATE DATABASE "+quoteIdent(s.template)); err != nil {
+	if err := pgcluster.CreateDatabase(ctx, s.admin, s.template, ""); err != nil {
 		return err
 	}
 	if setup != nil {

@@ -22,8 +22,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/revenue-api/revenue-api/internal/auth"
 	"github.com/revenue-api/revenue-api/internal/pgcluster"
 	"github.com/revenue-api/revenue-api/internal/postgres"
@@ -362,7 +360,7 @@ func (h *harness) setup(ctx context.Context) error {
 	if h.cluster, err = pgcluster.Start(ctx, pgcluster.Options{DataDir: dataDir}); err != nil {
 		return err
 	}
-	if err := createDatabase(ctx, h.cluster.ConnString("postgres"), "revenue", ""); err != nil {
+	if err := pgcluster.CreateDatabase(ctx, h.cluster.ConnString("postgres"), "revenue", ""); err != nil {
 		return err
 	}
 	h.dbURL = h.cluster.ConnString("revenue")
@@ -391,21 +389,6 @@ func (h *harness) setup(ctx context.Context) error {
 	}
 	h.keyFile = k.File
 	return nil
-}
-
-// createDatabase creates name, a copy of template when that is not empty.
-func createDatabase(ctx context.Context, connStr, name, template string) error {
-	conn, err := pgx.Connect(ctx, connStr)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	sql := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
-	if template != "" {
-		sql += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
-	}
-	_, err = conn.Exec(ctx, sql)
-	return err
 }
 
 func postmasterPID(dataDir string) (int, error) {

@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/revenue-api/revenue-api/internal/pgcluster"
 )
 
 // The databases cloned from the seeded one (CREATE DATABASE … TEMPLATE), so
@@ -44,7 +46,7 @@ const feedToken = "loadbench-revocation-feed-secret-0123456789"
 func (h *harness) cloneDatabases(ctx context.Context, n int) error {
 	admin := h.cluster.ConnString("postgres")
 	for _, name := range []string{dbNoRevocations, dbManyRevocations, dbLogouts} {
-		if err := createDatabase(ctx, admin, name, "revenue"); err != nil {
+		if err := pgcluster.CreateDatabase(ctx, admin, name, "revenue"); err != nil {
 			return err
 		}
 	}
