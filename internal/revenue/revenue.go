@@ -78,6 +78,22 @@ type Report struct {
 	TotalCents       int64
 }
 
+// Span is the range the report answers for: each bound as asked, or, where
+// the ask left it open, the first or last month found (still open when none
+// was found).
+func (rep Report) Span() Range {
+	span := rep.Range
+	if len(rep.Months) > 0 {
+		if span.From == (Month{}) {
+			span.From = rep.Months[0].Month
+		}
+		if span.To == (Month{}) {
+			span.To = rep.Months[len(rep.Months)-1].Month
+		}
+	}
+	return span
+}
+
 // Store reads revenue figures.
 type Store interface {
 	// MonthlyRevenue returns the organization and its figures in r,

@@ -48,3 +48,26 @@ func TestParseRangeQuotesLongValuesBriefly(t *testing.T) {
 		}
 	}
 }
+
+func TestReportSpan(t *testing.T) {
+	jan, feb, mar := Month{2025, 1}, Month{2025, 2}, Month{2025, 3}
+	found := []Figure{{Month: feb}, {Month: mar}}
+	tests := []struct {
+		name   string
+		asked  Range
+		months []Figure
+		want   Range
+	}{
+		{"asked bounds are echoed", Range{From: jan, To: mar}, found, Range{From: jan, To: mar}},
+		{"open bounds close on the months found", Range{}, found, Range{From: feb, To: mar}},
+		{"an open end closes on the last month found", Range{From: jan}, found, Range{From: jan, To: mar}},
+		{"open bounds stay open when nothing was found", Range{To: mar}, nil, Range{To: mar}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := (Report{Range: tt.asked, Months: tt.months}).Span(); got != tt.want {
+				t.Errorf("Span() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -270,16 +270,8 @@ func revenueHandler(svc *revenue.Service) gin.HandlerFunc {
 		for _, f := range rep.Months {
 			out.Months = append(out.Months, monthResponse{Month: f.Month.String(), AmountCents: f.AmountCents})
 		}
-		from, to := r.From, r.To
-		if len(rep.Months) > 0 {
-			if from == (revenue.Month{}) {
-				from = rep.Months[0].Month
-			}
-			if to == (revenue.Month{}) {
-				to = rep.Months[len(rep.Months)-1].Month
-			}
-		}
-		out.From, out.To = monthPtr(from), monthPtr(to)
+		span := rep.Span()
+		out.From, out.To = monthPtr(span.From), monthPtr(span.To)
 		c.JSON(http.StatusOK, out)
 	}
 }
