@@ -57,7 +57,8 @@ func keysCommandAt(_ context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
-	lc := lifecycleFrom(cfg)
+	// The keys commands must see the environment the service runs with.
+	lc := token.LifecycleFor(cfg.JWKSMaxAge, cfg.AccessTokenTTL+cfg.ClockLeeway, cfg.KeysReloadInterval)
 	switch args[0] {
 	case "generate":
 		k, err := dir.Generate(bits, now())
@@ -110,15 +111,6 @@ func keysCommandAt(_ context.Context, args []string, getenv func(string) string,
 		return nil
 	}
 	return nil
-}
-
-// lifecycleFrom derives how long each key state lasts from the settings the
-// service runs with: the keys commands must see the same environment.
-func lifecycleFrom(cfg config.Config) token.Lifecycle {
-	return token.Lifecycle{
-		Publish: cfg.JWKSMaxAge + cfg.KeysReloadInterval,
-		Retire:  cfg.AccessTokenTTL + cfg.ClockLeeway + cfg.KeysReloadInterval,
-	}
 }
 
 func printNextSteps(w io.Writer, k *token.Key, lc token.Lifecycle, now time.Time) {

@@ -52,6 +52,18 @@ type Lifecycle struct {
 	Retire time.Duration
 }
 
+// LifecycleFor derives how long each key state lasts from the settings the
+// service runs with, so that the keys commands and the service agree:
+// jwksMaxAge is how long verifiers may cache the JWKS, tokenLifetime the
+// longest an access token stays valid (its TTL plus clock leeway), and
+// reloadInterval how long an issuer may take to pick up a change of keys.
+func LifecycleFor(jwksMaxAge, tokenLifetime, reloadInterval time.Duration) Lifecycle {
+	return Lifecycle{
+		Publish: jwksMaxAge + reloadInterval,
+		Retire:  tokenLifetime + reloadInterval,
+	}
+}
+
 // Dir is a keys directory as read from disk: the keys it lists, each in a
 // state, and the key files it ignores.
 type Dir struct {

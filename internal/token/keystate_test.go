@@ -26,7 +26,7 @@ const (
 // lcPolicy is the lifecycle of the default settings: JWKS max-age 5m plus a
 // 5s reload interval before a next key signs; token lifetime 15m plus 30s
 // leeway plus the reload interval before a retired key goes.
-var lcPolicy = token.Lifecycle{Publish: 5*time.Minute + 5*time.Second, Retire: lcTTL + lcLeeway + 5*time.Second}
+var lcPolicy = token.LifecycleFor(5*time.Minute, lcTTL+lcLeeway, 5*time.Second)
 
 // stepClock is a clock the test moves by hand.
 type stepClock = testclock.Clock
