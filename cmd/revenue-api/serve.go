@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"os"
@@ -86,7 +85,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	registerPoolMetrics(reg, b)
+	b.db.RegisterMetrics(reg)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "revenue_password_hash_queue_depth", Help: "Password hashes waiting for a worker.",
+	}, func() float64 { return float64(b.hasher.QueueDepth()) }))
 	metrics := httpapi.NewMetrics(reg)
 
 	signer := token.NewSigner(keyring, cfg.Issuer, cfg.Audience, cfg.AccessTokenTTL, now)
@@ -111,8 +113,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	log.Info("revocations loaded", "live", revoked.Len())
 	go listener.Run(ctx)
-	go pruneRevocations(ctx, revoked, b.db, cfg.CleanupInterval, log, now)
-	registerRevocationMetrics(reg, revoked, now)
+	go revoked.RunPruning(ctx, cfg.CleanupInterval, b.db, log, now)
+	revoked.RegisterMetrics(reg, now)
 	var feed *httpapi.RevocationFeed
 	if cfg.RevocationFeedToken != "" {
 		feed = &httpapi.RevocationFeed{Token: cfg.RevocationFeedToken, Sign: signer.SignRevocations}
@@ -154,7 +156,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	defer signal.Stop(hup)
 	go keys.Run(reloadCtx, cfg.KeysReloadInterval, hup)
 
-	go cleanupLoop(ctx, authSvc, cfg.CleanupInterval, log, now)
+	go authSvc.RunCleanup(ctx, cfg.CleanupInterval)
 	return listenAndServe(ctx, cfg, handler, metrics.Handler(), log)
 }
 
@@ -203,8 +205,8 @@ func serveVerifierOnly(ctx context.Context, cfg config.Config, log *slog.Logger,
 			log.Warn("no revocations yet: tokens are refused until the feed answers", "url", feedURL, "err", err)
 		}
 		go poller.Run(refreshCtx)
-		go pruneRevocations(refreshCtx, revoked, nil, time.Minute, log, now)
-		registerRevocationMetrics(reg, revoked, now)
+		go revoked.RunPruning(refreshCtx, time.Minute, nil, log, now)
+		revoked.RegisterMetrics(reg, now)
 		checks["revocations"] = func(context.Context) error { return revocationsReady(revoked, now) }
 	} else {
 		log.Warn("verifier-only mode without the revocation feed: a revoked token is accepted until it expires")
@@ -230,26 +232,13 @@ func serveVerifierOnly(ctx context.Context, cfg config.Config, log *slog.Logger,
 // newVerifier builds the access-token verifier, behind the verified-token
 // cache unless REVENUE_TOKEN_CACHE_SIZE is 0, and registers the cache's
 // metrics on reg.
-func newVerifier(cfg config.Config, keys token.KeyLookup, reg *prometheus.Registry, now func() time.Time) httpapi.Verifier {
+func newVerifier(cfg config.Config, keys token.KeyLookup, reg prometheus.Registerer, now func() time.Time) httpapi.Verifier {
 	v := token.NewVerifier(keys, cfg.Issuer, cfg.Audience, cfg.ClockLeeway, now)
 	if cfg.TokenCache == 0 {
 		return v
 	}
 	c := token.NewCachingVerifier(v, keys, cfg.ClockLeeway, now, cfg.TokenCache)
-	reg.MustRegister(
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "revenue_token_cache_hits_total",
-			Help: "Access tokens accepted from the verified-token cache, without an RSA check.",
-		}, func() float64 { return float64(c.Stats().Hits) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "revenue_token_cache_misses_total",
-			Help: "Access tokens sent to the full verifier (not cached, expired or key gone).",
-		}, func() float64 { return float64(c.Stats().Misses) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "revenue_token_cache_entries",
-			Help: "Verified tokens held in the cache.",
-		}, func() float64 { return float64(c.Stats().Entries) }),
-	)
+	c.RegisterMetrics(reg)
 	return c
 }
 
@@ -305,16 +294,6 @@ func keysReady(r *token.Keyring) error {
 	return nil
 }
 
-func registerPoolMetrics(reg *prometheus.Registry, b *backend) {
-	gauge := func(name, help string, f func() float64) {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
-	}
-	gauge("revenue_db_pool_acquired_connections", "Database connections in use.", func() float64 { return float64(b.db.Pool.Stat().AcquiredConns()) })
-	gauge("revenue_db_pool_total_connections", "Database connections open.", func() float64 { return float64(b.db.Pool.Stat().TotalConns()) })
-	gauge("revenue_db_pool_max_connections", "Database connection limit.", func() float64 { return float64(b.db.Pool.Stat().MaxConns()) })
-	gauge("revenue_password_hash_queue_depth", "Password hashes waiting for a worker.", func() float64 { return float64(b.hasher.QueueDepth()) })
-}
-
 // poolerHint names the setting an operator most likely missed when
 // PgBouncer refuses the connection's startup parameters.
 func poolerHint(err error) error {
@@ -336,68 +315,6 @@ func revocationsReady(set *revocation.Set, now func() time.Time) error {
 		return fmt.Errorf("revocations last confirmed more than %s ago", set.MaxLag())
 	}
 	return nil
-}
-
-func registerRevocationMetrics(reg *prometheus.Registry, set *revocation.Set, now func() time.Time) {
-	reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "revenue_revocation_lag_seconds",
-			Help: "Seconds since the revocation state was last confirmed complete (database catch-up or issuer feed).",
-		}, func() float64 {
-			lag := set.Lag(now())
-			if lag > 100*365*24*time.Hour {
-				return math.Inf(1) // never confirmed
-			}
-			return lag.Seconds()
-		}),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "revenue_revocations_live",
-			Help: "Sessions and users with a revocation still in force, held in memory.",
-		}, func() float64 { return float64(set.Len()) }),
-	)
-}
-
-// pruneRevocations drops revocations that outlived every token they could
-// refuse: from memory, and (with db) from the table.
-func pruneRevocations(ctx context.Context, set *revocation.Set, db *postgres.DB, every time.Duration, log *slog.Logger, now func() time.Time) {
-	everyTick(ctx, every, func() {
-		set.Prune(now())
-		if db == nil {
-			return
-		}
-		if n, err := db.PruneRevocations(ctx, now()); err != nil {
-			log.Warn("revocation pruning failed", "err", err)
-		} else if n > 0 {
-			log.Info("revocations pruned", "deleted", n)
-		}
-	})
-}
-
-// cleanupLoop removes ended and expired sessions on a schedule, off the
-// request path. Audit rows are kept.
-func cleanupLoop(ctx context.Context, svc *auth.Service, every time.Duration, log *slog.Logger, now func() time.Time) {
-	everyTick(ctx, every, func() {
-		n, err := svc.CleanupBefore(ctx, now())
-		if err != nil {
-			log.Warn("session cleanup failed", "err", err)
-		} else if n > 0 {
-			log.Info("session cleanup", "deleted_sessions", n)
-		}
-	})
-}
-
-// everyTick calls f every d until ctx ends.
-func everyTick(ctx context.Context, d time.Duration, f func()) {
-	t := time.NewTicker(d)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			f()
-		}
-	}
 }
 
 func listenAndServe(ctx context.Context, cfg config.Config, handler, metrics http.Handler, log *slog.Logger) error {

@@ -308,6 +308,26 @@ func (s *Service) CleanupBefore(ctx context.Context, cutoff time.Time) (int64, e
 	return s.sessions.Cleanup(ctx, cutoff)
 }
 
+// RunCleanup removes ended and expired sessions every d until ctx ends, off
+// the request path. Audit rows are kept.
+func (s *Service) RunCleanup(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := s.CleanupBefore(ctx, s.now())
+		if err != nil {
+			s.log.Warn("session cleanup failed", "err", err)
+		} else if n > 0 {
+			s.log.Info("session cleanup", "deleted_sessions", n)
+		}
+	}
+}
+
 // CreateOrganization adds an organization; currency is an ISO 4217 code.
 func (s *Service) CreateOrganization(ctx context.Context, name, currency string) (Organization, error) {
 	name = strings.TrimSpace(name)

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/puddle/v2"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/revenue-api/revenue-api/internal/apperr"
 	"github.com/revenue-api/revenue-api/migrations"
@@ -110,6 +111,16 @@ func Open(ctx context.Context, connString string, maxConns int32, timeout time.D
 
 // Close closes the pool.
 func (db *DB) Close() { db.Pool.Close() }
+
+// RegisterMetrics registers the pool's connection counts on reg.
+func (db *DB) RegisterMetrics(reg prometheus.Registerer) {
+	gauge := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+	}
+	gauge("revenue_db_pool_acquired_connections", "Database connections in use.", func() float64 { return float64(db.Pool.Stat().AcquiredConns()) })
+	gauge("revenue_db_pool_total_connections", "Database connections open.", func() float64 { return float64(db.Pool.Stat().TotalConns()) })
+	gauge("revenue_db_pool_max_connections", "Database connection limit.", func() float64 { return float64(db.Pool.Stat().MaxConns()) })
+}
 
 // Ping checks that the database answers, within the statement timeout.
 func (db *DB) Ping(ctx context.Context) error {

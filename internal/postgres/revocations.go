@@ -121,6 +121,8 @@ func (w *revocationWriter) collect(rows pgx.Rows, kind revocation.Kind, reason s
 	return err
 }
 
+var _ revocation.Store = (*DB)(nil)
+
 // PruneRevocations deletes revocation rows that expired before cutoff.
 func (db *DB) PruneRevocations(ctx context.Context, cutoff time.Time) (int64, error) {
 	ctx, cancel := db.bound(ctx)

@@ -11,11 +11,16 @@
 package revocation
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"maps"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Kind is what a revocation names.
@@ -409,4 +414,56 @@ func (s *Set) Prune(now time.Time) int {
 	s.live.Store(int64(len(next.sessions) + len(next.users)))
 	s.notifyLocked()
 	return dropped
+}
+
+// Store is where revocations are kept beyond this process's memory (an
+// issuer's PostgreSQL table), to be pruned like the set.
+type Store interface {
+	// PruneRevocations deletes the revocations that expired before cutoff
+	// and returns how many.
+	PruneRevocations(ctx context.Context, cutoff time.Time) (int64, error)
+}
+
+// RunPruning drops revocations that outlived every token they could refuse,
+// every d until ctx ends: from s, and from store unless it is nil.
+func (s *Set) RunPruning(ctx context.Context, every time.Duration, store Store, log *slog.Logger, now func() time.Time) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.Prune(now())
+		if store == nil {
+			continue
+		}
+		if n, err := store.PruneRevocations(ctx, now()); err != nil {
+			log.Warn("revocation pruning failed", "err", err)
+		} else if n > 0 {
+			log.Info("revocations pruned", "deleted", n)
+		}
+	}
+}
+
+// RegisterMetrics registers on reg the set's lag (for alerting before
+// REVENUE_REVOCATION_MAX_LAG makes the replica unready) and its size.
+func (s *Set) RegisterMetrics(reg prometheus.Registerer, now func() time.Time) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "revenue_revocation_lag_seconds",
+			Help: "Seconds since the revocation state was last confirmed complete (database catch-up or issuer feed).",
+		}, func() float64 {
+			lag := s.Lag(now())
+			if lag > 100*365*24*time.Hour {
+				return math.Inf(1) // never confirmed
+			}
+			return lag.Seconds()
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "revenue_revocations_live",
+			Help: "Sessions and users with a revocation still in force, held in memory.",
+		}, func() float64 { return float64(s.Len()) }),
+	)
 }

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/revenue-api/revenue-api/internal/auth"
 )
 
@@ -225,4 +227,22 @@ func (c *CachingVerifier) Stats() CacheStats {
 		sh.mu.RUnlock()
 	}
 	return s
+}
+
+// RegisterMetrics registers the cache's hit and miss counts and its size on reg.
+func (c *CachingVerifier) RegisterMetrics(reg prometheus.Registerer) {
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "revenue_token_cache_hits_total",
+			Help: "Access tokens accepted from the verified-token cache, without an RSA check.",
+		}, func() float64 { return float64(c.Stats().Hits) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "revenue_token_cache_misses_total",
+			Help: "Access tokens sent to the full verifier (not cached, expired or key gone).",
+		}, func() float64 { return float64(c.Stats().Misses) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "revenue_token_cache_entries",
+			Help: "Verified tokens held in the cache.",
+		}, func() float64 { return float64(c.Stats().Entries) }),
+	)
 }
