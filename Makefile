@@ -5,7 +5,7 @@ GO ?= go
 BIN := bin/revenue-api
 NPM_CI := npm ci --no-audit --no-fund --loglevel=error
 
-.PHONY: all run build web test test-go test-web test-api test-e2e test-readme test-revocation vet lint bench fuzz fuzz-ci soak clean
+.PHONY: all run build web test test-go test-web test-api test-e2e test-readme test-revocation test-ha vet lint bench fuzz fuzz-ci soak clean
 
 all: build
 
@@ -75,6 +75,13 @@ fuzz-ci:
 # kind (make test runs 5), with p50/p99/max time to refusal in the log.
 test-revocation:
 	REVENUE_REVOCATION_ROUNDS=$${REVENUE_REVOCATION_ROUNDS:-50} $(GO) test -count=1 -timeout 20m -run 'TestRevocation' -v ./internal/systemtest/ | grep -v '^=== '
+
+# Failover under load: etcd, two PostgreSQL nodes under Patroni (synchronous
+# mode) and two replicas; SIGKILLs the primary and checks no refresh chain
+# breaks (docs/scaling.md). Installs etcd and Patroni if missing.
+test-ha:
+	scripts/install-ha-deps.sh
+	REVENUE_HA_TEST=1 $(GO) test -count=1 -timeout 10m -run 'TestFailover' -v ./internal/systemtest/ | grep -v '^=== '
 
 soak:
 	REVENUE_SOAK=$${REVENUE_SOAK:-5m} $(GO) test -count=1 -timeout 30m -run Soak -v ./internal/systemtest/
