@@ -155,12 +155,12 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 }
 
 func adminError(err error) error {
-	var invalid *apperr.InvalidError
+	var e *apperr.Error
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &invalid):
-		return fmt.Errorf("invalid %s: %s", invalid.Field, invalid.Reason)
+	case errors.As(err, &e) && e.Code == apperr.CodeInvalidParameter:
+		return fmt.Errorf("invalid %s", e.Message) // "field: reason"
 	case errors.Is(err, auth.ErrWeakPassword):
 		return fmt.Errorf("weak password: %w", err)
 	}

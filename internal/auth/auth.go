@@ -6,23 +6,25 @@ package auth
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"time"
+
+	"github.com/revenue-api/revenue-api/internal/apperr"
 )
 
-// Errors of the auth domain. The HTTP layer maps them to responses.
+// Errors of the auth domain. The HTTP layer maps their codes to responses.
 var (
 	// ErrInvalidCredentials is the one answer to every failed login: unknown
 	// email, wrong password, disabled or locked account look the same.
-	ErrInvalidCredentials = errors.New("invalid credentials")
+	ErrInvalidCredentials = apperr.New(apperr.CodeInvalidCredentials, "The email or password is incorrect.")
 	// ErrInvalidRefreshToken is the one answer to a refresh token that is
 	// missing, malformed, unknown, expired, spent or revoked.
-	ErrInvalidRefreshToken = errors.New("invalid refresh token")
+	ErrInvalidRefreshToken = apperr.New(apperr.CodeInvalidRefreshToken, "The refresh token is missing, expired or no longer valid. Log in again.")
 	// ErrOverloaded means the password hashing pool is full; retry later.
-	ErrOverloaded = errors.New("password hashing is at capacity")
-	// ErrWeakPassword means a new password breaks the password policy.
-	ErrWeakPassword = errors.New("password does not meet the policy")
+	ErrOverloaded = apperr.New(apperr.CodeOverloaded, "Too many logins are being processed. Retry shortly.")
+	// ErrWeakPassword means a new password breaks the password policy; the
+	// errors of CheckPasswordPolicy explain it and match it with errors.Is.
+	ErrWeakPassword = apperr.New(apperr.CodeInvalidRequest, "password does not meet the policy")
 )
 
 // Scope needed to read revenue.

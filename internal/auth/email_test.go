@@ -1,7 +1,7 @@
 package auth
 
 import (
-	"errors"
+	"strings"
 	"testing"
 
 	"github.com/revenue-api/revenue-api/internal/apperr"
@@ -50,8 +50,7 @@ func TestNormalizeEmailIsIdempotent(t *testing.T) {
 
 func TestValidateEmailRefusesAnAddressNotInNormalForm(t *testing.T) {
 	for _, email := range []string{NormalizeEmail("\u212aate@example.com"), "Alice@example.com"} {
-		var invalid *apperr.InvalidError
-		if err := ValidateEmail(email); !errors.As(err, &invalid) || invalid.Field != "email" {
+		if err := ValidateEmail(email); apperr.Code(err) != apperr.CodeInvalidParameter || !strings.HasPrefix(err.Error(), "email: ") {
 			t.Errorf("ValidateEmail(%+q) = %v, want an invalid email", email, err)
 		}
 	}

@@ -30,11 +30,11 @@ func CheckPasswordPolicy(pw string) error {
 	n := utf8.RuneCountInString(pw)
 	switch {
 	case n < MinPasswordLen:
-		return fmt.Errorf("%w: at least %d characters", ErrWeakPassword, MinPasswordLen)
+		return ErrWeakPassword.Explain(fmt.Sprintf("at least %d characters", MinPasswordLen))
 	case n > MaxPasswordLen:
-		return fmt.Errorf("%w: at most %d characters", ErrWeakPassword, MaxPasswordLen)
+		return ErrWeakPassword.Explain(fmt.Sprintf("at most %d characters", MaxPasswordLen))
 	case strings.TrimSpace(pw) == "":
-		return fmt.Errorf("%w: not only spaces", ErrWeakPassword)
+		return ErrWeakPassword.Explain("not only spaces")
 	}
 	return nil
 }

@@ -73,7 +73,7 @@ func NewService(users UserStore, sessions SessionStore, events EventStore, issue
 // password hash so that timing does not tell accounts apart.
 func (s *Service) Login(ctx context.Context, email, password string, client Client) (Tokens, error) {
 	email = NormalizeEmail(email)
-	user, err := User{}, apperr.ErrNotFound
+	user, err := User{}, error(apperr.ErrNotFound)
 	// No account has a NUL in its email, and PostgreSQL text cannot even
 	// hold one: asking would fail the request instead of the login.
 	if !strings.ContainsRune(email, 0) {

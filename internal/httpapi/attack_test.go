@@ -345,7 +345,7 @@ func TestForgedAndBrokenTokensAreRejected(t *testing.T) {
 			if a.reason != "" {
 				description := a.description
 				if description == "" {
-					description = (&token.InvalidError{Reason: a.reason}).Error()
+					description = a.reason.Description()
 				}
 				want += fmt.Sprintf(`, error="invalid_token", error_description=%q`, description)
 			}

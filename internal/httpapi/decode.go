@@ -31,12 +31,12 @@ func (s *Server) decodeJSON(c *gin.Context, dst any, optional bool) (bool, error
 	}
 	mt, params, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
-		return false, newProblem(http.StatusUnsupportedMediaType, "unsupported_media_type", "Send the body as application/json.")
+		return false, apperr.New(apperr.CodeUnsupportedMediaType, "Send the body as application/json.")
 	}
 	// RFC 8259 §8.1: JSON is UTF-8. A body declared in another charset is
 	// refused rather than read as UTF-8 and misunderstood.
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return false, newProblem(http.StatusUnsupportedMediaType, "unsupported_media_type",
+		return false, apperr.New(apperr.CodeUnsupportedMediaType,
 			"Send the body as application/json in UTF-8, not charset "+apperr.Quote(cs)+".")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, req.Body, s.Config.MaxBodyBytes))
@@ -103,14 +103,14 @@ func checkMembers(dec *json.Decoder, t reflect.Type) error {
 			}
 			name := tok.(string)
 			if seen[name] {
-				return newProblem(http.StatusBadRequest, "duplicate_member", "The member "+apperr.Quote(name)+" appears more than once.")
+				return apperr.New(apperr.CodeDuplicateMember, "The member "+apperr.Quote(name)+" appears more than once.")
 			}
 			seen[name] = true
 			field := elem
 			if t != nil && t.Kind() == reflect.Struct {
 				var ok bool
 				if field, ok = jsonField(t, name); !ok {
-					return newProblem(http.StatusBadRequest, "unknown_member", "Unknown member "+apperr.Quote(name)+" (names are case-sensitive).")
+					return apperr.New(apperr.CodeUnknownMember, "Unknown member "+apperr.Quote(name)+" (names are case-sensitive).")
 				}
 			}
 			if err := checkMembers(dec, field); err != nil {
@@ -151,7 +151,7 @@ func jsonField(t reflect.Type, name string) (reflect.Type, bool) {
 }
 
 func tooLarge(limit int64) error {
-	return newProblem(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("The body exceeds %d bytes.", limit))
+	return apperr.New(apperr.CodeBodyTooLarge, fmt.Sprintf("The body exceeds %d bytes.", limit))
 }
 
 // safeJSONError keeps decoder messages short and printable; they can echo a

@@ -1,17 +1,18 @@
 package httpapi
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/revenue-api/revenue-api/internal/apperr"
-	"github.com/revenue-api/revenue-api/internal/auth"
-	"github.com/revenue-api/revenue-api/internal/token"
 )
 
 // Problem is an RFC 9457 problem details body with a stable machine code.
@@ -24,110 +25,92 @@ type Problem struct {
 	RequestID string `json:"request_id,omitempty"`
 }
 
-// problemError is an HTTP answer decided by a handler or middleware.
-type problemError struct {
-	status     int
-	code       string
-	detail     string
-	retryAfter int // seconds; 0: no Retry-After header
-}
-
-func (p *problemError) Error() string { return p.code + ": " + p.detail }
-
-func newProblem(status int, code, detail string) *problemError {
-	return &problemError{status: status, code: code, detail: detail}
-}
-
 // The problems handlers raise directly.
-func invalidJSON(detail string) *problemError {
-	return newProblem(http.StatusBadRequest, "invalid_json", detail)
+func invalidJSON(detail string) *apperr.Error {
+	return apperr.New(apperr.CodeInvalidJSON, detail)
 }
-func invalidRequest(detail string) *problemError {
-	return newProblem(http.StatusBadRequest, "invalid_request", detail)
-}
-
-var titles = map[string]string{
-	"invalid_json":            "Malformed JSON body",
-	"invalid_request":         "Invalid request",
-	"invalid_parameter":       "Invalid query parameter",
-	"invalid_query":           "Query string not understood",
-	"unknown_member":          "Unknown member in the JSON body",
-	"duplicate_member":        "Member given twice in the JSON body",
-	"body_too_large":          "Request body too large",
-	"unsupported_media_type":  "Unsupported media type",
-	"invalid_credentials":     "Invalid credentials",
-	"missing_token":           "Authentication required",
-	"invalid_token":           "Invalid access token",
-	"insufficient_scope":      "Insufficient scope",
-	"invalid_refresh_token":   "Invalid refresh token",
-	"forbidden_origin":        "Cross-site request refused",
-	"not_found":               "Not found",
-	"method_not_allowed":      "Method not allowed",
-	"conflict":                "Conflict",
-	"rate_limited":            "Too many requests",
-	"overloaded":              "Server busy",
-	"unavailable":             "Service unavailable",
-	"revocations_unavailable": "Revocation state unavailable",
-	"internal":                "Internal server error",
+func invalidRequest(detail string) *apperr.Error {
+	return apperr.New(apperr.CodeInvalidRequest, detail)
 }
 
-// toProblem is the one mapping from errors to HTTP answers. Internal details
-// stay in the log; the client gets a code and a safe sentence.
-func toProblem(err error) *problemError {
-	var p *problemError
-	var invalid *apperr.InvalidError
-	var tokErr *token.InvalidError
-	switch {
-	case errors.As(err, &p):
-		return p
-	case errors.As(err, &invalid):
-		return newProblem(http.StatusBadRequest, "invalid_parameter", invalid.Error())
-	case errors.As(err, &tokErr):
-		return newProblem(http.StatusUnauthorized, "invalid_token", tokErr.Error())
-	case errors.Is(err, auth.ErrInvalidCredentials):
-		return newProblem(http.StatusUnauthorized, "invalid_credentials", "The email or password is incorrect.")
-	case errors.Is(err, auth.ErrInvalidRefreshToken):
-		return newProblem(http.StatusUnauthorized, "invalid_refresh_token", "The refresh token is missing, expired or no longer valid. Log in again.")
-	case errors.Is(err, auth.ErrWeakPassword):
-		return invalidRequest(err.Error())
-	case errors.Is(err, auth.ErrOverloaded):
-		return &problemError{status: http.StatusServiceUnavailable, code: "overloaded", detail: "Too many logins are being processed. Retry shortly.", retryAfter: 1}
-	case errors.Is(err, apperr.ErrNotFound):
-		return newProblem(http.StatusNotFound, "not_found", "The resource does not exist.")
-	case errors.Is(err, apperr.ErrConflict):
-		return newProblem(http.StatusConflict, "conflict", "The resource already exists.")
-	case errors.Is(err, apperr.ErrUnavailable):
-		return &problemError{status: http.StatusServiceUnavailable, code: "unavailable", detail: "A dependency is unavailable. Retry shortly.", retryAfter: 2}
+// answer is how a code is answered: the status, the problem title, and how
+// long to ask the client to wait before a retry (an error's own RetryAfter
+// takes precedence; 0: no Retry-After header).
+type answer struct {
+	status     int
+	title      string
+	retryAfter time.Duration
+}
+
+// answers is the one map from codes to HTTP answers.
+var answers = map[string]answer{
+	apperr.CodeInvalidJSON:            {http.StatusBadRequest, "Malformed JSON body", 0},
+	apperr.CodeInvalidRequest:         {http.StatusBadRequest, "Invalid request", 0},
+	apperr.CodeInvalidParameter:       {http.StatusBadRequest, "Invalid query parameter", 0},
+	apperr.CodeInvalidQuery:           {http.StatusBadRequest, "Query string not understood", 0},
+	apperr.CodeUnknownMember:          {http.StatusBadRequest, "Unknown member in the JSON body", 0},
+	apperr.CodeDuplicateMember:        {http.StatusBadRequest, "Member given twice in the JSON body", 0},
+	apperr.CodeBodyTooLarge:           {http.StatusRequestEntityTooLarge, "Request body too large", 0},
+	apperr.CodeUnsupportedMediaType:   {http.StatusUnsupportedMediaType, "Unsupported media type", 0},
+	apperr.CodeInvalidCredentials:     {http.StatusUnauthorized, "Invalid credentials", 0},
+	apperr.CodeMissingToken:           {http.StatusUnauthorized, "Authentication required", 0},
+	apperr.CodeInvalidToken:           {http.StatusUnauthorized, "Invalid access token", 0},
+	apperr.CodeInsufficientScope:      {http.StatusForbidden, "Insufficient scope", 0},
+	apperr.CodeInvalidRefreshToken:    {http.StatusUnauthorized, "Invalid refresh token", 0},
+	apperr.CodeForbiddenOrigin:        {http.StatusForbidden, "Cross-site request refused", 0},
+	apperr.CodeNotFound:               {http.StatusNotFound, "Not found", 0},
+	apperr.CodeMethodNotAllowed:       {http.StatusMethodNotAllowed, "Method not allowed", 0},
+	apperr.CodeConflict:               {http.StatusConflict, "Conflict", 0},
+	apperr.CodeRateLimited:            {http.StatusTooManyRequests, "Too many requests", 0},
+	apperr.CodeOverloaded:             {http.StatusServiceUnavailable, "Server busy", time.Second},
+	apperr.CodeUnavailable:            {http.StatusServiceUnavailable, "Service unavailable", 2 * time.Second},
+	apperr.CodeRevocationsUnavailable: {http.StatusServiceUnavailable, "Revocation state unavailable", 5 * time.Second},
+	apperr.CodeInternal:               {http.StatusInternalServerError, "Internal server error", 0},
+}
+
+// errInternal is the answer to every error without a known code.
+var errInternal = apperr.New(apperr.CodeInternal, "An unexpected error occurred.")
+
+// problemOf is the *apperr.Error err is answered with and its answer.
+// Internal details stay in the log; the client gets a code and a safe sentence.
+func problemOf(err error) (*apperr.Error, answer) {
+	var e *apperr.Error
+	if errors.As(err, &e) {
+		if a, ok := answers[e.Code]; ok {
+			return e, a
+		}
 	}
-	return newProblem(http.StatusInternalServerError, "internal", "An unexpected error occurred.")
+	return errInternal, answers[apperr.CodeInternal]
 }
 
 // fail answers c with the problem for err and stops the handler chain.
 func (s *Server) fail(c *gin.Context, err error) {
-	p := toProblem(err)
-	if p.status >= 500 {
-		s.log.ErrorContext(c.Request.Context(), "request failed", "code", p.code, "err", err)
-	} else if _, ok := err.(*problemError); !ok {
-		c.Set(ctxErrorKey, err) // for the access log; never sent
+	if e, a := problemOf(err); a.status >= 500 {
+		s.log.ErrorContext(c.Request.Context(), "request failed", "code", e.Code, "err", err)
+	} else {
+		c.Set(ctxErrorKey, err) // for the access log
 	}
-	writeProblem(c, p)
+	writeProblem(c, err)
 }
 
-func writeProblem(c *gin.Context, p *problemError) {
-	if p.retryAfter > 0 {
-		c.Header("Retry-After", strconv.Itoa(p.retryAfter))
+// writeProblem answers c with the problem for err (problemOf): its status,
+// Retry-After, and an RFC 9457 body; it stops the handler chain.
+func writeProblem(c *gin.Context, err error) {
+	e, a := problemOf(err)
+	if wait := cmp.Or(e.RetryAfter, a.retryAfter); wait > 0 {
+		c.Header("Retry-After", strconv.FormatInt(int64(math.Ceil(wait.Seconds())), 10))
 	}
 	body := Problem{
-		Type:      "urn:revenue-api:problem:" + p.code,
-		Title:     titles[p.code],
-		Status:    p.status,
-		Detail:    p.detail,
-		Code:      p.code,
+		Type:      "urn:revenue-api:problem:" + e.Code,
+		Title:     a.title,
+		Status:    a.status,
+		Detail:    e.Message,
+		Code:      e.Code,
 		RequestID: requestIDOf(c),
 	}
 	c.Header("Content-Type", "application/problem+json")
 	c.Abort()
-	respond(c, p.status, body)
+	respond(c, a.status, body)
 }
 
 // bearerChallenge builds the RFC 6750 §3 WWW-Authenticate value.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/revenue-api/revenue-api/internal/apperr"
 	"github.com/revenue-api/revenue-api/internal/token"
 )
 
@@ -71,7 +72,7 @@ func (s *Server) jwks(c *gin.Context) {
 // openAPI serves the contract the server is tested against.
 func (s *Server) openAPI(c *gin.Context) {
 	if len(s.OpenAPISpec) == 0 {
-		writeProblem(c, newProblem(http.StatusNotFound, "not_found", "The resource does not exist."))
+		writeProblem(c, apperr.ErrNotFound)
 		return
 	}
 	c.Header("Cache-Control", "public, max-age=300")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/revenue-api/revenue-api/internal/apperr"
 	"github.com/revenue-api/revenue-api/internal/auth"
 )
 
@@ -82,7 +83,7 @@ func (s *Server) refresh(c *gin.Context) {
 		if cookie {
 			raw, _ = c.Cookie(refreshCookie)
 		} else if _, err := c.Cookie(refreshCookie); err == nil {
-			s.fail(c, newProblem(http.StatusForbidden, "forbidden_origin",
+			s.fail(c, apperr.New(apperr.CodeForbiddenOrigin,
 				"A cookie refresh needs the "+deliveryHeader+": cookie header."))
 			return
 		}
@@ -112,7 +113,7 @@ func (s *Server) wantsCookie(c *gin.Context) (bool, error) {
 		return false, invalidRequest(deliveryHeader + " must be body or cookie.")
 	}
 	if origin := c.GetHeader("Origin"); origin != "" && !s.allowedOrigin(c, origin) {
-		return false, newProblem(http.StatusForbidden, "forbidden_origin", "Requests from this origin may not use the refresh cookie.")
+		return false, apperr.New(apperr.CodeForbiddenOrigin, "Requests from this origin may not use the refresh cookie.")
 	}
 	return true, nil
 }

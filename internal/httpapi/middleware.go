@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/revenue-api/revenue-api/internal/apperr"
 	"github.com/revenue-api/revenue-api/internal/auth"
 	"github.com/revenue-api/revenue-api/internal/token"
 )
@@ -97,7 +98,7 @@ func (s *Server) recoverPanic(c *gin.Context) {
 			s.log.ErrorContext(c.Request.Context(), "panic", "request_id", requestIDOf(c),
 				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			if !c.Writer.Written() {
-				writeProblem(c, newProblem(http.StatusInternalServerError, "internal", "An unexpected error occurred."))
+				writeProblem(c, errInternal)
 			}
 		}
 	}()
@@ -228,9 +229,9 @@ func (s *Server) authenticate(c *gin.Context) {
 	}
 	p, err := s.Verifier.Verify(raw)
 	if err != nil {
-		reason := token.ReasonMalformed
-		if e, ok := err.(*token.InvalidError); ok {
-			reason = e.Reason
+		reason, ok := token.ReasonOf(err)
+		if !ok {
+			reason = token.ReasonMalformed
 		}
 		s.unauthorized(c, reason, "")
 		return
@@ -247,16 +248,16 @@ func (s *Server) authenticate(c *gin.Context) {
 func (s *Server) unauthorized(c *gin.Context, reason token.Reason, description string) {
 	if reason == "" {
 		c.Header("WWW-Authenticate", bearerChallenge("", "", ""))
-		writeProblem(c, newProblem(http.StatusUnauthorized, "missing_token", "Send an access token in the Authorization header: Bearer TOKEN."))
+		writeProblem(c, apperr.New(apperr.CodeMissingToken, "Send an access token in the Authorization header: Bearer TOKEN."))
 		return
 	}
 	s.Metrics.tokenRejected(reason)
 	c.Set(ctxReasonKey, string(reason))
 	if description == "" {
-		description = (&token.InvalidError{Reason: reason}).Error()
+		description = reason.Description()
 	}
 	c.Header("WWW-Authenticate", bearerChallenge("invalid_token", description, ""))
-	writeProblem(c, newProblem(http.StatusUnauthorized, "invalid_token", description))
+	writeProblem(c, apperr.New(apperr.CodeInvalidToken, description))
 }
 
 // requireScope lets through only principals granted scope (RFC 6750 §3.1).
@@ -265,7 +266,7 @@ func requireScope(scope string) gin.HandlerFunc {
 		p, ok := auth.PrincipalFrom(c.Request.Context())
 		if !ok || !p.HasScope(scope) {
 			c.Header("WWW-Authenticate", bearerChallenge("insufficient_scope", "the access token lacks the "+scope+" scope", scope))
-			writeProblem(c, newProblem(http.StatusForbidden, "insufficient_scope", "Your account has no access to this resource (needs "+scope+")."))
+			writeProblem(c, apperr.New(apperr.CodeInsufficientScope, "Your account has no access to this resource (needs "+scope+")."))
 			return
 		}
 		c.Next()

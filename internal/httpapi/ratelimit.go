@@ -1,14 +1,14 @@
 package httpapi
 
 import (
-	"math"
-	"net/http"
 	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"golang.org/x/time/rate"
+
+	"github.com/revenue-api/revenue-api/internal/apperr"
 )
 
 // rateLimiter keeps one token bucket per client address and route. A bucket
@@ -94,11 +94,8 @@ func (s *Server) rateLimit(route string) gin.HandlerFunc {
 		ok, wait := s.limiter.allow(route + "|" + clientKey(s.clientIP(c)))
 		if !ok {
 			s.Metrics.rateLimited(route)
-			writeProblem(c, &problemError{
-				status: http.StatusTooManyRequests, code: "rate_limited",
-				detail:     "Too many requests from this address. Retry later.",
-				retryAfter: int(math.Ceil(wait.Seconds())),
-			})
+			writeProblem(c, &apperr.Error{Code: apperr.CodeRateLimited,
+				Message: "Too many requests from this address. Retry later.", RetryAfter: wait})
 			return
 		}
 		c.Next()

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/revenue-api/revenue-api/internal/apperr"
 	"github.com/revenue-api/revenue-api/internal/revenue"
 )
 
@@ -34,7 +35,7 @@ func (s *Server) revenue(c *gin.Context) {
 	q := c.Request.URL.Query()
 	for name := range q {
 		if len(q[name]) > 1 {
-			s.fail(c, newProblem(http.StatusBadRequest, "invalid_parameter", "Give "+name+" once."))
+			s.fail(c, apperr.New(apperr.CodeInvalidParameter, "Give "+name+" once."))
 			return
 		}
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/revenue-api/revenue-api/internal/apperr"
 	"github.com/revenue-api/revenue-api/internal/auth"
 	"github.com/revenue-api/revenue-api/internal/revocation"
 	"github.com/revenue-api/revenue-api/internal/token"
@@ -43,9 +44,8 @@ func (s *Server) checkRevoked(c *gin.Context, p auth.Principal) bool {
 		return true
 	case errors.Is(err, revocation.ErrRevoked):
 		s.unauthorized(c, token.ReasonRevoked, "")
-	default:
-		writeProblem(c, &problemError{status: http.StatusServiceUnavailable, code: "revocations_unavailable",
-			detail: "The service cannot currently tell whether tokens were revoked. Retry shortly.", retryAfter: 5})
+	default: // revocation.ErrStale
+		writeProblem(c, err)
 	}
 	return false
 }
@@ -63,14 +63,14 @@ const maxFeedWait = 10 * time.Second
 func (s *Server) revocationFeed(c *gin.Context) {
 	if !s.feedAuthorized(c.Request.Header.Values("Authorization")) {
 		c.Header("WWW-Authenticate", bearerChallenge("invalid_token", "the revocation feed needs its feed token", ""))
-		writeProblem(c, newProblem(http.StatusUnauthorized, "invalid_token", "Send the revocation feed token in the Authorization header: Bearer TOKEN."))
+		writeProblem(c, apperr.New(apperr.CodeInvalidToken, "Send the revocation feed token in the Authorization header: Bearer TOKEN."))
 		return
 	}
 	var cursor uint64
 	if v, ok := c.GetQuery("cursor"); ok {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			writeProblem(c, newProblem(http.StatusBadRequest, "invalid_parameter", "cursor must be the cursor of a previous page (a decimal number)."))
+			writeProblem(c, apperr.New(apperr.CodeInvalidParameter, "cursor must be the cursor of a previous page (a decimal number)."))
 			return
 		}
 		cursor = n
@@ -79,7 +79,7 @@ func (s *Server) revocationFeed(c *gin.Context) {
 	if v, ok := c.GetQuery("wait"); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || time.Duration(n)*time.Second > maxFeedWait {
-			writeProblem(c, newProblem(http.StatusBadRequest, "invalid_parameter",
+			writeProblem(c, apperr.New(apperr.CodeInvalidParameter,
 				fmt.Sprintf("wait must be a whole number of seconds from 0 to %d.", int(maxFeedWait/time.Second))))
 			return
 		}
@@ -92,8 +92,8 @@ func (s *Server) revocationFeed(c *gin.Context) {
 		changed := s.Revocations.Changed() // before reading: a change in between wakes the wait
 		now := s.Now()
 		if s.Revocations.Stale(now) {
-			writeProblem(c, &problemError{status: http.StatusServiceUnavailable, code: "revocations_unavailable",
-				detail: "This replica's revocation state is stale. Retry shortly.", retryAfter: 1})
+			writeProblem(c, &apperr.Error{Code: apperr.CodeRevocationsUnavailable,
+				Message: "This replica's revocation state is stale. Retry shortly.", RetryAfter: time.Second})
 			return
 		}
 		revs, next := s.Revocations.Since(cursor, now)

@@ -78,8 +78,8 @@ func (q queryParams) check(c *gin.Context) {
 	c.Next()
 }
 
-func invalidQuery(detail string) *problemError {
-	return newProblem(http.StatusBadRequest, "invalid_query", detail)
+func invalidQuery(detail string) *apperr.Error {
+	return apperr.New(apperr.CodeInvalidQuery, detail)
 }
 
 // discardHeadBody answers a HEAD request as the GET handlers would answer

@@ -1,10 +1,9 @@
 package httpapi
 
 import (
-	"net/http"
-
 	"github.com/gin-gonic/gin"
 
+	"github.com/revenue-api/revenue-api/internal/apperr"
 	"github.com/revenue-api/revenue-api/internal/auth"
 )
 
@@ -42,7 +41,7 @@ func (s *Server) routes(r *gin.Engine) {
 	}
 
 	r.NoMethod(func(c *gin.Context) {
-		writeProblem(c, newProblem(http.StatusMethodNotAllowed, "method_not_allowed", "The method is not allowed on this resource."))
+		writeProblem(c, apperr.New(apperr.CodeMethodNotAllowed, "The method is not allowed on this resource."))
 	})
 	r.NoRoute(s.spaOrNotFound())
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gin-contrib/cors"
 	"github.com/gin-gonic/gin"
 
+	"github.com/revenue-api/revenue-api/internal/apperr"
 	"github.com/revenue-api/revenue-api/internal/auth"
 	"github.com/revenue-api/revenue-api/internal/revenue"
 	"github.com/revenue-api/revenue-api/internal/revocation"
@@ -111,7 +112,7 @@ func NewServer(d Deps) (http.Handler, error) {
 func (s *Server) corsOnlyFor(next gin.HandlerFunc) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if origin := c.GetHeader("Origin"); origin != "" && !s.allowedOrigin(c, origin) {
-			writeProblem(c, newProblem(http.StatusForbidden, "forbidden_origin", "Requests from this origin are not allowed."))
+			writeProblem(c, apperr.New(apperr.CodeForbiddenOrigin, "Requests from this origin are not allowed."))
 			return
 		}
 		next(c)

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/revenue-api/revenue-api/internal/apperr"
 )
 
 // spaCSP lets the built single-page app load its own scripts and styles and
@@ -76,7 +78,7 @@ func (s *Server) spaOrNotFound() gin.HandlerFunc {
 	root := s.Config.WebDir
 	index := filepath.Join(root, "index.html")
 	notFound := func(c *gin.Context) {
-		writeProblem(c, newProblem(http.StatusNotFound, "not_found", "The resource does not exist."))
+		writeProblem(c, apperr.ErrNotFound)
 	}
 	return func(c *gin.Context) {
 		clean := cleanPath(c.Request.URL.Path)

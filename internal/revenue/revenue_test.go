@@ -1,7 +1,6 @@
 package revenue
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
@@ -27,9 +26,8 @@ func TestParseRange(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := ParseRange(tt.from, tt.to)
-		var invalid *apperr.InvalidError
-		if tt.ok && err != nil || !tt.ok && !errors.As(err, &invalid) {
-			t.Errorf("ParseRange(%q, %q) = %v, want ok=%v (an InvalidError when not)", tt.from, tt.to, err, tt.ok)
+		if tt.ok && err != nil || !tt.ok && apperr.Code(err) != apperr.CodeInvalidParameter {
+			t.Errorf("ParseRange(%q, %q) = %v, want ok=%v (an invalid_parameter error when not)", tt.from, tt.to, err, tt.ok)
 		}
 	}
 }

@@ -12,7 +12,6 @@ package revocation
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"maps"
 	"math"
@@ -21,6 +20,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/revenue-api/revenue-api/internal/apperr"
 )
 
 // Kind is what a revocation names.
@@ -45,12 +46,13 @@ type Revocation struct {
 }
 
 // ErrRevoked is the answer to a token whose session ended or whose user's
-// tokens were revoked after it was issued.
-var ErrRevoked = errors.New("the access token was revoked")
+// tokens were revoked after it was issued: an invalid token whose Reason is
+// token.ReasonRevoked (package token imports this one).
+var ErrRevoked = &apperr.Error{Code: apperr.CodeInvalidToken, Message: "the access token was revoked", Reason: "revoked"}
 
 // ErrStale is the answer when the process has not heard from its source of
 // revocations for longer than it may (see Set.Check).
-var ErrStale = errors.New("the revocation state is stale")
+var ErrStale = apperr.New(apperr.CodeRevocationsUnavailable, "The service cannot currently tell whether tokens were revoked. Retry shortly.")
 
 // id is a session or user id (a UUID) in 16 bytes: the maps below hold no
 // pointers, so the garbage collector never scans them, however many

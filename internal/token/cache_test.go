@@ -2,7 +2,6 @@ package token_test
 
 import (
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -117,11 +116,11 @@ func verdictOf(p auth.Principal, err error) verdict {
 	if err == nil {
 		return verdict{ok: true, principal: p}
 	}
-	var ie *token.InvalidError
-	if !errors.As(err, &ie) {
-		return verdict{reason: "not an InvalidError: " + token.Reason(err.Error())}
+	reason, ok := token.ReasonOf(err)
+	if !ok {
+		return verdict{reason: "not a token refusal: " + token.Reason(err.Error())}
 	}
-	return verdict{reason: ie.Reason}
+	return verdict{reason: reason}
 }
 
 // check presents raw to the cache and to the plain verifier and fails

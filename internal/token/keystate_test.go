@@ -184,9 +184,8 @@ func reasonOf(_ auth.Principal, err error) token.Reason {
 	if err == nil {
 		return ""
 	}
-	var inv *token.InvalidError
-	if errors.As(err, &inv) {
-		return inv.Reason
+	if reason, ok := token.ReasonOf(err); ok {
+		return reason
 	}
 	return token.Reason("unexpected error: " + err.Error())
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/revenue-api/revenue-api/internal/apperr"
 	"github.com/revenue-api/revenue-api/internal/auth"
 )
 
@@ -59,18 +60,23 @@ var descriptions = map[Reason]string{
 	ReasonRevoked:     "the access token was revoked",
 }
 
-// InvalidError is a rejected token.
-type InvalidError struct{ Reason Reason }
+// Description is r's RFC 6750 error_description.
+func (r Reason) Description() string { return descriptions[r] }
 
-func (e *InvalidError) Error() string { return descriptions[e.Reason] }
+// invalid is the error for a token refused for r: code invalid_token, r
+// as its Reason, r's description as its message.
+func invalid(r Reason) error {
+	return &apperr.Error{Code: apperr.CodeInvalidToken, Message: r.Description(), Reason: string(r)}
+}
 
-// ErrInvalid is matched by every *InvalidError with errors.Is.
-var ErrInvalid = errors.New("invalid access token")
-
-// Is makes errors.Is(err, ErrInvalid) true for every rejection.
-func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
-
-func invalid(r Reason) error { return &InvalidError{Reason: r} }
+// ReasonOf tells why err refused a token, if it is (or wraps) such a refusal.
+func ReasonOf(err error) (Reason, bool) {
+	var e *apperr.Error
+	if errors.As(err, &e) && e.Code == apperr.CodeInvalidToken && e.Reason != "" {
+		return Reason(e.Reason), true
+	}
+	return "", false
+}
 
 // Verifier checks access tokens with keys held in memory: no database, cache
 // or network call per token.
@@ -107,12 +113,12 @@ func NewVerifier(keys KeyLookup, issuer, audience string, leeway time.Duration, 
 // them is refused outright, never followed.
 var forbiddenHeaders = []string{"jku", "x5u", "jwk", "x5c", "x5t", "x5t#S256", "crit"}
 
-// Verify checks raw and returns the principal it asserts, or an error
-// matching ErrInvalid whose Reason says why: size and compactJWS first, then
-// golang-jwt's parser (alg pinned to RS256, the key function's header checks
-// and choice of key by kid, the signature, then exp, nbf, iat, iss, aud with
-// the leeway and accessClaims.Validate), and, once the signature holds,
-// checkClaimNames before any claim is believed.
+// Verify checks raw and returns the principal it asserts, or an error of
+// code invalid_token whose Reason says why (ReasonOf): size and compactJWS
+// first, then golang-jwt's parser (alg pinned to RS256, the key function's
+// header checks and choice of key by kid, the signature, then exp, nbf,
+// iat, iss, aud with the leeway and accessClaims.Validate), and, once the
+// signature holds, checkClaimNames before any claim is believed.
 func (v *Verifier) Verify(raw string) (auth.Principal, error) {
 	p, _, err := v.verify(raw)
 	return p, err
@@ -225,10 +231,10 @@ func (v *Verifier) checkClaimNames(raw string) error {
 // reasonFor turns golang-jwt's error into a Reason; keyed is whether the
 // key function gave a key, so that a signature error means the signature.
 func reasonFor(err error, keyed bool) Reason {
-	var inv *InvalidError
+	reason, refused := ReasonOf(err)
 	switch {
-	case errors.As(err, &inv): // the key function refused the header
-		return inv.Reason
+	case refused: // the key function refused the header
+		return reason
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return ReasonMalformed
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid) && keyed:
