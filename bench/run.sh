@@ -66,7 +66,7 @@ gobench() {
 	taskset -c "$server_cpu" go test -run '^$' -benchmem -benchtime "$benchtime" -count "$count" "$@" | tee -a "$tmp/gobench.txt" >&2
 }
 gobench -bench 'RSAVerifyPKCS1v15|Verify$|VerifyCachedHit$|VerifyCachedMiss|GolangJWTParse|Sign' ./internal/token
-gobench -bench 'PasswordHash' ./internal/auth
+gobench -bench 'PasswordHash' ./internal/passwordhash
 gobench -bench 'Me' ./internal/httpapi
 
 log "HTTP load (wrk on CPU $load_cpu, servers on CPU $server_cpu)"

@@ -19,7 +19,7 @@ targets=(
 	"FuzzLogin ./internal/httpapi 700"
 	"FuzzRefresh ./internal/httpapi 5000"
 	"FuzzAccessLogLine ./internal/httpapi 500"
-	"FuzzDecodeHashRequest ./internal/auth 20000"
+	"FuzzDecodeHashRequest ./internal/passwordhash 20000"
 )
 for t in "${targets[@]}"; do
 	read -r name pkg count <<<"$t"

@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/revenue-api/revenue-api/internal/auth"
 	"github.com/revenue-api/revenue-api/internal/config"
+	"github.com/revenue-api/revenue-api/internal/passwordhash"
 	"github.com/revenue-api/revenue-api/internal/pgcluster"
 	"github.com/revenue-api/revenue-api/internal/postgres"
 )
@@ -21,7 +21,7 @@ import (
 type backend struct {
 	cluster *pgcluster.Cluster // nil when DATABASE_URL is set
 	db      *postgres.DB
-	hasher  *auth.PasswordHasher
+	hasher  *passwordhash.Hasher
 	connStr string
 }
 
@@ -83,24 +83,17 @@ func openBackendWith(ctx context.Context, cfg config.Config, log *slog.Logger,
 	// Revocations live as long as a token they can refuse; serve adds the
 	// hand-off to its in-memory set.
 	b.db.SetRevocationPolicy(postgres.RevocationPolicy{TokenLifetime: cfg.AccessTokenTTL + cfg.ClockLeeway})
-	var opts []auth.HasherOption
-	if cfg.HashProcesses {
-		worker, err := hashWorkerCommand()
-		if err != nil {
-			b.close(ctx)
-			return nil, err
-		}
-		opts = append(opts, auth.InWorkerProcesses(worker))
+	worker, err := hashWorkerCommand()
+	if err != nil {
+		b.close(ctx)
+		return nil, err
 	}
-	b.hasher, err = auth.NewPasswordHasher(auth.Argon2Params{
+	b.hasher, err = passwordhash.New(passwordhash.Params{
 		MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Time, Parallelism: cfg.Argon2Threads,
-	}, cfg.HashWorkers, cfg.HashQueue, opts...)
+	}, cfg.HashWorkers, cfg.HashQueue, passwordhash.InWorkerProcesses(worker, log))
 	if err != nil {
 		b.close(ctx)
 		return nil, fmt.Errorf("password hashing: %w", err)
-	}
-	if !cfg.HashProcesses {
-		b.hasher.OnBusy(time.Second, tuning.hashing(b.hasher.Workers()))
 	}
 	return b, nil
 }

@@ -2,9 +2,10 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 
-	"github.com/revenue-api/revenue-api/internal/auth"
+	"github.com/revenue-api/revenue-api/internal/passwordhash"
 )
 
 // replacedBinaryEnv makes this test binary run hashAfterReplacingSelf
@@ -24,7 +25,8 @@ func hashAfterReplacingSelf(path string) error {
 	if err != nil {
 		return err
 	}
-	h, err := auth.NewPasswordHasher(auth.Argon2Params{MemoryKiB: 8192, Iterations: 1, Parallelism: 1}, 1, 0, auth.InWorkerProcesses(start))
+	h, err := passwordhash.New(passwordhash.Params{MemoryKiB: 8192, Iterations: 1, Parallelism: 1}, 1, 0,
+		passwordhash.InWorkerProcesses(start, slog.New(slog.NewTextHandler(os.Stderr, nil))))
 	if err != nil {
 		return fmt.Errorf("hash worker after the binary was replaced: %w", err)
 	}

@@ -19,7 +19,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/revenue-api/revenue-api/internal/auth"
+	"github.com/revenue-api/revenue-api/internal/passwordhash"
 )
 
 func main() {
@@ -53,8 +53,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "healthcheck":
 		return healthcheck(ctx, getenv)
 	case "hash-worker":
-		// Started by serve, one per hashing worker (REVENUE_HASH_PROCESSES).
-		return auth.ServeHashWorker(stdin, stdout)
+		// Started by serve (and the admin commands), one per hashing worker.
+		return passwordhash.ServeWorker(stdin, stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -25,6 +25,7 @@ import (
 	"github.com/revenue-api/revenue-api/internal/auth"
 	"github.com/revenue-api/revenue-api/internal/config"
 	"github.com/revenue-api/revenue-api/internal/httpapi"
+	"github.com/revenue-api/revenue-api/internal/passwordhash"
 	"github.com/revenue-api/revenue-api/internal/pgtest"
 	"github.com/revenue-api/revenue-api/internal/postgres"
 	"github.com/revenue-api/revenue-api/internal/revenue"
@@ -48,8 +49,8 @@ const (
 	BobPassword   = "bob-password-1"
 )
 
-// CheapArgon2 keeps tests fast; production uses auth.DefaultArgon2Params.
-var CheapArgon2 = auth.Argon2Params{MemoryKiB: 8 * 1024, Iterations: 1, Parallelism: 1}
+// CheapArgon2 keeps tests fast; production uses passwordhash.DefaultParams.
+var CheapArgon2 = passwordhash.Params{MemoryKiB: 8 * 1024, Iterations: 1, Parallelism: 1}
 
 // Main is the TestMain of packages using Env: it starts PostgreSQL and
 // migrates the template database once.
@@ -133,7 +134,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	key := &token.Key{ID: token.Thumbprint(&priv.PublicKey), Public: &priv.PublicKey, Private: priv, Created: clock.Now()}
 	keyring := token.NewKeyring(token.NewKeySet([]*token.Key{key}, key))
 
-	hasher, err := auth.NewPasswordHasher(CheapArgon2, cfg.HashWorkers, cfg.HashQueue)
+	hasher, err := passwordhash.New(CheapArgon2, cfg.HashWorkers, cfg.HashQueue)
 	if err != nil {
 		t.Fatal(err)
 	}

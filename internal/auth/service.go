@@ -44,7 +44,7 @@ type Service struct {
 	sessions SessionStore
 	events   EventStore
 	issuer   TokenIssuer
-	hasher   *PasswordHasher
+	hasher   PasswordHasher
 	policy   Policy
 	log      *slog.Logger
 	now      func() time.Time
@@ -63,7 +63,7 @@ func (s *Service) observed(ev Event, err error) {
 
 // NewService wires the use cases to their stores, signer and hasher.
 func NewService(users UserStore, sessions SessionStore, events EventStore, issuer TokenIssuer,
-	hasher *PasswordHasher, policy Policy, log *slog.Logger, now func() time.Time) *Service {
+	hasher PasswordHasher, policy Policy, log *slog.Logger, now func() time.Time) *Service {
 	return &Service{users: users, sessions: sessions, events: events, issuer: issuer,
 		hasher: hasher, policy: policy, log: log, now: now, observe: func(Event) {}}
 }

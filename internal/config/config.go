@@ -67,7 +67,6 @@ type Config struct {
 
 	HashWorkers     int           // REVENUE_HASH_WORKERS
 	HashQueue       int           // REVENUE_HASH_QUEUE
-	HashProcesses   bool          // REVENUE_HASH_PROCESSES
 	Argon2MemoryKiB uint32        // REVENUE_ARGON2_MEMORY_KIB
 	Argon2Time      uint32        // REVENUE_ARGON2_ITERATIONS
 	Argon2Threads   uint8         // REVENUE_ARGON2_PARALLELISM
@@ -215,7 +214,6 @@ func Load(getenv func(string) string) (Config, error) {
 
 		HashWorkers:     r.integer("REVENUE_HASH_WORKERS", workers),
 		HashQueue:       r.integer("REVENUE_HASH_QUEUE", 32),
-		HashProcesses:   r.boolean("REVENUE_HASH_PROCESSES", true),
 		Argon2MemoryKiB: uint32(r.integer("REVENUE_ARGON2_MEMORY_KIB", 19456)),
 		Argon2Time:      uint32(r.integer("REVENUE_ARGON2_ITERATIONS", 2)),
 		Argon2Threads:   uint8(r.integer("REVENUE_ARGON2_PARALLELISM", 1)),

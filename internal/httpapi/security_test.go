@@ -28,6 +28,7 @@ import (
 	"github.com/revenue-api/revenue-api/internal/auth"
 	"github.com/revenue-api/revenue-api/internal/config"
 	"github.com/revenue-api/revenue-api/internal/httpapi"
+	"github.com/revenue-api/revenue-api/internal/passwordhash"
 	"github.com/revenue-api/revenue-api/internal/postgres"
 	"github.com/revenue-api/revenue-api/internal/revenue"
 	"github.com/revenue-api/revenue-api/internal/syncbuf"
@@ -38,13 +39,13 @@ import (
 // restart) would be: its own router, rate limiter, hashing pool and log.
 type replica struct {
 	*apitest.Env
-	Hasher *auth.PasswordHasher
+	Hasher *passwordhash.Hasher
 }
 
 // replicaSetup changes how a replica is built.
 type replicaSetup struct {
-	argon2          auth.Argon2Params // zero: apitest.CheapArgon2
-	workers, queue  int               // zero: env's
+	argon2          passwordhash.Params // zero: apitest.CheapArgon2
+	workers, queue  int                 // zero: env's
 	config          func(*config.Config)
 	wrapVerifier    func(httpapi.Verifier) httpapi.Verifier
 	lockoutDisabled bool // no per-account lockout (for timing many failures)
@@ -57,14 +58,14 @@ func newReplica(t *testing.T, env *apitest.Env, setup replicaSetup) *replica {
 		setup.config(&cfg)
 	}
 	params := setup.argon2
-	if params == (auth.Argon2Params{}) {
+	if params == (passwordhash.Params{}) {
 		params = apitest.CheapArgon2
 	}
 	workers, queue := cfg.HashWorkers, cfg.HashQueue
 	if setup.workers > 0 {
 		workers, queue = setup.workers, setup.queue
 	}
-	hasher, err := auth.NewPasswordHasher(params, workers, queue)
+	hasher, err := passwordhash.New(params, workers, queue)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +358,7 @@ func TestAccountLockoutHoldsAcrossReplicas(t *testing.T) {
 func TestHashingPoolShedsLoad(t *testing.T) {
 	env := apitest.New(t)
 	// One worker and one waiting place, with a hash slow enough to hold them.
-	r := newReplica(t, env, replicaSetup{argon2: auth.Argon2Params{MemoryKiB: 64 * 1024, Iterations: 6, Parallelism: 1}, workers: 1, queue: 1})
+	r := newReplica(t, env, replicaSetup{argon2: passwordhash.Params{MemoryKiB: 64 * 1024, Iterations: 6, Parallelism: 1}, workers: 1, queue: 1})
 	alice := env.Login(apitest.AliceEmail, apitest.AlicePassword)
 
 	var wg sync.WaitGroup
@@ -458,7 +459,7 @@ func TestLoginFailuresDoNotTellAccountsApart(t *testing.T) {
 // the production cost so the hash dominates the timing.
 func TestLoginTimingDoesNotTellAccountsApart(t *testing.T) {
 	env := apitest.New(t)
-	r := newReplica(t, env, replicaSetup{argon2: auth.DefaultArgon2Params, workers: 2, queue: 64, lockoutDisabled: true,
+	r := newReplica(t, env, replicaSetup{argon2: passwordhash.DefaultParams, workers: 2, queue: 64, lockoutDisabled: true,
 		config: func(c *config.Config) { c.AuthRate, c.AuthBurst = 1e6, 1e6 }})
 	hash, err := r.Hasher.Hash(context.Background(), apitest.AlicePassword)
 	if err != nil {
@@ -501,13 +502,13 @@ func TestPasswordHashingDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	def := auth.DefaultArgon2Params
+	def := passwordhash.DefaultParams
 	// OWASP Password Storage Cheat Sheet: argon2id, m >= 19 MiB, t >= 2, p >= 1.
 	if def.MemoryKiB < 19*1024 || def.Iterations < 2 || def.Parallelism < 1 {
-		t.Errorf("DefaultArgon2Params %+v are below OWASP's argon2id minimum (19 MiB, t=2, p=1)", def)
+		t.Errorf("DefaultParams %+v are below OWASP's argon2id minimum (19 MiB, t=2, p=1)", def)
 	}
-	if got := (auth.Argon2Params{MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Time, Parallelism: cfg.Argon2Threads}); got != def {
-		t.Errorf("the default configuration hashes with %+v, want DefaultArgon2Params %+v", got, def)
+	if got := (passwordhash.Params{MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Time, Parallelism: cfg.Argon2Threads}); got != def {
+		t.Errorf("the default configuration hashes with %+v, want DefaultParams %+v", got, def)
 	}
 }
 
@@ -560,13 +561,13 @@ func hashParams(hash string) string {
 
 func TestLoginRehashesOnParameterChange(t *testing.T) {
 	current := fmt.Sprintf("m=%d,t=%d,p=%d", apitest.CheapArgon2.MemoryKiB, apitest.CheapArgon2.Iterations, apitest.CheapArgon2.Parallelism)
-	for _, old := range []auth.Argon2Params{
+	for _, old := range []passwordhash.Params{
 		{MemoryKiB: 9 * 1024, Iterations: 1, Parallelism: 1}, // weaker memory
 		{MemoryKiB: 8 * 1024, Iterations: 3, Parallelism: 2}, // stronger, but not the configured cost
 	} {
 		t.Run(fmt.Sprintf("from m=%d,t=%d,p=%d", old.MemoryKiB, old.Iterations, old.Parallelism), func(t *testing.T) {
 			env := apitest.New(t)
-			oldHasher, err := auth.NewPasswordHasher(old, 1, 0)
+			oldHasher, err := passwordhash.New(old, 1, 0)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -22,7 +22,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/revenue-api/revenue-api/internal/auth"
+	"github.com/revenue-api/revenue-api/internal/passwordhash"
 	"github.com/revenue-api/revenue-api/internal/pgcluster"
 	"github.com/revenue-api/revenue-api/internal/postgres"
 	"github.com/revenue-api/revenue-api/internal/token"
@@ -375,7 +375,7 @@ func (h *harness) setup(ctx context.Context) error {
 		return err
 	}
 	defer db.Close()
-	hasher, err := auth.NewPasswordHasher(auth.DefaultArgon2Params, 1, 4)
+	hasher, err := passwordhash.New(passwordhash.DefaultParams, 1, 4)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package auth
+package passwordhash
 
 import (
 	"bufio"
@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -16,12 +17,21 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// hashWorkerEnv makes this test binary a hash worker process (TestMain).
-const hashWorkerEnv = "REVENUE_AUTH_TEST_HASH_WORKER"
+// hashWorkerEnv makes this test binary a hash worker process (TestMain):
+// "1" a worker like the server's, idleClassRefused one whose kernel
+// refuses SCHED_IDLE.
+const (
+	hashWorkerEnv    = "REVENUE_PASSWORDHASH_TEST_WORKER"
+	idleClassRefused = "idle-class-refused"
+)
 
 func TestMain(m *testing.M) {
-	if os.Getenv(hashWorkerEnv) == "1" {
-		if err := ServeHashWorker(os.Stdin, os.Stdout); err != nil {
+	if mode := os.Getenv(hashWorkerEnv); mode != "" {
+		lower := lowerProcessPriority
+		if mode == idleClassRefused {
+			lower = lowerPriorityWithoutIdleClass
+		}
+		if err := serveWorker(os.Stdin, os.Stdout, lower); err != nil {
 			os.Exit(2)
 		}
 		os.Exit(0)
@@ -30,16 +40,19 @@ func TestMain(m *testing.M) {
 }
 
 // testWorker starts this test binary as a hash worker process.
-func testWorker() *exec.Cmd {
+func testWorker() *exec.Cmd { return testWorkerIn("1") }
+
+// testWorkerIn starts this test binary as a hash worker process in mode.
+func testWorkerIn(mode string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = []string{hashWorkerEnv + "=1"}
+	cmd.Env = []string{hashWorkerEnv + "=" + mode}
 	cmd.Stderr = os.Stderr
 	return cmd
 }
 
-func newProcessHasher(t *testing.T, workers, queue int) *PasswordHasher {
+func newProcessHasher(t *testing.T, workers, queue int) *Hasher {
 	t.Helper()
-	h, err := NewPasswordHasher(cheap, workers, queue, InWorkerProcesses(testWorker))
+	h, err := New(cheap, workers, queue, InWorkerProcesses(testWorker, slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +60,7 @@ func newProcessHasher(t *testing.T, workers, queue int) *PasswordHasher {
 	return h
 }
 
-func workerPID(t *testing.T, h *PasswordHasher, i int) int {
+func workerPID(t *testing.T, h *Hasher, i int) int {
 	t.Helper()
 	pid := h.engines[i].(*processEngine).pid()
 	if pid == 0 {
@@ -60,14 +73,14 @@ func workerPID(t *testing.T, h *PasswordHasher, i int) int {
 // round: the two compute the same argon2id and bcrypt answers.
 func TestWorkerProcessesHashLikeThisProcess(t *testing.T) {
 	remote := newProcessHasher(t, 1, 4)
-	local, err := NewPasswordHasher(cheap, 1, 4)
+	local, err := New(cheap, 1, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(local.Close)
 	ctx := context.Background()
 	// A worker process hashes and this process verifies, then the reverse.
-	for _, pair := range [][2]*PasswordHasher{{remote, local}, {local, remote}} {
+	for _, pair := range [][2]*Hasher{{remote, local}, {local, remote}} {
 		encoded, err := pair[0].Hash(ctx, "correct horse battery")
 		if err != nil {
 			t.Fatal(err)
@@ -121,10 +134,10 @@ func TestWorkerProcessReplacedAndClosed(t *testing.T) {
 // service holds no hashing process; the next hash starts a new one.
 func TestWorkerProcessStopsWhenIdle(t *testing.T) {
 	const idle = 200 * time.Millisecond
-	quick := func(h *PasswordHasher) {
+	quick := func(h *Hasher) {
 		h.newEngine = func() engine { return &processEngine{command: testWorker, idleStop: idle, timeout: time.Minute} }
 	}
-	h, err := NewPasswordHasher(cheap, 1, 4, quick)
+	h, err := New(cheap, 1, 4, quick)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +173,7 @@ func TestWorkerProcessStopsWhenIdle(t *testing.T) {
 // the reason, instead of failing logins later.
 func TestWorkerProcessThatCannotStart(t *testing.T) {
 	missing := func() *exec.Cmd { return exec.Command("/nonexistent/revenue-api", "hash-worker") }
-	h, err := NewPasswordHasher(cheap, 1, 4, InWorkerProcesses(missing))
+	h, err := New(cheap, 1, 4, InWorkerProcesses(missing, slog.New(slog.DiscardHandler)))
 	if err == nil {
 		h.Close()
 		t.Fatal("NewPasswordHasher with a missing worker binary succeeded")
@@ -177,7 +190,7 @@ func TestWorkerProcessAnsweringNonsense(t *testing.T) {
 		// Reads nothing, answers a status byte then a length past the limit.
 		return exec.Command("/bin/sh", "-c", `printf '\000\377\377\377\377'; sleep 5`)
 	}
-	h, err := NewPasswordHasher(cheap, 1, 4, InWorkerProcesses(liar))
+	h, err := New(cheap, 1, 4, InWorkerProcesses(liar, slog.New(slog.DiscardHandler)))
 	if err == nil {
 		h.Close()
 		t.Fatal("NewPasswordHasher with a worker answering nonsense succeeded")
@@ -191,7 +204,7 @@ func TestWorkerProcessAnsweringNonsense(t *testing.T) {
 // on after the answer timeout (and replaced once), instead of holding its
 // place in the pool for ever.
 func TestWorkerProcessThatNeverAnswers(t *testing.T) {
-	silent := func(h *PasswordHasher) {
+	silent := func(h *Hasher) {
 		h.newEngine = func() engine {
 			return &processEngine{idleStop: time.Minute, timeout: 200 * time.Millisecond, command: func() *exec.Cmd {
 				return exec.Command("/bin/sh", "-c", "exec sleep 30")
@@ -199,7 +212,7 @@ func TestWorkerProcessThatNeverAnswers(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	h, err := NewPasswordHasher(cheap, 1, 4, silent)
+	h, err := New(cheap, 1, 4, silent)
 	if err == nil {
 		h.Close()
 		t.Fatal("NewPasswordHasher with a silent worker succeeded")
@@ -213,8 +226,8 @@ func TestWorkerProcessThatNeverAnswers(t *testing.T) {
 }
 
 // The worker's side of the protocol (run in this process, without lowering
-// its priority): answers each request, reports bad
-// parameters without stopping, and stops at a malformed frame.
+// its priority): reports its priority first, answers each request, reports
+// bad parameters without stopping, and stops at a malformed frame.
 func TestServeHashWorkerFrames(t *testing.T) {
 	request := func(r *hashRequest) []byte {
 		var b bytes.Buffer
@@ -225,18 +238,19 @@ func TestServeHashWorkerFrames(t *testing.T) {
 		return b.Bytes()
 	}
 	good := request(&hashRequest{op: opArgon2id, params: cheap, keyLen: 32, password: []byte("pw"), salt: []byte("saltsaltsaltsalt")})
-	outOfRange := request(&hashRequest{op: opArgon2id, params: Argon2Params{MemoryKiB: 1, Iterations: 1, Parallelism: 1}, keyLen: 32})
+	outOfRange := request(&hashRequest{op: opArgon2id, params: Params{MemoryKiB: 1, Iterations: 1, Parallelism: 1}, keyLen: 32})
 	var in bytes.Buffer
 	in.Write(good)
 	in.Write(outOfRange)
 	in.Write(good)
 	var out bytes.Buffer
-	if err := serveHashes(&in, &out); err != nil {
-		t.Fatalf("serveHashes at the end of its input: %v, want nil", err)
+	refused := func() error { return errors.New("SCHED_IDLE: operation not permitted") }
+	if err := serveWorker(&in, &out, refused); err != nil {
+		t.Fatalf("serveWorker at the end of its input: %v, want nil", err)
 	}
 	r := bufio.NewReader(&out)
 	var statuses []byte
-	for range 3 {
+	for range 4 {
 		status, err := r.ReadByte()
 		if err != nil {
 			t.Fatal(err)
@@ -250,8 +264,8 @@ func TestServeHashWorkerFrames(t *testing.T) {
 		}
 		statuses = append(statuses, status)
 	}
-	if !bytes.Equal(statuses, []byte{statusOK, statusError, statusOK}) {
-		t.Errorf("statuses %v, want ok, error, ok", statuses)
+	if !bytes.Equal(statuses, []byte{statusError, statusOK, statusError, statusOK}) {
+		t.Errorf("statuses %v, want the priority report's error, then ok, error, ok", statuses)
 	}
 
 	var huge [5]byte

@@ -1,4 +1,4 @@
-package auth
+package passwordhash
 
 import (
 	"bufio"
@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,8 +17,9 @@ import (
 
 // A hash worker process computes password hashes for the server over a
 // pair of pipes: one request on its stdin, one answer on its stdout, in
-// turn. It holds no state, reads no environment, logs nothing, and exits
-// when its stdin closes (the server closed it, or died).
+// turn. It holds no state, reads no environment, logs nothing (it tells
+// the server what it could not do), and exits when its stdin closes (the
+// server closed it, or died).
 //
 // Why a process: argon2 runs its work in goroutines of its own, which the
 // serving process cannot keep at a low priority, and allocates its memory
@@ -27,7 +29,9 @@ import (
 // SCHED_IDLE class (lowerProcessPriority), so any request's thread takes
 // the CPU from a hash at once, and the hashes' memory is collected there.
 //
-// Frames are little-endian. A request is an op byte, then for opArgon2id
+// Frames are little-endian. A worker starts with an answer to no request,
+// its priority report: statusOK, or statusError with the steps of
+// lowerProcessPriority that failed. A request is an op byte, then for opArgon2id
 // iterations, memory (KiB) and key length as uint32, parallelism as a byte,
 // the password and the salt; for opBcrypt the stored hash and the password.
 // Byte strings are a uint32 length and the bytes. An answer is a status
@@ -51,8 +55,8 @@ var errFrame = errors.New("hash worker: malformed frame")
 // hashRequest is one hash for a worker.
 type hashRequest struct {
 	op       byte
-	params   Argon2Params // opArgon2id
-	keyLen   uint32       // opArgon2id
+	params   Params // opArgon2id
+	keyLen   uint32 // opArgon2id
 	password []byte
 	salt     []byte // opArgon2id
 	hash     []byte // opBcrypt: the stored hash
@@ -89,7 +93,7 @@ func decodeRequest(r *bufio.Reader) (*hashRequest, error) {
 		if _, err := io.ReadFull(r, b[:]); err != nil {
 			return nil, errFrame
 		}
-		req.params = Argon2Params{
+		req.params = Params{
 			Iterations:  binary.LittleEndian.Uint32(b[0:]),
 			MemoryKiB:   binary.LittleEndian.Uint32(b[4:]),
 			Parallelism: b[12],
@@ -155,12 +159,28 @@ func readString(r *bufio.Reader) ([]byte, error) {
 	return b, nil
 }
 
-// ServeHashWorker is a hash worker process's main loop: it lowers the
-// process's CPU priority, then answers requests from in on out until in
-// ends. It returns nil at the end of in, and an error for a malformed
-// request (after which the server starts a new worker).
-func ServeHashWorker(in io.Reader, out io.Writer) error {
-	lowerProcessPriority()
+// ServeWorker is a hash worker process's main loop: it lowers the
+// process's CPU priority (and reports what failed of that), then answers
+// requests from in on out until in ends. It returns nil at the end of in,
+// and an error for a malformed request (after which the server starts a
+// new worker).
+func ServeWorker(in io.Reader, out io.Writer) error {
+	return serveWorker(in, out, lowerProcessPriority)
+}
+
+// serveWorker is ServeWorker with lowerPriority to lower it.
+func serveWorker(in io.Reader, out io.Writer, lowerPriority func() error) error {
+	w := bufio.NewWriter(out)
+	if err := lowerPriority(); err != nil {
+		_ = w.WriteByte(statusError)
+		writeString(w, []byte(strings.ReplaceAll(err.Error(), "\n", "; ")))
+	} else {
+		_ = w.WriteByte(statusOK)
+		writeString(w, nil)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
 	return serveHashes(in, out)
 }
 
@@ -204,7 +224,8 @@ const workerAnswerTimeout = time.Minute
 type processEngine struct {
 	command  func() *exec.Cmd
 	idleStop time.Duration
-	timeout  time.Duration // for one answer
+	timeout  time.Duration       // for one answer
+	report   func(reason string) // a worker's priority could not be lowered; may be nil
 
 	mu   sync.Mutex // one request at a time; held by compute
 	used uint64     // computes so far: an idle stop ends only a process unused since
@@ -247,24 +268,33 @@ func (e *processEngine) exchange(req *hashRequest) ([]byte, error) {
 	if err := req.encode(e.w); err != nil {
 		return nil, fmt.Errorf("%w: %v", errWorkerGone, err)
 	}
+	status, body, err := e.answer()
+	if err != nil {
+		return nil, err
+	}
+	if status == statusError {
+		return nil, fmt.Errorf("hash worker: %s", body)
+	}
+	return body, nil
+}
+
+// answer reads the worker's next answer, within the answer timeout.
+func (e *processEngine) answer() (status byte, body []byte, err error) {
 	if d, ok := e.out.(interface{ SetReadDeadline(time.Time) error }); ok {
 		_ = d.SetReadDeadline(time.Now().Add(e.timeout))
 	}
-	status, err := e.r.ReadByte()
+	status, err = e.r.ReadByte()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errWorkerGone, err)
+		return 0, nil, fmt.Errorf("%w: %v", errWorkerGone, err)
 	}
-	body, err := readString(e.r)
+	body, err = readString(e.r)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errWorkerGone, err)
+		return 0, nil, fmt.Errorf("%w: %v", errWorkerGone, err)
 	}
-	switch status {
-	case statusOK:
-		return body, nil
-	case statusError:
-		return nil, fmt.Errorf("hash worker: %s", body)
+	if status != statusOK && status != statusError {
+		return 0, nil, fmt.Errorf("%w: %v", errWorkerGone, errFrame)
 	}
-	return nil, fmt.Errorf("%w: %v", errWorkerGone, errFrame)
+	return status, body, nil
 }
 
 func (e *processEngine) start() error {
@@ -287,6 +317,14 @@ func (e *processEngine) start() error {
 		_ = cmd.Wait()
 		close(exit)
 	}(cmd, e.exit)
+	status, body, err := e.answer() // the priority report
+	if err != nil {
+		e.stop()
+		return err
+	}
+	if status == statusError && e.report != nil {
+		e.report(string(body))
+	}
 	return nil
 }
 

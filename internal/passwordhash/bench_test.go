@@ -1,17 +1,17 @@
-package auth_test
+package passwordhash_test
 
 import (
 	"context"
 	"testing"
 
-	"github.com/revenue-api/revenue-api/internal/auth"
+	"github.com/revenue-api/revenue-api/internal/passwordhash"
 )
 
 // BenchmarkPasswordHash is hashing one password at the default argon2id
 // cost (OWASP's minimum: 19 MiB, 2 passes, 1 lane), what a new password or
 // a rehash costs.
 func BenchmarkPasswordHash(b *testing.B) {
-	h, err := auth.NewPasswordHasher(auth.DefaultArgon2Params, 1, 1)
+	h, err := passwordhash.New(passwordhash.DefaultParams, 1, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func BenchmarkPasswordHash(b *testing.B) {
 // BenchmarkPasswordHashVerify is checking a password at the default cost,
 // what every login costs; the hasher pool bounds how many run at once.
 func BenchmarkPasswordHashVerify(b *testing.B) {
-	h, err := auth.NewPasswordHasher(auth.DefaultArgon2Params, 1, 1)
+	h, err := passwordhash.New(passwordhash.DefaultParams, 1, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
