@@ -197,8 +197,13 @@ type RefreshState struct {
 	TokenID   int64
 	UsedAt    time.Time // zero while unused
 	RevokedAt time.Time // zero while not revoked
-	Session   Session
-	User      User
+	// SuccessorID is the token's latest successor (0: none), and
+	// SuccessorUnused whether that successor was never presented: read
+	// only for a spent token.
+	SuccessorID     int64
+	SuccessorUnused bool
+	Session         Session
+	User            User
 }
 
 // RefreshAction is what to do with a presented refresh token.
@@ -217,8 +222,11 @@ type RefreshDecision struct {
 	Now           time.Time
 	NewTokenHash  []byte    // RefreshRotate
 	IdleExpiresAt time.Time // RefreshRotate
-	EndReason     string    // RefreshEndSession
-	Event         Event
+	// SupersedeID is an unpresented successor that RefreshRotate retires
+	// (marks spent), so that presenting it later is a reuse; 0: none.
+	SupersedeID int64
+	EndReason   string // RefreshEndSession
+	Event       Event
 }
 
 // NewSession is a session to create at login.

@@ -223,6 +223,17 @@ func (s *Service) decideRefresh(st RefreshState, now time.Time, newHash []byte, 
 		if s.policy.RefreshReuseGrace > 0 && now.Sub(st.UsedAt) <= s.policy.RefreshReuseGrace {
 			return rotate("reuse_within_grace")
 		}
+		if st.SuccessorUnused {
+			// The rotation committed but its answer may never have reached
+			// the client (a connection or a database primary lost at the
+			// commit): the successor was never presented, so the client
+			// may not have it. It gets a new pair and the unpresented
+			// successor is retired: a thief replaying the spent token is
+			// still caught, when the holder of the retired one presents it.
+			d := rotate("retry_unanswered_rotation")
+			d.SupersedeID = st.SuccessorID
+			return d
+		}
 		return end(EventRefreshReuse, "refresh_token_reuse")
 	}
 	return rotate("")

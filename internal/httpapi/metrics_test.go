@@ -112,7 +112,7 @@ func TestMetricsDescribeTheTraffic(t *testing.T) {
 	env.Do(apitest.Request{Method: http.MethodGet, Path: "/no/such/path/" + strings.Repeat("x", 20)})
 	env.Do(apitest.Request{Method: "BREW", Path: "/me"})
 	env.Do(apitest.Request{Method: "BREW2", Path: "/me"})
-	second := env.Refresh(first.RefreshToken)
+	second := env.Refresh(env.Refresh(first.RefreshToken).RefreshToken)                                                                    // the first token's successor is presented
 	env.Do(apitest.Request{Method: http.MethodPost, Path: "/token/refresh", Body: map[string]string{"refresh_token": first.RefreshToken}}) // reuse
 	env.Clock.Advance(env.Config.AccessTokenTTL + env.Config.ClockLeeway + 1)
 	env.Do(apitest.Request{Method: http.MethodGet, Path: "/me", Token: second.AccessToken}) // expired

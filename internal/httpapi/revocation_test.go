@@ -83,7 +83,7 @@ func TestRevokedTokensAreRefused(t *testing.T) {
 			})
 			t.Run("refresh token reuse", func(t *testing.T) {
 				tk := env.Login(apitest.BobEmail, apitest.BobPassword)
-				next := env.Refresh(tk.RefreshToken)
+				next := env.Refresh(env.Refresh(tk.RefreshToken).RefreshToken) // the first token's successor is presented
 				me(next.AccessToken)
 				if resp := env.Do(apitest.Request{Method: http.MethodPost, Path: "/token/refresh",
 					Body: map[string]string{"refresh_token": tk.RefreshToken}}); resp.Code != 401 {

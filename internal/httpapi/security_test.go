@@ -890,9 +890,11 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	add("refresh token", alice.RefreshToken)
 	env.Do(apitest.Request{Method: http.MethodGet, Path: "/revenue", Token: alice.AccessToken})
 	env.Do(apitest.Request{Method: http.MethodGet, Path: "/me?access_token=" + alice.AccessToken})
-	next := env.Refresh(alice.RefreshToken)
+	middle := env.Refresh(alice.RefreshToken)
+	add("refreshed refresh token", middle.RefreshToken)
+	next := env.Refresh(middle.RefreshToken) // the first token's successor is presented
 	addToken("refreshed access token", next.AccessToken)
-	add("refreshed refresh token", next.RefreshToken)
+	add("refreshed again refresh token", next.RefreshToken)
 	env.Do(apitest.Request{Method: http.MethodPost, Path: "/token/refresh", Body: map[string]string{"refresh_token": alice.RefreshToken}}) // reuse: revokes
 	env.Do(apitest.Request{Method: http.MethodPost, Path: "/token/refresh?refresh_token=" + next.RefreshToken})
 	env.Do(apitest.Request{Method: http.MethodGet, Path: "/me", Token: next.AccessToken})

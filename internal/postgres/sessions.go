@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -99,6 +100,13 @@ func (s *SessionStore) Refresh(ctx context.Context, refreshHash []byte, decide f
 		}
 		if usedAt != nil {
 			st.UsedAt = *usedAt
+			// A spent token: was its latest successor ever presented?
+			err := tx.QueryRow(ctx, `SELECT id, used_at IS NULL AND revoked_at IS NULL FROM refresh_tokens
+				WHERE session_id = $1 AND parent_id = $2 ORDER BY id DESC LIMIT 1 FOR UPDATE`,
+				st.Session.ID, st.TokenID).Scan(&st.SuccessorID, &st.SuccessorUnused)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
 		}
 		if revokedAt != nil {
 			st.RevokedAt = *revokedAt
@@ -114,7 +122,8 @@ func (s *SessionStore) Refresh(ctx context.Context, refreshHash []byte, decide f
 		d := decide(st)
 		switch d.Action {
 		case auth.RefreshRotate:
-			if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET used_at = COALESCE(used_at, $2) WHERE id = $1`, st.TokenID, d.Now); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET used_at = COALESCE(used_at, $2) WHERE id IN ($1, $3)`,
+				st.TokenID, d.Now, d.SupersedeID); err != nil {
 				return err
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO refresh_tokens (token_hash, session_id, parent_id, created_at) VALUES ($1, $2, $3, $4)`,

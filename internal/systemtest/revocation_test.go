@@ -248,8 +248,10 @@ func TestRevocationReachesEveryProcess(t *testing.T) {
 			tk := login(t, first, aliceEmail)
 			next, res := second.refresh(tk.RefreshToken)
 			mustStatus(t, 200, res)
-			return next.AccessToken, func() {
-				_, res := first.refresh(tk.RefreshToken) // the spent one again: the session ends
+			last, res := first.refresh(next.RefreshToken) // the successor is presented
+			mustStatus(t, 200, res)
+			return last.AccessToken, func() {
+				_, res := first.refresh(tk.RefreshToken) // the first, spent one again: the session ends
 				mustStatus(t, 401, res)
 			}
 		}},
