@@ -370,10 +370,6 @@ func killPostmaster(dataDir string) {
 	}
 }
 
-func (n *haNode) restURL(path string) string {
-	return fmt.Sprintf("http://127.0.0.1:%d%s", n.restPort, path)
-}
-
 // roles reads the cluster's leader and its synchronous standby from etcd,
 // where Patroni keeps them, each only if its member reports PostgreSQL
 // running (the standby: streaming). Reading etcd rather than Patroni's REST
@@ -600,18 +596,6 @@ func httpOK(url string) error {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return nil
-}
-
-func getJSON(url string, v any) error {
-	resp, err := haHTTP.Get(url)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 // tail returns the last n lines of the file at path.
