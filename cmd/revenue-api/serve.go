@@ -86,9 +86,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	b.db.RegisterMetrics(reg)
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "revenue_password_hash_queue_depth", Help: "Password hashes waiting for a worker.",
-	}, func() float64 { return float64(b.hasher.QueueDepth()) }))
+	b.hasher.RegisterMetrics(reg)
 	metrics := httpapi.NewMetrics(reg)
 
 	signer := token.NewSigner(keyring, cfg.Issuer, cfg.Audience, cfg.AccessTokenTTL, now)

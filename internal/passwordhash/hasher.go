@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/argon2"
 
 	"github.com/revenue-api/revenue-api/internal/auth"
@@ -132,6 +133,13 @@ func New(p Params, workers, queue int, opts ...Option) (*Hasher, error) {
 
 // QueueDepth is the number of hashes waiting for a worker.
 func (h *Hasher) QueueDepth() int { return int(h.waiting.Load()) }
+
+// RegisterMetrics exports the queue's depth on reg.
+func (h *Hasher) RegisterMetrics(reg prometheus.Registerer) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "revenue_password_hash_queue_depth", Help: "Password hashes waiting for a worker.",
+	}, func() float64 { return float64(h.QueueDepth()) }))
+}
 
 // Hash returns the PHC-format argon2id hash of pw.
 func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
