@@ -250,7 +250,7 @@ func (r *report) writeRevocations(w io.Writer) {
 		first int
 	}{
 		{"another replica of the same database (LISTEN/NOTIFY)", p.Replica, p.ReplicaFirst},
-		{fmt.Sprintf("a verifier-only process (the first replica's signed feed, polled every %s)", verifierPoll), p.Verifier, p.VerifierFirst},
+		{"a verifier-only process (long-polling the first replica's signed feed)", p.Verifier, p.VerifierFirst},
 	} {
 		if len(c.ds) == 0 {
 			continue

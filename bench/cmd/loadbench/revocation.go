@@ -108,8 +108,9 @@ func (h *harness) startLogoutServers(ctx context.Context) (logoutServers, error)
 	return s, err
 }
 
-// verifierPoll is the verifier-only process's feed poll interval: the
-// service's default.
+// verifierPoll is the verifier-only process's REVENUE_REVOCATION_POLL (the
+// service's default: its retry delay after a failed feed long poll), and the
+// spread of the random waits before the logouts it is timed for.
 const verifierPoll = time.Second
 
 // propagationResult is, per logout, how long after POST /logout was answered
