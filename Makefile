@@ -5,7 +5,7 @@ GO ?= go
 BIN := bin/revenue-api
 NPM_CI := npm ci --no-audit --no-fund --loglevel=error
 
-.PHONY: all run build web test test-go test-web test-api test-e2e test-readme test-revocation test-ha vet lint bench fuzz fuzz-ci soak clean
+.PHONY: all run build web test test-go test-web test-api test-e2e test-readme test-revocation test-ha test-cleanup-load vet lint bench fuzz fuzz-ci soak clean
 
 all: build
 
@@ -82,6 +82,12 @@ test-revocation:
 test-ha:
 	scripts/install-ha-deps.sh
 	REVENUE_HA_TEST=1 $(GO) test -count=1 -timeout 10m -run 'TestFailover' -v ./internal/systemtest/ | grep -v '^=== '
+
+# Refresh p99 while session cleanup deletes a backlog of ended sessions
+# (200,000; set REVENUE_CLEANUP_LOAD_SESSIONS for more): at most 2× the p99
+# without cleanup. Not part of make test: about a minute of full load.
+test-cleanup-load:
+	REVENUE_CLEANUP_LOAD=1 $(GO) test -count=1 -timeout 10m -run 'TestCleanupUnderRefreshLoad' -v ./internal/postgres/ | grep -v '^=== '
 
 soak:
 	REVENUE_SOAK=$${REVENUE_SOAK:-5m} $(GO) test -count=1 -timeout 30m -run Soak -v ./internal/systemtest/

@@ -251,13 +251,16 @@ type SessionStore interface {
 	EndUserSessions(ctx context.Context, userID, reason string, ev Event) (int, error)
 	ActiveSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
 	// Cleanup deletes sessions (with their tokens) that ended or expired
-	// before cutoff; audit rows are kept.
+	// before cutoff; their audit rows are kept (EventStore.PruneEvents).
 	Cleanup(ctx context.Context, cutoff time.Time) (int64, error)
 }
 
 // EventStore records audit events.
 type EventStore interface {
 	RecordEvent(ctx context.Context, ev Event) error
+	// PruneEvents deletes events that occurred before cutoff, in bounded
+	// batches, and returns how many.
+	PruneEvents(ctx context.Context, cutoff time.Time) (int64, error)
 }
 
 // TokenIssuer signs access tokens.

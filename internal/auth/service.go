@@ -27,6 +27,8 @@ type Policy struct {
 	LockoutThreshold  int
 	LockoutBase       time.Duration
 	LockoutMax        time.Duration
+	// AuditRetention is how long audit events are kept; 0 keeps them forever.
+	AuditRetention time.Duration
 }
 
 // Tokens is what a successful login or refresh returns.
@@ -319,8 +321,17 @@ func (s *Service) CleanupBefore(ctx context.Context, cutoff time.Time) (int64, e
 	return s.sessions.Cleanup(ctx, cutoff)
 }
 
-// RunCleanup removes ended and expired sessions every d until ctx ends, off
-// the request path. Audit rows are kept.
+// PruneAudit deletes audit events older than the policy's AuditRetention;
+// none when it is 0.
+func (s *Service) PruneAudit(ctx context.Context) (int64, error) {
+	if s.policy.AuditRetention == 0 {
+		return 0, nil
+	}
+	return s.events.PruneEvents(ctx, s.now().Add(-s.policy.AuditRetention))
+}
+
+// RunCleanup removes ended and expired sessions, and audit events past their
+// retention, every d until ctx ends, off the request path.
 func (s *Service) RunCleanup(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -335,6 +346,12 @@ func (s *Service) RunCleanup(ctx context.Context, every time.Duration) {
 			s.log.Warn("session cleanup failed", "err", err)
 		} else if n > 0 {
 			s.log.Info("session cleanup", "deleted_sessions", n)
+		}
+		n, err = s.PruneAudit(ctx)
+		if err != nil {
+			s.log.Warn("audit pruning failed", "err", err)
+		} else if n > 0 {
+			s.log.Info("audit pruning", "deleted_events", n)
 		}
 	}
 }

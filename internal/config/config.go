@@ -54,6 +54,7 @@ type Config struct {
 	RefreshReuseGrace  time.Duration // REVENUE_REFRESH_REUSE_GRACE
 	CookieSecure       bool          // REVENUE_COOKIE_SECURE
 	CleanupInterval    time.Duration // REVENUE_CLEANUP_INTERVAL
+	AuditRetention     time.Duration // REVENUE_AUDIT_RETENTION: audit rows older than this are deleted; 0 = kept forever
 
 	CORSOrigins    []string // REVENUE_CORS_ORIGINS
 	TrustedProxies []string // REVENUE_TRUSTED_PROXIES
@@ -85,6 +86,7 @@ func (c Config) AuthPolicy() auth.Policy {
 		SessionIdleTimeout: c.SessionIdleTimeout,
 		SessionMaxLifetime: c.SessionMaxLifetime,
 		RefreshReuseGrace:  c.RefreshReuseGrace,
+		AuditRetention:     c.AuditRetention,
 		LockoutThreshold:   c.LockoutThreshold,
 		LockoutBase:        c.LockoutBase,
 		LockoutMax:         c.LockoutMax,
@@ -201,6 +203,7 @@ func Load(getenv func(string) string) (Config, error) {
 		RefreshReuseGrace:  r.duration("REVENUE_REFRESH_REUSE_GRACE", 0),
 		CookieSecure:       r.boolean("REVENUE_COOKIE_SECURE", true),
 		CleanupInterval:    r.duration("REVENUE_CLEANUP_INTERVAL", 10*time.Minute),
+		AuditRetention:     r.duration("REVENUE_AUDIT_RETENTION", 400*24*time.Hour),
 
 		CORSOrigins:    r.list("REVENUE_CORS_ORIGINS"),
 		TrustedProxies: r.list("REVENUE_TRUSTED_PROXIES"),
@@ -252,6 +255,10 @@ func (c Config) Validate() error {
 	}
 	if c.CleanupInterval < time.Second {
 		bad("REVENUE_CLEANUP_INTERVAL", "must be at least 1s, got %s", c.CleanupInterval)
+	}
+	// A live session's login must stay in the audit trail.
+	if c.AuditRetention != 0 && c.AuditRetention < c.SessionMaxLifetime {
+		bad("REVENUE_AUDIT_RETENTION", "must be 0 (keep forever) or at least REVENUE_SESSION_MAX_LIFETIME (%s), got %s", c.SessionMaxLifetime, c.AuditRetention)
 	}
 	if c.Issuer == "" {
 		bad("REVENUE_ISSUER", "must not be empty")

@@ -18,6 +18,7 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.HTTPAddr != ":8080" || c.KeysDir != "keys" || c.AccessTokenTTL != 15*time.Minute ||
 		c.SessionIdleTimeout != 7*24*time.Hour || c.SessionMaxLifetime != 30*24*time.Hour || c.RefreshReuseGrace != 0 ||
+		c.AuditRetention != 400*24*time.Hour ||
 		!c.CookieSecure || !c.Embedded() || c.VerifierOnly() {
 		t.Errorf("defaults = %+v", c)
 	}
@@ -37,6 +38,7 @@ func TestInvalidSettingsAreNamed(t *testing.T) {
 		"REVENUE_REVOCATION_POLL":       "10ms",
 		"REVENUE_REVOCATION_MAX_LAG":    "2s",
 		"REVENUE_REVOCATION_FEED_TOKEN": "too-short",
+		"REVENUE_AUDIT_RETENTION":       "24h",
 	}
 	for name, value := range tests {
 		t.Run(name, func(t *testing.T) {

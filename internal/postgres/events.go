@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -22,6 +23,17 @@ func (s *EventStore) RecordEvent(ctx context.Context, ev auth.Event) error {
 	defer cancel()
 	_, err := s.db.Pool.Exec(ctx, insertEventSQL, eventArgs(ev)...)
 	return translate(err)
+}
+
+// pruneBatch bounds each delete of old audit events.
+const pruneBatch = 1000
+
+// PruneEvents deletes events that occurred before cutoff, oldest first by the
+// auth_events_time index, pruneBatch rows per transaction. Only one replica
+// prunes at a time.
+func (s *EventStore) PruneEvents(ctx context.Context, cutoff time.Time) (int64, error) {
+	return s.db.deleteInBatches(ctx, "revenue-api.audit-pruning", pruneBatch, `DELETE FROM auth_events WHERE id IN (
+		SELECT id FROM auth_events WHERE occurred_at < $1 ORDER BY occurred_at LIMIT $2)`, cutoff)
 }
 
 const insertEventSQL = `INSERT INTO auth_events (occurred_at, kind, user_id, session_id, client_ip, user_agent, reason)

@@ -217,24 +217,44 @@ const cleanupBatch = 500
 // Cleanup deletes sessions that ended or expired before cutoff, with their
 // refresh tokens, in small batches. Only one replica cleans at a time.
 func (s *SessionStore) Cleanup(ctx context.Context, cutoff time.Time) (int64, error) {
+	return s.db.deleteInBatches(ctx, "revenue-api.cleanup", cleanupBatch, `DELETE FROM sessions WHERE id IN (
+		SELECT id FROM sessions
+		WHERE COALESCE(ended_at, LEAST(expires_at, idle_expires_at)) < $1
+		LIMIT $2 FOR UPDATE SKIP LOCKED)`, cutoff)
+}
+
+// deleteInBatches runs query, a DELETE of at most $N rows with N = len(args)+1,
+// one transaction per batch until a batch is short. Each batch takes the
+// advisory lock named lock, without waiting: when another replica holds it,
+// that replica is doing the work and this one stops. After each batch it
+// rests as long as the batch took, so a backlog (a million sessions) takes
+// half the database's time, not all of it, and refresh p99 stays within 2×
+// (TestCleanupUnderRefreshLoad).
+func (db *DB) deleteInBatches(ctx context.Context, lock string, batch int, query string, args ...any) (int64, error) {
+	args = append(args, batch)
 	var total int64
 	for {
+		started := time.Now()
 		var n int64
-		err := s.db.tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		err := db.tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 			var got bool
-			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtext('revenue-api.cleanup'))`).Scan(&got); err != nil || !got {
+			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtext($1))`, lock).Scan(&got); err != nil || !got {
 				return err
 			}
-			tag, err := tx.Exec(ctx, `DELETE FROM sessions WHERE id IN (
-				SELECT id FROM sessions
-				WHERE COALESCE(ended_at, LEAST(expires_at, idle_expires_at)) < $1
-				LIMIT $2 FOR UPDATE SKIP LOCKED)`, cutoff, cleanupBatch)
+			tag, err := tx.Exec(ctx, query, args...)
 			n = tag.RowsAffected()
 			return err
 		})
 		total += n
-		if err != nil || n < cleanupBatch {
+		if err != nil || n < int64(batch) {
 			return total, err
+		}
+		t := time.NewTimer(time.Since(started))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return total, ctx.Err()
+		case <-t.C:
 		}
 	}
 }
