@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -22,6 +23,163 @@ type accessClaims struct {
 	Email     string   `json:"email,omitempty"`
 	Roles     []string `json:"roles"`
 	Scope     string   `json:"scope,omitempty"`
+}
+
+// UnmarshalJSON is how golang-jwt's parser reads the claims: it refuses
+// what parsers read differently (checkMembers: a claim named twice or in
+// another case, a time that is not a JSON number), then reads claims in the
+// flat shape the issuer writes in one pass (decodeFlat), leaving anything
+// else to encoding/json. golang-jwt decodes claims before it checks the
+// signature, whatever decodes them; this decoder is fuzzed against
+// encoding/json (FuzzDecodeClaims), and buys what reflection costs: see
+// docs/performance.md.
+func (c *accessClaims) UnmarshalJSON(data []byte) error { return c.decode(data) }
+
+// decode is UnmarshalJSON, callable directly.
+func (c *accessClaims) decode(data []byte) error {
+	if err := checkMembers(data, claimNames, timeClaims); err != nil {
+		return err
+	}
+	if json.Valid(data) && c.decodeFlat(data) {
+		return nil
+	}
+	*c = accessClaims{}
+	type plain accessClaims // no methods: no recursion
+	return json.Unmarshal(data, (*plain)(c))
+}
+
+// decodeFlat fills c from data, a valid JSON object whose members passed
+// checkMembers, when every claim in it has the plain shape the issuer
+// writes: strings without escapes, times as integers, aud and roles as a
+// string or arrays of such strings. It then yields exactly what
+// encoding/json would (FuzzDecodeClaims compares them), and reports false
+// for anything else, leaving the decision to encoding/json.
+func (c *accessClaims) decodeFlat(data []byte) bool {
+	var out accessClaims
+	i := skipSpace(data, skipSpace(data, 0)+1)
+	for i < len(data) && data[i] == '"' {
+		end := i + 1
+		for end < len(data) && data[end] != '"' && data[end] != '\\' {
+			end++
+		}
+		if end >= len(data) || data[end] != '"' {
+			return false
+		}
+		name := data[i+1 : end]
+		i = skipSpace(data, skipSpace(data, end+1)+1) // past the colon
+		next, ok := skipValue(data, i)
+		if !ok {
+			return false
+		}
+		v := data[i:next]
+		switch string(name) {
+		case "iss":
+			ok = plainString(v, &out.Issuer)
+		case "sub":
+			ok = plainString(v, &out.Subject)
+		case "jti":
+			ok = plainString(v, &out.ID)
+		case "sid":
+			ok = plainString(v, &out.SessionID)
+		case "org_id":
+			ok = plainString(v, &out.OrgID)
+		case "email":
+			ok = plainString(v, &out.Email)
+		case "scope":
+			ok = plainString(v, &out.Scope)
+		case "exp":
+			out.ExpiresAt, ok = numericDate(v)
+		case "nbf":
+			out.NotBefore, ok = numericDate(v)
+		case "iat":
+			out.IssuedAt, ok = numericDate(v)
+		case "aud":
+			var one string
+			if plainString(v, &one) {
+				out.Audience = jwt.ClaimStrings{one}
+			} else if out.Audience, ok = plainStrings(v); ok && len(out.Audience) == 0 {
+				out.Audience = nil // as jwt.ClaimStrings decodes []
+			}
+		case "roles":
+			out.Roles, ok = plainStrings(v)
+		}
+		if !ok {
+			return false
+		}
+		i = skipSpace(data, next)
+		if i < len(data) && data[i] == ',' {
+			i = skipSpace(data, i+1)
+		}
+	}
+	*c = out
+	return true
+}
+
+// plainString reads v when it is a JSON string that encoding/json would
+// return byte for byte: no escape, no control character, valid UTF-8.
+func plainString(v []byte, dst *string) bool {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return false
+	}
+	in := v[1 : len(v)-1]
+	for _, b := range in {
+		if b == '\\' || b < 0x20 {
+			return false
+		}
+	}
+	if !utf8.Valid(in) {
+		return false
+	}
+	*dst = string(in)
+	return true
+}
+
+// plainStrings reads v when it is an array of plain strings.
+func plainStrings(v []byte) ([]string, bool) {
+	if len(v) < 2 || v[0] != '[' {
+		return nil, false
+	}
+	out := []string{}
+	i := skipSpace(v, 1)
+	for i < len(v) && v[i] != ']' {
+		next, ok := skipValue(v, i)
+		if !ok {
+			return nil, false
+		}
+		var s string
+		if !plainString(v[i:next], &s) {
+			return nil, false
+		}
+		out = append(out, s)
+		i = skipSpace(v, next)
+		if i < len(v) && v[i] == ',' {
+			i = skipSpace(v, i+1)
+		}
+	}
+	return out, true
+}
+
+// numericDate reads a time claim: an integer of up to 15 digits directly
+// (what jwt.NumericDate makes of it), anything else with jwt.NumericDate.
+func numericDate(v []byte) (*jwt.NumericDate, bool) {
+	if len(v) > 0 && len(v) <= 15 {
+		n := int64(0)
+		for _, b := range v {
+			if b < '0' || b > '9' {
+				n = -1
+				break
+			}
+			n = n*10 + int64(b-'0')
+		}
+		if n >= 0 {
+			return jwt.NewNumericDate(time.Unix(n, 0)), true
+		}
+	}
+	d := new(jwt.NumericDate)
+	if d.UnmarshalJSON(v) != nil {
+		return nil, false
+	}
+	return d, true
 }
 
 // Validate adds the checks golang-jwt leaves to the application: the claims

@@ -171,9 +171,20 @@ func checkDecodeClaims(t *testing.T, data string) {
 	if !json.Valid([]byte(data)) || checkMembers([]byte(data), claimNames, timeClaims) != nil {
 		return
 	}
-	var got accessClaims
-	if json.Unmarshal([]byte(data), &got) != nil {
+	// got is what golang-jwt reads (through accessClaims.UnmarshalJSON, the
+	// one-pass decoder); ref what encoding/json alone reads: they must agree.
+	type plain accessClaims
+	var got, ref accessClaims
+	gotErr := json.Unmarshal([]byte(data), &got)
+	refErr := json.Unmarshal([]byte(data), (*plain)(&ref))
+	if (gotErr == nil) != (refErr == nil) {
+		t.Fatalf("%s: the claims decoder says %v, encoding/json %v", data, gotErr, refErr)
+	}
+	if gotErr != nil {
 		return // golang-jwt refuses it
+	}
+	if !reflect.DeepEqual(got, ref) {
+		t.Fatalf("%s:\nthe claims decoder reads: %+v\nencoding/json reads:      %+v", data, got, ref)
 	}
 	var all map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(data), &all); err != nil {
@@ -190,7 +201,7 @@ func checkDecodeClaims(t *testing.T, data string) {
 		t.Fatalf("%s: %v", data, err)
 	}
 	var want accessClaims
-	if err := json.Unmarshal(only, &want); err != nil {
+	if err := json.Unmarshal(only, (*plain)(&want)); err != nil {
 		t.Fatalf("%s: decodes, but its exactly spelt claims %s do not: %v", data, only, err)
 	}
 	if !reflect.DeepEqual(got, want) {

@@ -117,8 +117,9 @@ var forbiddenHeaders = []string{"jku", "x5u", "jwk", "x5c", "x5t", "x5t#S256", "
 // code invalid_token whose Reason says why (ReasonOf): size and compactJWS
 // first, then golang-jwt's parser (alg pinned to RS256, the key function's
 // header checks and choice of key by kid, the signature, then exp, nbf,
-// iat, iss, aud with the leeway and accessClaims.Validate), and, once the
-// signature holds, checkClaimNames before any claim is believed.
+// iat, iss, aud with the leeway and accessClaims.Validate); the claims are
+// read by accessClaims.UnmarshalJSON, which refuses what parsers read
+// differently.
 func (v *Verifier) Verify(raw string) (auth.Principal, error) {
 	p, _, err := v.verify(raw)
 	return p, err
@@ -150,11 +151,6 @@ func (v *Verifier) verify(raw string) (p auth.Principal, d verification, err err
 		}
 		return d.key, nil
 	})
-	// A claims error comes only after the signature held: now the claims'
-	// spelling is checked, and refused before what they say is judged.
-	if (err == nil || errors.Is(err, jwt.ErrTokenInvalidClaims)) && v.checkClaimNames(raw) != nil {
-		return p, verification{}, invalid(ReasonMalformed)
-	}
 	if err != nil {
 		return p, verification{}, invalid(reasonFor(err, d.key != nil))
 	}
@@ -212,20 +208,6 @@ func (v *Verifier) checkHeaderNames(raw string) error {
 		return err
 	}
 	return checkMembers(header, headerNames, nil)
-}
-
-// checkClaimNames refuses claims naming a member twice, spelling a claim in
-// another case, or holding a time that is not a JSON number (golang-jwt
-// reads encoding/json's way: any case, the last copy, a number in a string).
-// Call it only on a token whose signature holds.
-func (v *Verifier) checkClaimNames(raw string) error {
-	_, rest, _ := strings.Cut(raw, ".")
-	claims64, _, _ := strings.Cut(rest, ".")
-	claims, err := v.parser.DecodeSegment(claims64)
-	if err != nil {
-		return err
-	}
-	return checkMembers(claims, claimNames, timeClaims)
 }
 
 // reasonFor turns golang-jwt's error into a Reason; keyed is whether the
