@@ -166,14 +166,20 @@ func (v *Verifier) verify(raw string) (p auth.Principal, d verification, err err
 // token under another spelling.
 func compactJWS(raw string) bool {
 	for i := 0; i < len(raw); i++ {
-		switch b := raw[i]; {
-		case 'A' <= b && b <= 'Z', 'a' <= b && b <= 'z', '0' <= b && b <= '9', b == '-', b == '_', b == '.':
-		default:
+		if !compactByte[raw[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// compactByte marks the bytes of a compact JWS: base64url and the dot.
+var compactByte = func() (t [256]bool) {
+	for _, b := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") {
+		t[b] = true
+	}
+	return t
+}()
 
 // key is the key function's work: golang-jwt has decoded the header and
 // pinned alg to RS256; key checks what golang-jwt does not (checkHeaderNames,
