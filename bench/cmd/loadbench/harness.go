@@ -42,6 +42,7 @@ type options struct {
 	conns         int
 	memConns      int
 	loginConns    int
+	refreshConns  int
 	loadCPU       int
 	serverCPU     int
 	pressureRate  int
@@ -68,6 +69,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.IntVar(&o.conns, "conns", 64, "concurrent connections for GET /me and GET /revenue")
 	fs.IntVar(&o.memConns, "mem-conns", 256, "concurrent connections of the peak-memory run on GET /me")
 	fs.IntVar(&o.loginConns, "login-conns", 4, "concurrent connections for POST /login")
+	fs.IntVar(&o.refreshConns, "refresh-conns", 16, "parallel refresh-token chains (one connection each) for POST /token/refresh")
 	fs.IntVar(&o.loadCPU, "load-cpu", 0, "CPU the load generator is pinned to")
 	fs.IntVar(&o.serverCPU, "server-cpu", 1, "CPU the servers and PostgreSQL are pinned to")
 	fs.IntVar(&o.pressureRate, "pressure-rate", 1000, "steady GET /revenue requests per second in the login-pressure test")
@@ -207,6 +209,7 @@ func (h *harness) run(ctx context.Context) (*report, error) {
 	}
 	const cacheOff = "REVENUE_TOKEN_CACHE_SIZE=0"
 	loginSrv := must(api("api-login"))
+	refreshSrv := must(api("api-refresh"))
 	pressureSrv := must(api("api-pressure"))
 	meCache, meNoCache := must(api("api-me-cache")), must(api("api-me-nocache", cacheOff))
 	meQuiet := must(api("api-me-cache-nolog", "REVENUE_LOG_LEVEL=warn"))
@@ -244,6 +247,10 @@ func (h *harness) run(ctx context.Context) (*report, error) {
 		return load{method: http.MethodPost, url: p.url + "/login", body: string(body),
 			headers: map[string]string{"Content-Type": "application/json"}, conns: conns}
 	}
+	chains, refreshLoad, err := newRefreshChains(ctx, h.tmp, refreshSrv.url, h.o.refreshConns)
+	if err != nil {
+		return nil, err
+	}
 	variants := []*variant{
 		{endpoint: "GET /me", label: "revenue-api, token cache on (default)", kind: kindAPI, proc: meCache, load: get(meCache, "/me", bearer)},
 		{endpoint: "GET /me", label: "revenue-api, token cache off", kind: kindAPINoCache, proc: meNoCache, load: get(meNoCache, "/me", bearer)},
@@ -262,6 +269,8 @@ func (h *harness) run(ctx context.Context) (*report, error) {
 		{endpoint: "GET /revenue", label: "baseline: minimal golang-jwt", kind: modeJWT, proc: revJWT, load: get(revJWT, "/revenue", bearer)},
 		{endpoint: "GET /revenue", label: "baseline: PostgreSQL session", kind: modeSession, proc: revSession, load: get(revSession, "/revenue", cookie)},
 		{endpoint: "POST /login", label: "revenue-api (argon2id, default cost)", kind: kindAPI, proc: loginSrv, load: loginLoad(loginSrv, h.o.loginConns)},
+		{endpoint: "POST /token/refresh", label: fmt.Sprintf("revenue-api, %d chains, each presenting the token it just got", h.o.refreshConns),
+			kind: kindAPI, proc: refreshSrv, load: refreshLoad, before: chains.topUp},
 	}
 	if h.o.only != nil {
 		variants = slices.DeleteFunc(variants, func(v *variant) bool { return !h.o.only.MatchString(v.endpoint + " " + v.label) })
@@ -282,6 +291,9 @@ func (h *harness) run(ctx context.Context) (*report, error) {
 
 	h.progress("warm-up: %s per variant", h.o.warmup)
 	for _, v := range variants {
+		if err := v.prepare(ctx); err != nil {
+			return nil, err
+		}
 		if _, err := h.measure(ctx, v.proc, v.script, v.load.url, v.load.conns, h.o.warmup); err != nil {
 			return nil, err
 		}
@@ -296,6 +308,9 @@ func (h *harness) run(ctx context.Context) (*report, error) {
 		// first or right after the same neighbour.
 		for i := range variants {
 			v := variants[(i+r)%len(variants)]
+			if err := v.prepare(ctx); err != nil {
+				return nil, err
+			}
 			s, err := h.measure(ctx, v.proc, v.script, v.load.url, v.load.conns, h.o.duration)
 			if err != nil {
 				return nil, err
@@ -535,24 +550,31 @@ func (h *harness) login(ctx context.Context, baseURL string) error {
 
 // loginToken logs the demo user in and returns the access token.
 func loginToken(ctx context.Context, client *http.Client, baseURL string) (string, error) {
+	access, _, err := loginPair(ctx, client, baseURL)
+	return access, err
+}
+
+// loginPair logs the demo user in and returns the access and refresh tokens.
+func loginPair(ctx context.Context, client *http.Client, baseURL string) (access, refresh string, err error) {
 	body, _ := json.Marshal(map[string]string{"email": demoEmail, "password": demoPassword})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+"/login", bytes.NewReader(body))
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer resp.Body.Close()
 	var out struct {
-		AccessToken string `json:"access_token"`
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("login: status %d (%v)", resp.StatusCode, err)
+		return "", "", fmt.Errorf("login: status %d (%v)", resp.StatusCode, err)
 	}
-	return out.AccessToken, nil
+	return out.AccessToken, out.RefreshToken, nil
 }
 
 // checkOK sends one request of l and wants a 200.
@@ -602,6 +624,19 @@ type variant struct {
 	script   string
 	samples  []sample
 	mem      *sample // the run with -mem-conns connections (GET /me only)
+	// before, when set, readies the load before each run (outside the
+	// measured time).
+	before func(context.Context) error
+}
+
+func (v *variant) prepare(ctx context.Context) error {
+	if v.before == nil {
+		return nil
+	}
+	if err := v.before(ctx); err != nil {
+		return fmt.Errorf("%s, %s: %w", v.endpoint, v.label, err)
+	}
+	return nil
 }
 
 // sample is one measured run.

@@ -39,7 +39,7 @@ func (r *report) write(w io.Writer) {
 		fmt.Fprintln(w)
 	}
 
-	fmt.Fprintf(w, "## HTTP on loopback (%d connections; POST /login %d)\n\n", o.conns, o.loginConns)
+	fmt.Fprintf(w, "## HTTP on loopback (%d connections; POST /login %d, POST /token/refresh %d)\n\n", o.conns, o.loginConns, o.refreshConns)
 	fmt.Fprintf(w, "| endpoint | variant | req/s | p50 ms | p99 ms | server CPU µs/req | PostgreSQL CPU µs/req | peak RSS MiB | × no-auth | × golang-jwt | × PG session |\n")
 	fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, v := range r.variants {

@@ -26,6 +26,9 @@ type load struct {
 	// statuses asks wrk to count answers by status and Retry-After (costs
 	// the load generator a Lua call per response).
 	statuses bool
+	// lua is script code added after the summary (luaDone), for loads
+	// whose requests depend on earlier answers.
+	lua string
 }
 
 // wrkResult is the summary wrk's done() hook prints.
@@ -74,6 +77,7 @@ func (l load) script(dir, name string) (string, error) {
 		b.WriteString(luaCountStatuses)
 	}
 	b.WriteString(luaDone)
+	b.WriteString(l.lua)
 	path := fmt.Sprintf("%s/%s.lua", dir, name)
 	return path, os.WriteFile(path, []byte(b.String()), 0o600)
 }
