@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -74,67 +73,29 @@ func (s *SessionStore) CreateSession(ctx context.Context, ns auth.NewSession, re
 	return sess, err
 }
 
-// Refresh applies decide to the token's state in one transaction. The session
-// row is locked first, then the token row, the same order as everywhere that
-// ends sessions, so parallel refreshes and logouts serialize without deadlock.
+// Refresh applies decide to the token's state in one transaction, in two
+// round trips between BEGIN and COMMIT: one batch locks and reads what
+// decide needs, one applies a rotation. The session row is locked first, then the token row,
+// the same order as everywhere that ends sessions, so parallel refreshes and
+// logouts serialize without deadlock.
 func (s *SessionStore) Refresh(ctx context.Context, refreshHash []byte, decide func(auth.RefreshState) auth.RefreshDecision) (auth.RefreshState, error) {
 	var st auth.RefreshState
 	err := s.db.revokingTx(ctx, func(ctx context.Context, tx pgx.Tx, rw *revocationWriter) error {
-		var sessionID string
-		if err := tx.QueryRow(ctx, `SELECT session_id::text FROM refresh_tokens WHERE token_hash = $1`, refreshHash).Scan(&sessionID); err != nil {
-			return translate(err)
-		}
-		rows, err := tx.Query(ctx, `SELECT `+sessionColumns+` FROM sessions s WHERE s.id = $1 FOR UPDATE`, sessionID)
-		if err != nil {
+		var err error
+		if st, err = lockRefreshState(ctx, tx, refreshHash); err != nil {
 			return err
 		}
-		sessRow, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[sessionRow])
-		if err != nil {
-			return translate(err)
-		}
-		st.Session = sessionFromRow(sessRow)
-		var usedAt, revokedAt *time.Time
-		if err := tx.QueryRow(ctx, `SELECT id, used_at, revoked_at FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE`,
-			refreshHash).Scan(&st.TokenID, &usedAt, &revokedAt); err != nil {
-			return translate(err)
-		}
-		if usedAt != nil {
-			st.UsedAt = *usedAt
-			// A spent token: was its latest successor ever presented?
-			err := tx.QueryRow(ctx, `SELECT id, used_at IS NULL AND revoked_at IS NULL FROM refresh_tokens
-				WHERE session_id = $1 AND parent_id = $2 ORDER BY id DESC LIMIT 1 FOR UPDATE`,
-				st.Session.ID, st.TokenID).Scan(&st.SuccessorID, &st.SuccessorUnused)
-			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-				return err
-			}
-		}
-		if revokedAt != nil {
-			st.RevokedAt = *revokedAt
-		}
-		rows, err = tx.Query(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, st.Session.UserID)
-		if err != nil {
-			return err
-		}
-		if st.User, err = scanUser(rows); err != nil {
-			return err
-		}
-
 		d := decide(st)
 		switch d.Action {
 		case auth.RefreshRotate:
-			if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET used_at = COALESCE(used_at, $2) WHERE id IN ($1, $3)`,
-				st.TokenID, d.Now, d.SupersedeID); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO refresh_tokens (token_hash, session_id, parent_id, created_at) VALUES ($1, $2, $3, $4)`,
-				d.NewTokenHash, st.Session.ID, st.TokenID, d.Now); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `UPDATE sessions SET last_used_at = $2, idle_expires_at = $3 WHERE id = $1`,
-				st.Session.ID, d.Now, d.IdleExpiresAt); err != nil {
+			b := &pgx.Batch{}
+			b.Queue(rotateSQL, st.TokenID, d.Now, d.SupersedeID, d.NewTokenHash, st.Session.ID, d.IdleExpiresAt)
+			b.Queue(insertEventSQL, eventArgs(d.Event)...)
+			if err := tx.SendBatch(ctx, b).Close(); err != nil {
 				return err
 			}
 			st.Session.LastUsedAt = d.Now
+			return nil
 		case auth.RefreshEndSession:
 			ended, err := endSessions(ctx, tx, `id = $1`, st.Session.ID, d.EndReason, d.Now)
 			if err != nil {
@@ -148,6 +109,92 @@ func (s *SessionStore) Refresh(ctx context.Context, refreshHash []byte, decide f
 	})
 	return st, err
 }
+
+// The three statements of lockRefreshState, sent in one batch. The first
+// locks: FOR UPDATE OF takes each row's locks in the order it lists them,
+// session then token. The others read once the locks are held: each
+// statement of a READ COMMITTED transaction has its own snapshot, taken when
+// the server reaches it, so they see whatever committed before the locks
+// were granted, such as the successor a concurrent rotation of the same
+// token inserted while this one waited, or a user's new roles (one
+// statement locking and reading would see the rows it locks as they are
+// now, but the rest as they were when it started waiting).
+const (
+	refreshLockSQL = `SELECT FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+		WHERE t.token_hash = $1 FOR UPDATE OF s, t`
+	// The successor is looked up only for a spent token: the condition on
+	// t alone is a one-time filter that skips the subquery's scan.
+	refreshStateSQL = `SELECT t.id, t.used_at, t.revoked_at, COALESCE(succ.id, 0), COALESCE(succ.unused, false), ` + sessionColumns + `
+		FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+		LEFT JOIN LATERAL (SELECT c.id, c.used_at IS NULL AND c.revoked_at IS NULL AS unused FROM refresh_tokens c
+			WHERE t.used_at IS NOT NULL AND c.session_id = s.id AND c.parent_id = t.id
+			ORDER BY c.id DESC LIMIT 1 FOR UPDATE) succ ON true
+		WHERE t.token_hash = $1`
+	refreshUserSQL = `SELECT ` + userColumns + ` FROM users WHERE id = (SELECT s.user_id
+		FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1)`
+)
+
+type refreshStateRow struct {
+	TokenID         int64
+	UsedAt          *time.Time
+	RevokedAt       *time.Time
+	SuccessorID     int64
+	SuccessorUnused bool
+	sessionRow
+}
+
+// lockRefreshState locks the session and token of refreshHash and reads
+// them, the token's latest successor and the user, in one round trip.
+func lockRefreshState(ctx context.Context, tx pgx.Tx, refreshHash []byte) (st auth.RefreshState, err error) {
+	b := &pgx.Batch{}
+	b.Queue(refreshLockSQL, refreshHash)
+	b.Queue(refreshStateSQL, refreshHash)
+	b.Queue(refreshUserSQL, refreshHash)
+	br := tx.SendBatch(ctx, b)
+	defer func() {
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	tag, err := br.Exec()
+	if err != nil {
+		return st, err
+	}
+	if tag.RowsAffected() == 0 {
+		return st, apperr.ErrNotFound
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return st, err
+	}
+	r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[refreshStateRow])
+	if err != nil {
+		return st, translate(err)
+	}
+	st = auth.RefreshState{TokenID: r.TokenID, SuccessorID: r.SuccessorID, SuccessorUnused: r.SuccessorUnused,
+		Session: sessionFromRow(r.sessionRow)}
+	if r.UsedAt != nil {
+		st.UsedAt = *r.UsedAt
+	}
+	if r.RevokedAt != nil {
+		st.RevokedAt = *r.RevokedAt
+	}
+	rows, err = br.Query()
+	if err != nil {
+		return st, err
+	}
+	st.User, err = scanUser(rows)
+	return st, err
+}
+
+// rotateSQL spends the presented token (and retires an unpresented
+// successor, $3, when not 0), issues its child and extends the session.
+const rotateSQL = `WITH spent AS (
+		UPDATE refresh_tokens SET used_at = COALESCE(used_at, $2) WHERE id IN ($1, $3)
+	), child AS (
+		INSERT INTO refresh_tokens (token_hash, session_id, parent_id, created_at) VALUES ($4, $5, $1, $2)
+	)
+	UPDATE sessions SET last_used_at = $2, idle_expires_at = $6 WHERE id = $5`
 
 // EndSession ends one active session of userID.
 func (s *SessionStore) EndSession(ctx context.Context, userID, sessionID, reason string, ev auth.Event) error {
