@@ -16,30 +16,9 @@ if [[ ${#missing[@]} -eq 0 ]]; then
 	echo "install-ha-deps: nothing to install"
 	exit 0
 fi
-if ! command -v apt-get >/dev/null 2>&1; then
-	echo "install-ha-deps: no apt-get here; install by hand: ${missing[*]}" >&2
-	exit 1
-fi
-sudo=()
-if [[ $(id -u) -ne 0 ]]; then
-	if ! command -v sudo >/dev/null 2>&1; then
-		echo "install-ha-deps: need root or sudo to install: ${missing[*]}" >&2
-		exit 1
-	fi
-	sudo=(sudo)
-fi
-
-echo "install-ha-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-policy=/usr/sbin/policy-rc.d
-if [[ ! -e $policy ]]; then
-	# Exit status 101 tells dpkg not to start the packages' services.
-	printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
-	"${sudo[@]}" chmod 755 "$policy"
-	trap '"${sudo[@]}" rm -f "$policy"' EXIT
-fi
-"${sudo[@]}" apt-get update -q
-"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+# shellcheck source=scripts/apt-install.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/apt-install.sh"
+apt_install install-ha-deps "${missing[@]}"
 
 # Nothing is running (policy-rc.d said no), but the packages enable their
 # units for the next boot; disable them (this works without a running

@@ -29,27 +29,6 @@ if [[ ${#missing[@]} -eq 0 ]]; then
 	echo "install-test-deps: nothing to install"
 	exit 0
 fi
-if ! command -v apt-get >/dev/null 2>&1; then
-	echo "install-test-deps: no apt-get here; install by hand: ${missing[*]} (macOS: brew install ${missing[*]})" >&2
-	exit 1
-fi
-sudo=()
-if [[ $(id -u) -ne 0 ]]; then
-	if ! command -v sudo >/dev/null 2>&1; then
-		echo "install-test-deps: need root or sudo to install: ${missing[*]}" >&2
-		exit 1
-	fi
-	sudo=(sudo)
-fi
-
-echo "install-test-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-policy=/usr/sbin/policy-rc.d
-if [[ ! -e $policy ]]; then
-	# Exit status 101 tells dpkg not to start the packages' services.
-	printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
-	"${sudo[@]}" chmod 755 "$policy"
-	trap '"${sudo[@]}" rm -f "$policy"' EXIT
-fi
-"${sudo[@]}" apt-get update -q
-"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+# shellcheck source=scripts/apt-install.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/apt-install.sh"
+apt_install install-test-deps "${missing[@]}"
