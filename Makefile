@@ -56,6 +56,7 @@ test-readme:
 	scripts/with-server.sh scripts/check-readme.sh
 
 lint: vet
+	$(GO) vet -tags ha,cleanupload ./...
 	$(GO) mod verify
 	test -z "$$(gofmt -l cmd internal api migrations)" || { gofmt -l cmd internal api migrations; exit 1; }
 
@@ -81,13 +82,13 @@ test-revocation:
 # breaks (docs/scaling.md). Installs etcd and Patroni if missing.
 test-ha:
 	scripts/install-ha-deps.sh
-	REVENUE_HA_TEST=1 $(GO) test -count=1 -timeout 10m -run 'TestFailover' -v ./internal/systemtest/ | grep -v '^=== '
+	$(GO) test -tags ha -count=1 -timeout 10m -run 'TestFailover' -v ./internal/systemtest/ | grep -v '^=== '
 
 # Refresh p99 while session cleanup deletes a backlog of ended sessions
 # (200,000; set REVENUE_CLEANUP_LOAD_SESSIONS for more): at most 2× the p99
 # without cleanup. Not part of make test: about a minute of full load.
 test-cleanup-load:
-	REVENUE_CLEANUP_LOAD=1 $(GO) test -count=1 -timeout 10m -run 'TestCleanupUnderRefreshLoad' -v ./internal/postgres/ | grep -v '^=== '
+	$(GO) test -tags cleanupload -count=1 -timeout 10m -run 'TestCleanupUnderRefreshLoad' -v ./internal/postgres/ | grep -v '^=== '
 
 soak:
 	REVENUE_SOAK=$${REVENUE_SOAK:-5m} $(GO) test -count=1 -timeout 30m -run Soak -v ./internal/systemtest/

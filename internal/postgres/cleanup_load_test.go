@@ -1,3 +1,5 @@
+//go:build cleanupload
+
 package postgres_test
 
 import (
@@ -21,11 +23,8 @@ import (
 // p99 of parallel refresh chains first alone, then while Cleanup deletes
 // the backlog. The default, 200,000, keeps the test within a minute on two
 // cores; a million takes about two (half of it generating the rows). Slow,
-// so only with REVENUE_CLEANUP_LOAD=1 (make test-cleanup-load).
+// so built only with -tags cleanupload (make test-cleanup-load).
 func TestCleanupUnderRefreshLoad(t *testing.T) {
-	if os.Getenv("REVENUE_CLEANUP_LOAD") != "1" {
-		t.Skip("set REVENUE_CLEANUP_LOAD=1 to run (make test-cleanup-load)")
-	}
 	backlog := 200_000
 	if v := os.Getenv("REVENUE_CLEANUP_LOAD_SESSIONS"); v != "" {
 		n, err := strconv.Atoi(v)
