@@ -52,13 +52,7 @@ func adminProcess(t *testing.T, vars map[string]string, args ...string) (string,
 // PostgreSQL that server started, and leaves it running; with no server
 // running it starts and stops one of its own.
 func TestAdminCommandBesideARunningServer(t *testing.T) {
-	dir := t.TempDir()
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	vars := map[string]string{"REVENUE_DATA_DIR": filepath.Join(dir, "data"), "REVENUE_KEYS_DIR": filepath.Join(dir, "keys"), "REVENUE_WEB_DIR": ""}
+	vars := privateDataVars(t)
 	base, stop := startServe(t, vars)
 
 	status, tok := login(t, base, "bob@example.com", "bob-password-1")
@@ -99,7 +93,7 @@ func TestAdminCommandBesideARunningServer(t *testing.T) {
 	if out, err := adminProcess(t, vars, "users", "disable", "-email", "bob@example.com"); err != nil {
 		t.Fatalf("users disable with no server running: %v\n%s", err, out)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "data", "postgres", "postmaster.pid")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(vars["REVENUE_DATA_DIR"], "postgres", "postmaster.pid")); !os.IsNotExist(err) {
 		t.Errorf("postmaster.pid after the admin command alone: %v, want it gone (the command stops what it started)", err)
 	}
 	base, _ = startServe(t, vars)

@@ -149,9 +149,10 @@ func send(t *testing.T, method, url, token string) int {
 	return resp.StatusCode
 }
 
-// A new user's path: no DATABASE_URL, so serve starts a private PostgreSQL,
-// migrates, seeds the demo users and generates a key; data survives a restart.
-func TestServeWithPrivatePostgreSQL(t *testing.T) {
+// privateDataVars are the settings of a serve with no DATABASE_URL, in a
+// fresh directory: its private PostgreSQL's data, the keys, no web app.
+func privateDataVars(t *testing.T) map[string]string {
+	t.Helper()
 	dir := t.TempDir()
 	// When tests run as root, PostgreSQL runs as an unprivileged user that
 	// must reach its data dir: open the test's directories to it.
@@ -160,7 +161,13 @@ func TestServeWithPrivatePostgreSQL(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	vars := map[string]string{"REVENUE_DATA_DIR": filepath.Join(dir, "data"), "REVENUE_KEYS_DIR": filepath.Join(dir, "keys"), "REVENUE_WEB_DIR": ""}
+	return map[string]string{"REVENUE_DATA_DIR": filepath.Join(dir, "data"), "REVENUE_KEYS_DIR": filepath.Join(dir, "keys"), "REVENUE_WEB_DIR": ""}
+}
+
+// A new user's path: no DATABASE_URL, so serve starts a private PostgreSQL,
+// migrates, seeds the demo users and generates a key; data survives a restart.
+func TestServeWithPrivatePostgreSQL(t *testing.T) {
+	vars := privateDataVars(t)
 	base, stop := startServe(t, vars)
 
 	status, tok := login(t, base, "alice@example.com", "alice-password-1")
@@ -178,7 +185,7 @@ func TestServeWithPrivatePostgreSQL(t *testing.T) {
 	if bob != 200 || get(t, base+"/revenue", tokBob["access_token"].(string)) != 403 {
 		t.Errorf("bob: login %d, want 200 and then 403 on revenue", bob)
 	}
-	keys, _ := filepath.Glob(filepath.Join(dir, "keys", "*.pem"))
+	keys, _ := filepath.Glob(filepath.Join(vars["REVENUE_KEYS_DIR"], "*.pem"))
 	if len(keys) != 1 {
 		t.Fatalf("%d generated keys, want 1", len(keys))
 	}
