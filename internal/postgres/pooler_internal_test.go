@@ -87,20 +87,22 @@ func TestThroughTransactionPooler(t *testing.T) {
 		}
 	})
 
-	// A statement interrupted by its context's deadline is cancelled (pgx
-	// sends a cancel request, which PgBouncer forwards). A client that
-	// vanishes sends none: the server ends a transaction's statement once
-	// its time is up all the same, also through a transaction pooler, where
-	// no session default can be set. The statements below ignore the
-	// deadline, as a dead client would; they would run for the full 30s.
-	for _, c := range []struct {
+	// paths are the two ways to the database the bounds must hold on.
+	paths := []struct {
 		name       string
 		connString string
 		pooler     Pooler
 	}{
 		{"directly", direct, Direct},
 		{"through PgBouncer", pooled, TransactionPooler},
-	} {
+	}
+	// A statement interrupted by its context's deadline is cancelled (pgx
+	// sends a cancel request, which PgBouncer forwards). A client that
+	// vanishes sends none: the server ends a transaction's statement once
+	// its time is up all the same, also through a transaction pooler, where
+	// no session default can be set. The statements below ignore the
+	// deadline, as a dead client would; they would run for the full 30s.
+	for _, c := range paths {
 		t.Run("a transaction's statement that nobody cancels ends on the server when its time is up, "+c.name, func(t *testing.T) {
 			db := open(t, c.connString, 300*time.Millisecond, c.pooler)
 			marker := fmt.Sprintf("slow transaction %d", time.Now().UnixNano())
@@ -127,14 +129,7 @@ func TestThroughTransactionPooler(t *testing.T) {
 		waitUntilEnded(t, direct, marker)
 	})
 
-	for _, c := range []struct {
-		name       string
-		connString string
-		pooler     Pooler
-	}{
-		{"directly", direct, Direct},
-		{"through PgBouncer", pooled, TransactionPooler},
-	} {
+	for _, c := range paths {
 		t.Run("a statement interrupted by its deadline is cancelled on the server, "+c.name, func(t *testing.T) {
 			db := open(t, c.connString, 300*time.Millisecond, c.pooler)
 			marker := fmt.Sprintf("interrupted statement %d", time.Now().UnixNano())
