@@ -42,6 +42,17 @@ func unprivilegedUser() (*serverUser, error) {
 	return nil, fmt.Errorf("running as root, and PostgreSQL refuses to: no unprivileged user to run it as: %w", errors.Join(errs...))
 }
 
+// UnprivilegedCredential is the credential, with no supplementary groups,
+// of the account a root process runs PostgreSQL (and its tools, such as
+// PgBouncer, which refuse root too) as: postgres, else nobody.
+func UnprivilegedCredential() (*syscall.Credential, error) {
+	u, err := unprivilegedUser()
+	if err != nil {
+		return nil, err
+	}
+	return &syscall.Credential{Uid: u.uid, Gid: u.gid, Groups: []uint32{}}, nil
+}
+
 // credential is what exec needs to run a child as u.
 func (u *serverUser) credential() *syscall.Credential {
 	return &syscall.Credential{Uid: u.uid, Gid: u.gid}

@@ -2,13 +2,11 @@ package pgtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/revenue-api/revenue-api/internal/pgcluster"
 )
 
 // pgbouncerConf is PgBouncer 1.18 with its stock settings but for what a
@@ -219,22 +219,7 @@ func unprivileged(host string) (*syscall.Credential, error) {
 			return &syscall.Credential{Uid: st.Uid, Gid: st.Gid, Groups: []uint32{}}, nil
 		}
 	}
-	var errs []error
-	for _, name := range []string{"postgres", "nobody"} {
-		u, err := user.Lookup(name)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-		gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-		if err := errors.Join(err1, err2); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
-	}
-	return nil, fmt.Errorf("running as root, and PgBouncer refuses to: no unprivileged user to run it as: %w", errors.Join(errs...))
+	return pgcluster.UnprivilegedCredential()
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
