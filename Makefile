@@ -5,7 +5,7 @@ GO ?= go
 BIN := bin/revenue-api
 NPM_CI := npm ci --no-audit --no-fund --loglevel=error
 
-.PHONY: all run build web test test-go test-web test-api test-e2e test-readme test-revocation test-ha test-cleanup-load vet lint bench fuzz fuzz-ci soak clean
+.PHONY: all run build web test test-go test-web test-api test-e2e test-readme test-revocation test-ha test-cleanup-load vet lint bench bench-data-tier fuzz fuzz-ci soak clean
 
 all: build
 
@@ -83,6 +83,13 @@ test-revocation:
 test-ha:
 	scripts/install-ha-deps.sh
 	$(GO) test -tags ha -count=1 -timeout 10m -run 'TestFailover' -v ./internal/systemtest/ | grep -v '^=== '
+
+# What the data tier costs a refresh and a login (docs/scaling.md): one
+# PostgreSQL, Patroni with synchronous_mode on and off, PgBouncer in front;
+# prints a table. About four minutes of full load; not part of make test.
+bench-data-tier:
+	scripts/install-ha-deps.sh
+	$(GO) test -tags ha -count=1 -timeout 20m -run 'TestDataTierCost' -v ./internal/systemtest/ | grep -v '^=== '
 
 # Refresh p99 while session cleanup deletes a backlog of ended sessions
 # (200,000; set REVENUE_CLEANUP_LOAD_SESSIONS for more): at most 2× the p99

@@ -46,6 +46,7 @@ type PgBouncer struct {
 	addr string // 127.0.0.1:PORT
 	user string
 	log  string
+	pid  int
 }
 
 // StartPgBouncer runs PgBouncer as a child process on a free loopback port
@@ -56,8 +57,16 @@ func StartPgBouncer(t testing.TB) *PgBouncer {
 	if current == nil {
 		t.Fatal("pgtest.StartPgBouncer: no PostgreSQL; TestMain must call os.Exit(pgtest.Run(m, setup))")
 	}
+	return StartPgBouncerFor(t, current.admin)
+}
+
+// StartPgBouncerFor is StartPgBouncer in front of another PostgreSQL
+// server, the one the connection string admin reaches (its host, port,
+// user and password; every database on it is served).
+func StartPgBouncerFor(t testing.TB, admin string) *PgBouncer {
+	t.Helper()
 	bin := pgbouncerBinary(t)
-	server, err := pgx.ParseConfig(current.admin)
+	server, err := pgx.ParseConfig(admin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,6 +129,9 @@ func (b *PgBouncer) URL(t testing.TB, connString string) string {
 	return u.String()
 }
 
+// Pid returns PgBouncer's process id, e.g. to read its CPU time.
+func (b *PgBouncer) Pid() int { return b.pid }
+
 // Log returns what PgBouncer has logged so far, for failure messages.
 func (b *PgBouncer) Log() string {
 	out, err := os.ReadFile(b.log)
@@ -178,6 +190,7 @@ func (b *PgBouncer) run(t testing.TB, bin, confPath string, cred *syscall.Creden
 		}
 		cancel()
 		if err == nil {
+			b.pid = cmd.Process.Pid
 			t.Cleanup(stop)
 			return nil
 		}

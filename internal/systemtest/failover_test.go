@@ -6,7 +6,6 @@
 package systemtest
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -16,8 +15,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 const (
@@ -379,17 +376,10 @@ func logDigest(path string) string {
 // spent and its successor issued: a rotation committed while its client
 // was told 503 shows here.
 func (c *haCluster) tokenHistory(token string) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, c.url(haDatabase))
-	if err != nil {
-		return fmt.Sprintf("(token history: %v)", err)
-	}
-	defer conn.Close(ctx)
 	sum := sha256.Sum256([]byte(token))
 	var usedAt, childAt *time.Time
-	err = conn.QueryRow(ctx, `SELECT r.used_at, (SELECT min(c.created_at) FROM refresh_tokens c WHERE c.parent_id = r.id)
-		FROM refresh_tokens r WHERE r.token_hash = $1`, sum[:]).Scan(&usedAt, &childAt)
+	err := c.queryRow(haDatabase, `SELECT r.used_at, (SELECT min(c.created_at) FROM refresh_tokens c WHERE c.parent_id = r.id)
+		FROM refresh_tokens r WHERE r.token_hash = $1`, []any{sum[:]}, &usedAt, &childAt)
 	if err != nil {
 		return fmt.Sprintf("(token history: %v)", err)
 	}
@@ -404,14 +394,7 @@ func (c *haCluster) tokenHistory(token string) string {
 
 // count runs a count query on the current primary.
 func (c *haCluster) count(query string) (int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, c.url(haDatabase))
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close(ctx)
 	var n int
-	err = conn.QueryRow(ctx, query).Scan(&n)
+	err := c.queryRow(haDatabase, query, nil, &n)
 	return n, err
 }

@@ -60,6 +60,7 @@ type haNode struct {
 type haCluster struct {
 	dir      string // owned by the user PostgreSQL runs as
 	scope    string
+	pgBin    string // initdb and postgres
 	etcdPort int
 	etcd     *exec.Cmd
 	nodes    []*haNode
@@ -75,7 +76,7 @@ func startHACluster(t *testing.T) *haCluster {
 	patroniBin := lookHA(t, "patroni", "/usr/bin/patroni")
 	pgBin := postgresBinDir(t)
 
-	c := &haCluster{scope: "revenue-ha"}
+	c := &haCluster{scope: "revenue-ha", pgBin: pgBin}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
@@ -142,7 +143,7 @@ func startHACluster(t *testing.T) *haCluster {
 	for _, n := range c.nodes {
 		n.namespaced = namespaced
 		cfg := filepath.Join(dir, n.name+".yml")
-		if err := os.WriteFile(cfg, []byte(c.patroniConfig(n, etcdClient, pgBin)), 0o600); err != nil {
+		if err := os.WriteFile(cfg, []byte(c.patroniConfig(n, etcdClient)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		if err := c.chown(cfg); err != nil {
@@ -179,12 +180,29 @@ func startHACluster(t *testing.T) *haCluster {
 	return c
 }
 
+// pgParameters are PostgreSQL's settings on every node (Patroni's
+// bootstrap configuration), and on the PostgreSQL alone that
+// TestDataTierCost compares the cluster with.
+var pgParameters = [][2]string{
+	{"synchronous_commit", "on"},
+	{"wal_level", "replica"},
+	{"hot_standby", "on"},
+	{"max_connections", "100"},
+	{"max_wal_senders", "5"},
+	{"max_replication_slots", "5"},
+	{"shared_buffers", "32MB"},
+}
+
 // patroniConfig is node n's Patroni configuration. Synchronous mode: a
 // commit returns only once the standby has it (synchronous_commit on), and
 // Patroni promotes only the standby it listed as synchronous, so a failover
 // loses no acknowledged commit. Not strict: with two nodes, strict mode
 // would stop all writes on the new primary until a second node rejoins.
-func (c *haCluster) patroniConfig(n *haNode, etcdPort int, pgBin string) string {
+func (c *haCluster) patroniConfig(n *haNode, etcdPort int) string {
+	var params strings.Builder
+	for _, p := range pgParameters {
+		fmt.Fprintf(&params, "        %s: %q\n", p[0], p[1])
+	}
 	return fmt.Sprintf(`scope: %[1]s
 name: %[2]s
 log:
@@ -206,14 +224,7 @@ bootstrap:
       use_pg_rewind: false
       use_slots: true
       parameters:
-        synchronous_commit: "on"
-        wal_level: replica
-        hot_standby: "on"
-        max_connections: 100
-        max_wal_senders: 5
-        max_replication_slots: 5
-        shared_buffers: 32MB
-  initdb:
+%[13]s  initdb:
     - encoding: UTF8
     - locale: C
     - auth: trust
@@ -237,7 +248,7 @@ postgresql:
   parameters:
     unix_socket_directories: %[12]s
 `, c.scope, n.name, n.restPort, etcdPort, patroniTTL, patroniLoopWait, patroniRetryTimeout,
-		n.pgPort, n.dataDir, pgBin, filepath.Join(c.dir, n.name+".pgpass"), c.dir)
+		n.pgPort, n.dataDir, c.pgBin, filepath.Join(c.dir, n.name+".pgpass"), c.dir, params.String())
 }
 
 // startNode starts Patroni for n. As root, Patroni runs as the postgres
@@ -475,16 +486,115 @@ func (c *haCluster) url(database string) string {
 // standby gets it by replication).
 func (c *haCluster) createDatabase(t *testing.T, name string) {
 	t.Helper()
+	createDatabaseAt(t, c.url("postgres"), name)
+}
+
+// createDatabaseAt creates database name on the server url reaches.
+func createDatabaseAt(t *testing.T, url, name string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, c.url("postgres"))
+	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		t.Fatalf("connect to the HA cluster's primary: %v", err)
+		t.Fatalf("connect to %s: %v", url, err)
 	}
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		t.Fatalf("create database %s: %v", name, err)
 	}
+}
+
+// queryRow runs query with args on the current primary's database and
+// scans its one row into dest.
+func (c *haCluster) queryRow(database, query string, args []any, dest ...any) error {
+	return queryRowAt(c.url(database), query, args, dest...)
+}
+
+// queryRowAt connects to url, runs query with args and scans its one row
+// into dest.
+func queryRowAt(url, query string, args []any, dest ...any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	return conn.QueryRow(ctx, query, args...).Scan(dest...)
+}
+
+// startAlone initdbs and starts one PostgreSQL outside Patroni, on
+// 127.0.0.1, as the user the nodes run as, with the nodes' parameters
+// (pgParameters): what the cluster is measured against.
+func (c *haCluster) startAlone(t *testing.T, name string) *haNode {
+	t.Helper()
+	n := &haNode{name: name, pgPort: freePorts(t, 1)[0], dataDir: filepath.Join(c.dir, name), logPath: filepath.Join(c.dir, name+".log")}
+	initdb := exec.Command(filepath.Join(c.pgBin, "initdb"), "-D", n.dataDir, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C")
+	initdb.Dir = c.dir
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: c.credential()}
+	if out, err := initdb.CombinedOutput(); err != nil {
+		t.Fatalf("initdb %s: %v\n%s", n.dataDir, err, out)
+	}
+	args := []string{"-D", n.dataDir, "-p", strconv.Itoa(n.pgPort), "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + c.dir}
+	for _, p := range pgParameters {
+		args = append(args, "-c", p[0]+"="+p[1])
+	}
+	n.cmd = exec.Command(filepath.Join(c.pgBin, "postgres"), args...)
+	n.cmd.Dir = c.dir
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true, Credential: c.credential()}
+	n.exited = c.startLogged(t, n.cmd, n.logPath)
+	t.Cleanup(n.kill)
+	if _, err := eventually(haStartTimeout, func() error {
+		return queryRowAt(n.url("postgres"), "SELECT 1", nil, new(int))
+	}); err != nil {
+		t.Fatalf("%s did not accept connections: %v; the end of its log:\n%s", name, err, tail(n.logPath, 30))
+	}
+	return n
+}
+
+// url is a connection string to database on node n alone.
+func (n *haNode) url(database string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", n.pgPort, database)
+}
+
+// setSynchronousMode switches Patroni's synchronous_mode through its REST
+// API (PATCH /config, as patronictl edit-config does) and waits until the
+// primary streams to its standby accordingly: "sync" (a commit waits for
+// the standby's flush) or "async" (Patroni has emptied
+// synchronous_standby_names; synchronous_commit stays on, so a commit
+// waits for the local flush only).
+func (c *haCluster) setSynchronousMode(t *testing.T, on bool) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPatch, fmt.Sprintf("http://127.0.0.1:%d/config", c.nodes[0].restPort),
+		strings.NewReader(fmt.Sprintf(`{"synchronous_mode": %t}`, on)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := haHTTP.Do(req)
+	if err != nil {
+		t.Fatalf("PATCH Patroni's /config: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PATCH Patroni's /config: %s", resp.Status)
+	}
+	want := map[bool]string{true: "sync", false: "async"}[on]
+	if _, err := eventually(30*time.Second, func() error {
+		if got, err := c.replicationState(); err != nil || got != want {
+			return fmt.Errorf("the primary's standby is %q (%v), want %q", got, err, want)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("synchronous_mode %t: %v", on, err)
+	}
+}
+
+// replicationState is the primary's sync_state for its standbys
+// (pg_stat_replication), comma-separated: "sync", "async", or "none".
+func (c *haCluster) replicationState() (string, error) {
+	var state string
+	err := c.queryRow("postgres", "SELECT coalesce(string_agg(sync_state, ','), 'none') FROM pg_stat_replication", nil, &state)
+	return state, err
 }
 
 // startLogged starts cmd with its output to logPath and returns a channel
