@@ -17,6 +17,7 @@ import (
 	"github.com/revenue-api/revenue-api/internal/auth"
 	"github.com/revenue-api/revenue-api/internal/config"
 	"github.com/revenue-api/revenue-api/internal/postgres"
+	"github.com/revenue-api/revenue-api/internal/revenue"
 )
 
 // migrate applies the migrations and exits.
@@ -27,9 +28,11 @@ func migrate(ctx context.Context, getenv func(string) string, stdout, stderr io.
 	})
 }
 
-// admin is the auth service without a token signer, for the admin commands.
+// admin is the auth service without a token signer, and the revenue
+// service, for the admin commands.
 type admin struct {
-	svc *auth.Service
+	svc     *auth.Service
+	revenue *revenue.Service
 }
 
 func withAdmin(ctx context.Context, getenv func(string) string, stderr io.Writer, f func(*admin) error) error {
@@ -45,7 +48,7 @@ func withAdmin(ctx context.Context, getenv func(string) string, stderr io.Writer
 	defer b.close(ctx)
 	svc := auth.NewService(postgres.NewUserStore(b.db), postgres.NewSessionStore(b.db), postgres.NewEventStore(b.db),
 		nil, b.hasher, cfg.AuthPolicy(), log, time.Now)
-	return f(&admin{svc: svc})
+	return f(&admin{svc: svc, revenue: revenue.NewService(postgres.NewRevenueStore(b.db))})
 }
 
 func orgsCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

@@ -50,6 +50,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return orgsCommand(ctx, rest, getenv, stdout, stderr)
 	case "users":
 		return usersCommand(ctx, rest, getenv, stdin, stdout, stderr)
+	case "revenue":
+		return revenueCommand(ctx, rest, getenv, stdin, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, getenv)
 	case "hash-worker":
@@ -59,7 +61,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (want serve, migrate, keys, orgs, users, healthcheck or help)", cmd)
+	return fmt.Errorf("unknown command %q (want serve, migrate, keys, orgs, users, revenue, healthcheck or help)", cmd)
 }
 
 const usage = `usage: revenue-api <command> [flags]
@@ -77,6 +79,8 @@ const usage = `usage: revenue-api <command> [flags]
   users enable -email EMAIL
   users roles -email EMAIL -roles member|finance|admin[,...]         (revokes the user's access tokens)
   users logout -email EMAIL [-session ID]                              (ends sessions, revokes their tokens)
+  revenue import -org NAME [-dry-run] FILE.csv|-                       (header month,amount; all months or none)
+  revenue set -org NAME -month YYYY-MM -amount 12345.67
   healthcheck             GET /healthz on REVENUE_HTTP_ADDR (":8080": 127.0.0.1:8080); exit 0 on a 200, else 1
   hash-worker             (internal) a password-hashing worker process; serve starts its own
 

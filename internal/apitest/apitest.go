@@ -47,6 +47,8 @@ const (
 	AlicePassword = "alice-password-1"
 	BobEmail      = "bob@example.com"
 	BobPassword   = "bob-password-1"
+	CarolEmail    = "carol@example.com" // admin: revenue:read and revenue:write
+	CarolPassword = "carol-password-1"
 )
 
 // CheapArgon2 keeps tests fast; production uses passwordhash.DefaultParams.

@@ -30,6 +30,8 @@ const (
 	CodeNotFound               = "not_found"
 	CodeMethodNotAllowed       = "method_not_allowed"
 	CodeConflict               = "conflict"
+	CodePreconditionFailed     = "precondition_failed"
+	CodeInvalidCSV             = "invalid_csv"
 	CodeRateLimited            = "rate_limited"
 	CodeOverloaded             = "overloaded"
 	CodeUnavailable            = "unavailable"
@@ -50,12 +52,24 @@ type Error struct {
 	// RetryAfter, when set, is how long a client should wait before trying
 	// again, in place of the code's usual wait.
 	RetryAfter time.Duration
+	// Details locate each of several mistakes in one request body (the
+	// lines of a CSV file), at most a bounded number of them.
+	Details []Detail
 
 	// wrapped is the broader error this one explains (Explain).
 	wrapped *Error
 }
 
 func (e *Error) Error() string { return e.Message }
+
+// Detail is one mistake in a request body, where it is: a line and a
+// column of a file (1-based; Column 0 when the whole line is wrong), and a
+// message that says both ("line 7: amount ...").
+type Detail struct {
+	Line    int
+	Column  int
+	Message string
+}
 
 // Unwrap makes errors.Is(e.Explain(...), e) hold.
 func (e *Error) Unwrap() error {
@@ -69,7 +83,7 @@ func (e *Error) Unwrap() error {
 // and why, which the client sees too (unlike what fmt.Errorf adds, which
 // only the log sees); errors.Is still matches e.
 func (e *Error) Explain(why string) error {
-	return &Error{Code: e.Code, Message: e.Message + ": " + why, Reason: e.Reason, RetryAfter: e.RetryAfter, wrapped: e}
+	return &Error{Code: e.Code, Message: e.Message + ": " + why, Reason: e.Reason, RetryAfter: e.RetryAfter, Details: e.Details, wrapped: e}
 }
 
 // New returns an *Error with code and message.

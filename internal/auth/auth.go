@@ -27,14 +27,18 @@ var (
 	ErrWeakPassword = apperr.New(apperr.CodeInvalidRequest, "password does not meet the policy")
 )
 
-// Scope needed to read revenue.
-const ScopeRevenueRead = "revenue:read"
+// Scopes: to read the organization's revenue, and to change it (set,
+// remove and import months, and read who changed what).
+const (
+	ScopeRevenueRead  = "revenue:read"
+	ScopeRevenueWrite = "revenue:write"
+)
 
 // Roles a user can hold, and the scopes each grants.
 var roleScopes = map[string][]string{
 	"member":  nil,
 	"finance": {ScopeRevenueRead},
-	"admin":   {ScopeRevenueRead},
+	"admin":   {ScopeRevenueRead, ScopeRevenueWrite},
 }
 
 // ValidRole reports whether role is one the service knows.

@@ -23,6 +23,16 @@ type Problem struct {
 	Detail    string `json:"detail,omitempty"`
 	Code      string `json:"code"`
 	RequestID string `json:"request_id,omitempty"`
+	// Errors locate each mistake in a request body (the lines of a CSV
+	// file), when there are several to tell.
+	Errors []problemError `json:"errors,omitempty"`
+}
+
+// problemError is one mistake in a request body, where it is.
+type problemError struct {
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
+	Message string `json:"message"`
 }
 
 // The problems handlers raise directly.
@@ -61,6 +71,8 @@ var answers = map[string]answer{
 	apperr.CodeNotFound:               {http.StatusNotFound, "Not found", 0},
 	apperr.CodeMethodNotAllowed:       {http.StatusMethodNotAllowed, "Method not allowed", 0},
 	apperr.CodeConflict:               {http.StatusConflict, "Conflict", 0},
+	apperr.CodePreconditionFailed:     {http.StatusPreconditionFailed, "Precondition failed", 0},
+	apperr.CodeInvalidCSV:             {http.StatusBadRequest, "Invalid CSV file", 0},
 	apperr.CodeRateLimited:            {http.StatusTooManyRequests, "Too many requests", 0},
 	apperr.CodeOverloaded:             {http.StatusServiceUnavailable, "Server busy", time.Second},
 	apperr.CodeUnavailable:            {http.StatusServiceUnavailable, "Service unavailable", 2 * time.Second},
@@ -107,6 +119,9 @@ func writeProblem(c *gin.Context, err error) {
 		Detail:    e.Message,
 		Code:      e.Code,
 		RequestID: requestIDOf(c),
+	}
+	for _, d := range e.Details {
+		body.Errors = append(body.Errors, problemError{Line: d.Line, Column: d.Column, Message: d.Message})
 	}
 	c.Header("Content-Type", "application/problem+json")
 	c.Abort()

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/gin-gonic/gin"
 
@@ -32,21 +33,18 @@ type monthResponse struct {
 // No parameter can name another organization: the route knows only from
 // and to (routes.go).
 func (s *Server) revenue(c *gin.Context) {
-	q := c.Request.URL.Query()
-	for name := range q {
-		if len(q[name]) > 1 {
-			s.fail(c, apperr.New(apperr.CodeInvalidParameter, "Give "+name+" once."))
-			return
-		}
-	}
-	r, err := revenue.ParseRange(q.Get("from"), q.Get("to"))
-	if err != nil {
-		s.fail(c, err)
+	_, r, ok := s.rangeQuery(c)
+	if !ok {
 		return
 	}
 	rep, err := s.Revenue.Monthly(c.Request.Context(), principal(c).OrgID, r)
 	if err != nil {
 		s.fail(c, err)
+		return
+	}
+	setETag(c, rep.Version)
+	if noneMatch(c.Request.Header.Values("If-None-Match"), rep.Version) {
+		c.AbortWithStatus(http.StatusNotModified)
 		return
 	}
 	out := revenueResponse{
@@ -61,6 +59,33 @@ func (s *Server) revenue(c *gin.Context) {
 	span := rep.Span()
 	out.From, out.To = monthPtr(span.From), monthPtr(span.To)
 	respond(c, http.StatusOK, out)
+}
+
+// singleQuery returns the request's query, or answers 400 and false when
+// a parameter is given more than once (which one would count?).
+func (s *Server) singleQuery(c *gin.Context) (url.Values, bool) {
+	q := c.Request.URL.Query()
+	for name := range q {
+		if len(q[name]) > 1 {
+			s.fail(c, apperr.New(apperr.CodeInvalidParameter, "Give "+name+" once."))
+			return nil, false
+		}
+	}
+	return q, true
+}
+
+// rangeQuery is singleQuery and the month range of its from and to.
+func (s *Server) rangeQuery(c *gin.Context) (url.Values, revenue.Range, bool) {
+	q, ok := s.singleQuery(c)
+	if !ok {
+		return nil, revenue.Range{}, false
+	}
+	r, err := revenue.ParseRange(q.Get("from"), q.Get("to"))
+	if err != nil {
+		s.fail(c, err)
+		return nil, revenue.Range{}, false
+	}
+	return q, r, true
 }
 
 func monthPtr(m revenue.Month) *string {

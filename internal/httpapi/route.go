@@ -35,6 +35,10 @@ func post(g gin.IRoutes, path string, q queryParams, h ...gin.HandlerFunc) {
 	g.POST(path, q.first(h)...)
 }
 
+func put(g gin.IRoutes, path string, q queryParams, h ...gin.HandlerFunc) {
+	g.PUT(path, q.first(h)...)
+}
+
 func del(g gin.IRoutes, path string, q queryParams, h ...gin.HandlerFunc) {
 	g.DELETE(path, q.first(h)...)
 }

@@ -38,6 +38,11 @@ func (s *Server) routes(r *gin.Engine) {
 	}
 	if s.Revenue != nil {
 		get(bearer, "/revenue", query("from", "to"), requireScope(auth.ScopeRevenueRead), s.revenue)
+		write := requireScope(auth.ScopeRevenueWrite)
+		put(bearer, "/revenue/months/:month", none, write, s.setMonth)
+		del(bearer, "/revenue/months/:month", none, write, s.deleteMonth)
+		post(bearer, "/revenue/imports", query("dry_run"), write, s.importRevenue)
+		get(bearer, "/revenue/changes", query("from", "to", "cursor", "limit"), write, s.revenueChanges)
 	}
 
 	r.NoMethod(func(c *gin.Context) {

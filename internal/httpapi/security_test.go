@@ -403,18 +403,18 @@ func TestHashingPoolShedsLoad(t *testing.T) {
 func TestLoginFailuresDoNotTellAccountsApart(t *testing.T) {
 	env := apitest.New(t)
 	ctx := context.Background()
-	if _, err := env.Auth.CreateUser(ctx, auth.NewUser{Organization: postgres.DemoOrganization, Email: "carol@example.com",
-		Password: "carol-password-1", Roles: []string{"finance"}}); err != nil {
+	if _, err := env.Auth.CreateUser(ctx, auth.NewUser{Organization: postgres.DemoOrganization, Email: "erin@example.com",
+		Password: "erin-password-1", Roles: []string{"finance"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := env.Auth.SetDisabled(ctx, apitest.BobEmail, true); err != nil {
 		t.Fatal(err)
 	}
 	for range env.Config.LockoutThreshold {
-		env.Do(loginAs("carol@example.com", "not-carol-password"))
+		env.Do(loginAs("erin@example.com", "not-erin-password"))
 	}
-	if _, locked := lockState(t, env, "carol@example.com"); locked <= 0 {
-		t.Fatal("carol is not locked; the locked case would test nothing")
+	if _, locked := lockState(t, env, "erin@example.com"); locked <= 0 {
+		t.Fatal("erin is not locked; the locked case would test nothing")
 	}
 	cases := []struct{ name, email, password string }{
 		{"wrong password", apitest.AliceEmail, "not-alice-password"},
@@ -422,8 +422,8 @@ func TestLoginFailuresDoNotTellAccountsApart(t *testing.T) {
 		{"unknown email, differently cased", "NOBODY@Example.com", apitest.AlicePassword},
 		{"disabled user, right password", apitest.BobEmail, apitest.BobPassword},
 		{"disabled user, wrong password", apitest.BobEmail, "not-bob-password"},
-		{"locked user, right password", "carol@example.com", "carol-password-1"},
-		{"locked user, wrong password", "carol@example.com", "not-carol-password"},
+		{"locked user, right password", "erin@example.com", "erin-password-1"},
+		{"locked user, wrong password", "erin@example.com", "not-erin-password"},
 	}
 	type answer struct {
 		status  int

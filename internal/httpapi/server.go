@@ -95,9 +95,9 @@ func NewServer(d Deps) (http.Handler, error) {
 	if len(d.Config.CORSOrigins) > 0 {
 		r.Use(s.corsOnlyFor(cors.New(cors.Config{
 			AllowOrigins:     d.Config.CORSOrigins,
-			AllowMethods:     []string{http.MethodGet, http.MethodPost, http.MethodDelete},
-			AllowHeaders:     []string{"Authorization", "Content-Type", deliveryHeader, "X-Request-ID"},
-			ExposeHeaders:    []string{"X-Request-ID", "Retry-After", "WWW-Authenticate"},
+			AllowMethods:     []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete},
+			AllowHeaders:     []string{"Authorization", "Content-Type", deliveryHeader, "X-Request-ID", "If-Match", "If-None-Match"},
+			ExposeHeaders:    []string{"X-Request-ID", "Retry-After", "WWW-Authenticate", "ETag"},
 			AllowCredentials: true,
 			MaxAge:           10 * time.Minute,
 		})))

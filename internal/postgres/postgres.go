@@ -207,6 +207,14 @@ func translate(err error) error {
 	return fmt.Errorf("postgres: %w", err)
 }
 
+// deref is *p, or "" for nil (a NULL text column).
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
 // nullable turns an empty id into SQL NULL.
 func nullable(s string) any {
 	if s == "" {

@@ -18,10 +18,12 @@ type DemoUser struct {
 const DemoOrganization = "Acme Corp"
 
 // DemoUsers are the development accounts (DESIGN.md): alice can read
-// revenue, bob is a member of the same organization without that right.
+// revenue, bob is a member of the same organization without that right,
+// carol is its admin (she can change the revenue too).
 var DemoUsers = []DemoUser{
 	{Email: "alice@example.com", Password: "alice-password-1", Roles: []string{"finance"}},
 	{Email: "bob@example.com", Password: "bob-password-1", Roles: []string{"member"}},
+	{Email: "carol@example.com", Password: "carol-password-1", Roles: []string{"admin"}},
 }
 
 // demoMonths is how many months of revenue each demo organization gets.

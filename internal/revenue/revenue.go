@@ -76,6 +76,9 @@ type Report struct {
 	Range            Range
 	Months           []Figure
 	TotalCents       int64
+	// Version is the version of the organization's figures (all of them,
+	// whatever the range): their ETag.
+	Version Version
 }
 
 // Span is the range the report answers for: each bound as asked, or, where
@@ -94,14 +97,16 @@ func (rep Report) Span() Range {
 	return span
 }
 
-// Store reads revenue figures.
+// Store reads and writes revenue figures.
 type Store interface {
-	// MonthlyRevenue returns the organization and its figures in r,
-	// ascending; apperr.ErrNotFound when the organization does not exist.
+	// MonthlyRevenue returns the organization, the version of its figures
+	// and its figures in r, ascending; apperr.ErrNotFound when the
+	// organization does not exist.
 	MonthlyRevenue(ctx context.Context, orgID string, r Range) (Report, error)
+	EditStore
 }
 
-// Service answers revenue queries.
+// Service answers revenue queries and makes revenue changes.
 type Service struct{ store Store }
 
 // NewService returns a Service reading from store.

@@ -1,0 +1,44 @@
+package postgres_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/revenue-api/revenue-api/internal/apitest"
+	"github.com/revenue-api/revenue-api/internal/postgres"
+	"github.com/revenue-api/revenue-api/internal/revenue"
+)
+
+// The record of changes is append-only in the database itself: not even a
+// statement that bypasses the service can rewrite or remove it.
+func TestRevenueChangesCannotBeRewritten(t *testing.T) {
+	env := apitest.New(t)
+	ctx := context.Background()
+	store := postgres.NewRevenueStore(env.DB)
+	org, err := store.OrganizationID(ctx, postgres.DemoOrganization)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := revenue.Write{OrgID: org, Author: revenue.Author{OSUser: "ops"}, Source: revenue.SourceCLI}
+	if _, err := store.SetMonth(ctx, w, revenue.Figure{Month: revenue.Month{Year: 2090, Month: 1}, AmountCents: 5}); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`UPDATE revenue_changes SET new_amount_cents = 6`,
+		`DELETE FROM revenue_changes`,
+		`TRUNCATE revenue_changes`,
+	} {
+		_, err := env.DB.Pool.Exec(ctx, stmt)
+		if err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: %v, want it refused as append-only", stmt, err)
+		}
+	}
+	list, err := store.Changes(ctx, org, revenue.ChangeQuery{Limit: 10})
+	if err != nil || len(list) != 1 || *list[0].New != 5 || list[0].Author.OSUser != "ops" || list[0].Source != revenue.SourceCLI {
+		t.Errorf("changes = %+v, %v; want the one change by ops at the command line, intact", list, err)
+	}
+	if _, err := store.OrganizationID(ctx, "No Such Org"); err == nil {
+		t.Error("OrganizationID of an unknown name: no error")
+	}
+}
