@@ -5,9 +5,12 @@
 //
 //   REVENUE_TEST_URL=http://127.0.0.1:8080 REVENUE_E2E_TTL_SECONDS=4 npm run e2e
 //
-// Screenshots of each state go to web/test-results/.
+// Screenshots of each state (light, dark, a 390 px phone) go to
+// web/test-results/. axe-core checks the login page, the dashboard (light and
+// dark) and the no-access page: no serious or critical violation.
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -21,10 +24,20 @@ const STEP_TIMEOUT_MS = 15_000;
 const ALICE = { email: 'alice@example.com', password: 'alice-password-1' };
 const BOB = { email: 'bob@example.com', password: 'bob-password-1' };
 
+const AXE_SOURCE = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
 let browser;
 let page;
-// Console errors and uncaught exceptions of the page, checked at the end.
+// Console errors and uncaught exceptions of every page, checked at the end.
 const consoleErrors = [];
+
+function watchConsole(watched) {
+  watched.setDefaultTimeout(STEP_TIMEOUT_MS);
+  watched.on('console', (message) => {
+    if (message.type() === 'error') consoleErrors.push(message.text());
+  });
+  watched.on('pageerror', (error) => consoleErrors.push(`uncaught: ${error.message}`));
+}
 
 before(async () => {
   assert.ok(BASE_URL, 'Set REVENUE_TEST_URL to the URL of a running revenue-api that serves web/dist.');
@@ -42,12 +55,8 @@ before(async () => {
       '--disable-sync',
     ],
   });
-  page = await browser.newPage();
-  page.setDefaultTimeout(STEP_TIMEOUT_MS);
-  page.on('console', (message) => {
-    if (message.type() === 'error') consoleErrors.push(message.text());
-  });
-  page.on('pageerror', (error) => consoleErrors.push(`uncaught: ${error.message}`));
+  page = await browser.newPage({ acceptDownloads: true, viewport: { width: 1100, height: 900 } });
+  watchConsole(page);
 });
 
 after(async () => {
@@ -56,9 +65,42 @@ after(async () => {
 
 const byTestId = (id) => page.getByTestId(id);
 
-function screenshot(name) {
-  return page.screenshot({ path: `${RESULTS_DIR}${name}.png`, fullPage: true });
+function screenshot(name, on = page) {
+  return on.screenshot({ path: `${RESULTS_DIR}${name}.png`, fullPage: true });
 }
+
+// axe-core, evaluated in the page through the DevTools protocol (the page's
+// CSP forbids inline scripts, and rightly): no serious or critical violation.
+async function expectAccessible(what, on = page) {
+  await on.evaluate(AXE_SOURCE);
+  const violations = await on.evaluate(async () => {
+    const result = await globalThis.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations
+      .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
+      .map((violation) => `${violation.id} (${violation.impact}): ${violation.nodes.map((n) => n.target.join(' ')).join(' | ')}`);
+  });
+  assert.deepEqual(violations, [], `axe on ${what}`);
+}
+
+// The month rows of the table, as [month, amount text].
+function tableMonths(on = page) {
+  return on
+    .getByTestId('revenue-row')
+    .evaluateAll((rows) => rows.map((row) => [row.dataset.month, row.querySelector('td').innerText]));
+}
+
+function searchOf(on = page) {
+  return new URL(on.url()).search;
+}
+
+// The month `offset` months from the current one, as the page's calendar has it.
+function monthFromNow(offset) {
+  const now = new Date();
+  const date = new Date(now.getFullYear(), now.getMonth() + offset, 1);
+  return `${date.getFullYear()}-${String(date.getMonth() + 1).padStart(2, '0')}`;
+}
+
+const LAST_12 = `?from=${monthFromNow(-12)}&to=${monthFromNow(-1)}`;
 
 async function signIn({ email, password }) {
   await byTestId('login-email').fill(email);
@@ -100,7 +142,20 @@ test('single-page app against the real API', async (t) => {
   await t.test('a first visit shows the login form', async () => {
     await page.goto(BASE_URL);
     await byTestId('login-form').waitFor();
+    assert.equal(await page.title(), 'Revenue dashboard');
+    const icon = await page.locator('link[rel="icon"]').getAttribute('href');
+    const iconResponse = await fetch(new URL(icon, BASE_URL));
+    assert.equal(iconResponse.status, 200, `the favicon ${icon} is served`);
+    assert.match(iconResponse.headers.get('content-type') ?? '', /^image\/svg\+xml/);
     await screenshot('01-login-form');
+  });
+
+  await t.test('the login page passes axe, light and dark', async () => {
+    await expectAccessible('the login page (light)');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await expectAccessible('the login page (dark)');
+    await screenshot('01-login-form-dark');
+    await page.emulateMedia({ colorScheme: 'light' });
   });
 
   await t.test('alice signs in and sees revenue as chart and table', async () => {
@@ -148,6 +203,225 @@ test('single-page app against the real API', async (t) => {
     await screenshot('04-after-page-reload');
   });
 
+  await t.test('the dashboard opens on the last 12 months: pickers, address, headline, chart and table', async () => {
+    assert.equal(searchOf(), LAST_12);
+    assert.equal(await byTestId('revenue-from').inputValue(), monthFromNow(-12));
+    assert.equal(await byTestId('revenue-to').inputValue(), monthFromNow(-1));
+    assert.equal(await byTestId('quick-range').inputValue(), 'last-12');
+    // The demo data has 36 months up to last month: every comparison can be made.
+    assert.equal((await tableMonths()).length, 12);
+    for (const id of ['revenue-total', 'revenue-average', 'revenue-ytd']) {
+      assert.match(await byTestId(id).innerText(), /^\$[\d,]+\.\d\d$/, id);
+    }
+    for (const id of ['change-previous', 'change-year']) {
+      assert.match(await byTestId(id).innerText(), /^[▲▼]?\s?[+-]?\d+(\.\d)?%$/, id);
+    }
+    assert.match(await page.title(), /^Acme Corp revenue, .+ · Revenue dashboard$/);
+
+    // A labelled currency axis with gridlines.
+    const ticks = await byTestId('chart-tick').allTextContents();
+    assert.ok(ticks.length >= 3, `axis ticks: ${ticks}`);
+    assert.equal(ticks[0], '$0');
+    assert.match(ticks.at(-1), /^\$\d+(\.\d)?[KM]$/);
+    assert.ok((await page.locator('.chart-grid line').count()) >= 2, 'gridlines');
+    // Hover shows a month's value.
+    const rows = await tableMonths();
+    await byTestId('chart-slot').nth(11).hover();
+    const tooltip = await byTestId('chart-tooltip').innerText();
+    assert.ok(tooltip.includes(rows[11][1]), `the tooltip "${tooltip}" shows ${rows[11][1]}`);
+    await screenshot('09-dashboard-light');
+  });
+
+  await t.test('the dashboard passes axe, light and dark', async () => {
+    await expectAccessible('the dashboard (light)');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    const background = await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+    assert.equal(background, 'rgb(17, 20, 24)', 'dark colours follow prefers-color-scheme');
+    await expectAccessible('the dashboard (dark)');
+    await screenshot('10-dashboard-dark');
+    await page.emulateMedia({ colorScheme: 'light' });
+  });
+
+  await t.test('quick ranges and picked months go into the address, and Back returns to each', async () => {
+    await byTestId('quick-range').selectOption('last-year');
+    const lastYear = new Date().getFullYear() - 1;
+    await page.waitForURL((url) => url.search === `?from=${lastYear}-01&to=${lastYear}-12`);
+    await page.waitForFunction(
+      (year) => document.querySelector('[data-testid="revenue-row"]')?.dataset.month === `${year}-01`,
+      lastYear,
+    );
+    assert.equal((await tableMonths()).length, 12);
+    assert.equal(await byTestId('subtotal-quarter').count(), 4);
+
+    await byTestId('revenue-from').fill(`${lastYear}-04`);
+    await page.waitForURL((url) => url.search === `?from=${lastYear}-04&to=${lastYear}-12`);
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="revenue-row"]').length === 9);
+    assert.equal(await byTestId('quick-range').inputValue(), 'custom');
+
+    await page.goBack();
+    await page.waitForURL((url) => url.search === `?from=${lastYear}-01&to=${lastYear}-12`);
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="revenue-row"]').length === 12);
+    assert.equal(await byTestId('revenue-from').inputValue(), `${lastYear}-01`);
+    await page.goBack();
+    await page.waitForURL((url) => url.search === LAST_12);
+    assert.equal(await byTestId('quick-range').inputValue(), 'last-12');
+
+    // A shared or bookmarked address opens on its range.
+    await page.goto(new URL(`/?from=${lastYear}-07&to=${lastYear}-09`, BASE_URL).href);
+    await expectSignedInAs(ALICE.email);
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="revenue-row"]').length === 3);
+    assert.equal(await byTestId('quick-range').inputValue(), `q3-${lastYear}`);
+    assert.equal(await byTestId('revenue-to').inputValue(), `${lastYear}-09`);
+  });
+
+  await t.test('Export CSV downloads exactly the rows shown, in their order', async () => {
+    await byTestId('quick-range').selectOption('last-12');
+    await page.waitForURL((url) => url.search === LAST_12);
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="revenue-row"]').length === 12);
+    await byTestId('sort-amount').click();
+    await byTestId('sort-amount').click();
+    const shown = await tableMonths();
+    const [download] = await Promise.all([page.waitForEvent('download'), byTestId('export-csv').click()]);
+    assert.equal(download.suggestedFilename(), `revenue-acme-corp-${monthFromNow(-12)}-to-${monthFromNow(-1)}.csv`);
+    const lines = (await readFile(await download.path(), 'utf8')).split('\r\n');
+    assert.equal(lines[0], 'month,amount,currency');
+    assert.equal(lines.at(-1), '', 'ends with a line break');
+    const rows = lines.slice(1, -1).map((line) => line.split(','));
+    assert.deepEqual(
+      rows.map(([month]) => month),
+      shown.map(([month]) => month),
+    );
+    for (const [index, [, amount, currency]] of rows.entries()) {
+      assert.equal(currency, 'USD');
+      const asShown = shown[index][1].replace(/[$,]/g, '');
+      assert.equal(amount, asShown, `row ${index + 1}`);
+    }
+    // Amounts sorted high to low, as on screen.
+    const amounts = rows.map(([, amount]) => Number(amount));
+    assert.deepEqual(amounts, [...amounts].sort((a, b) => b - a));
+    await byTestId('sort-month').click();
+  });
+
+  await t.test('print shows the figures, chart and table without the controls', async () => {
+    await page.emulateMedia({ media: 'print' });
+    for (const id of ['quick-range', 'revenue-from', 'revenue-reload', 'export-csv', 'print', 'logout']) {
+      assert.equal(await byTestId(id).isVisible(), false, `${id} is hidden in print`);
+    }
+    for (const id of ['revenue-chart', 'revenue-table', 'revenue-total']) {
+      assert.equal(await byTestId(id).isVisible(), true, `${id} is printed`);
+    }
+    await screenshot('11-dashboard-print');
+    await page.emulateMedia({ media: 'screen' });
+  });
+
+  await t.test('a failed load keeps the figures shown, says what failed and retries', async () => {
+    const total = await byTestId('revenue-total').innerText();
+    await page.context().setOffline(true);
+    await byTestId('quick-range').selectOption('last-year');
+    await byTestId('revenue-error').waitFor();
+    assert.match(await byTestId('revenue-error').innerText(), /^Could not load the revenue for .+\. Could not reach the server/);
+    assert.equal(await byTestId('revenue-total').innerText(), total, 'the figures already shown stay');
+    await byTestId('stale-notice').waitFor();
+    await screenshot('12-load-failed');
+
+    await page.context().setOffline(false);
+    await byTestId('retry').click();
+    await byTestId('revenue-error').waitFor({ state: 'detached' });
+    await byTestId('stale-notice').waitFor({ state: 'detached' });
+    assert.notEqual(await byTestId('revenue-total').innerText(), total);
+  });
+
+  await t.test('a slow first load shows a skeleton', async () => {
+    const cdp = await page.context().newCDPSession(page);
+    const latency = (ms) =>
+      cdp.send('Network.emulateNetworkConditions', {
+        offline: false,
+        latency: ms,
+        downloadThroughput: -1,
+        uploadThroughput: -1,
+      });
+    await cdp.send('Network.enable');
+    await latency(800);
+    await page.reload();
+    await byTestId('revenue-skeleton').waitFor();
+    await screenshot('13-loading-skeleton');
+    await latency(0);
+    await cdp.detach();
+    await expectRevenueShown();
+    assert.equal(await byTestId('revenue-skeleton').count(), 0);
+  });
+
+  await t.test('a range without revenue says so and offers the last 12 months', async () => {
+    await page.goto(new URL('/?from=2099-01&to=2099-06', BASE_URL).href);
+    await byTestId('revenue-empty').waitFor();
+    assert.match(await byTestId('revenue-empty').innerText(), /No revenue recorded for Jan – Jun 2099/);
+    await screenshot('14-empty-range');
+    await byTestId('show-default-range').click();
+    await page.waitForURL((url) => url.search === LAST_12);
+    await expectRevenueShown();
+  });
+
+  await t.test('every dashboard control works from the keyboard alone', async () => {
+    // Tab from the top of the page reaches every control, in order.
+    await page.locator('body').focus();
+    await page.evaluate(() => document.activeElement?.blur());
+    const reached = [];
+    for (let i = 0; i < 15; i += 1) {
+      await page.keyboard.press('Tab');
+      reached.push(await page.evaluate(() => document.activeElement?.dataset.testid ?? document.activeElement?.tagName));
+    }
+    for (const id of ['logout', 'quick-range', 'revenue-from', 'revenue-to', 'revenue-reload', 'export-csv', 'print', 'chart-slot', 'sort-month', 'sort-amount']) {
+      assert.ok(reached.includes(id), `Tab reaches ${id}: ${reached.join(', ')}`);
+    }
+    assert.equal(reached.filter((id) => id === 'chart-slot').length, 1, 'the chart is one Tab stop');
+
+    // The chart: arrow keys move between months and show each value.
+    await byTestId('chart-slot').nth(11).focus();
+    await page.keyboard.press('ArrowLeft');
+    const rows = await tableMonths();
+    const tooltip = await byTestId('chart-tooltip').innerText();
+    assert.ok(tooltip.includes(rows[10][1]), `the tooltip "${tooltip}" shows ${rows[10][1]}`);
+    const label = await page.evaluate(() => document.activeElement.getAttribute('aria-label'));
+    assert.ok(label.endsWith(rows[10][1]), `the month in focus is announced as "${label}"`);
+    await page.keyboard.press('Home');
+    assert.ok((await byTestId('chart-tooltip').innerText()).includes(rows[0][1]));
+    await screenshot('15-chart-keyboard');
+
+    // Sorting with Enter and Space.
+    await byTestId('sort-amount').focus();
+    await page.keyboard.press('Enter');
+    assert.equal(await page.locator('th[aria-sort="ascending"]').innerText(), 'Revenue ▲');
+    await page.keyboard.press('Space');
+    assert.equal(await page.locator('th[aria-sort="descending"]').innerText(), 'Revenue ▼');
+    await byTestId('sort-month').focus();
+    await page.keyboard.press('Enter');
+
+    // A quick range from the keyboard: the select steps with the arrow keys
+    // (Last 12 months, This year, Last year).
+    const lastYear = new Date().getFullYear() - 1;
+    await byTestId('quick-range').focus();
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowDown');
+    await page.waitForURL((url) => url.search === `?from=${lastYear}-01&to=${lastYear}-12`);
+    assert.equal(await byTestId('quick-range').inputValue(), 'last-year');
+    // The month picker steps with the arrow keys too.
+    await byTestId('revenue-from').focus();
+    await page.keyboard.press('ArrowUp');
+    await page.waitForURL((url) => url.search === `?from=${lastYear}-02&to=${lastYear}-12`);
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="revenue-row"]').length === 11);
+
+    // Export and reload with Enter.
+    await byTestId('export-csv').focus();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.keyboard.press('Enter')]);
+    assert.match(download.suggestedFilename(), /^revenue-acme-corp-.+\.csv$/);
+    const reloaded = page.waitForResponse((response) => new URL(response.url()).pathname === '/revenue');
+    await byTestId('revenue-reload').focus();
+    await page.keyboard.press('Enter');
+    await reloaded;
+    await page.goto(new URL('/', BASE_URL).href);
+    await expectRevenueShown();
+  });
+
   await t.test('logout returns to the login form, also after a reload', async () => {
     await byTestId('logout').click();
     await byTestId('login-form').waitFor();
@@ -156,14 +430,91 @@ test('single-page app against the real API', async (t) => {
     await byTestId('login-form').waitFor();
   });
 
-  await t.test('bob is signed in but has no access to revenue', async () => {
-    await signIn(BOB);
+  await t.test('bob signs in with the keyboard alone and has no access to revenue, with a next step', async () => {
+    await page.evaluate(() => document.activeElement?.blur());
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.testid), 'login-email');
+    await page.keyboard.type(BOB.email);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(BOB.password);
+    await page.keyboard.press('Enter');
     await expectSignedInAs(BOB.email);
     await byTestId('no-access').waitFor();
     assert.equal(await byTestId('revenue-table').count(), 0);
+    assert.equal(await byTestId('no-access-retry').isVisible(), true);
+    assert.equal(await byTestId('no-access-switch').isVisible(), true);
     await screenshot('06-bob-no-access');
-    await byTestId('logout').click();
+    await expectAccessible('the no-access page (light)');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await expectAccessible('the no-access page (dark)');
+    await screenshot('06-bob-no-access-dark');
+    await page.emulateMedia({ colorScheme: 'light' });
+
+    // "Check again" asks once more; "Sign in as someone else" leaves, by keyboard.
+    const asked = page.waitForResponse((response) => new URL(response.url()).pathname === '/revenue');
+    await byTestId('no-access-retry').focus();
+    await page.keyboard.press('Enter');
+    assert.equal((await asked).status(), 403);
+    await byTestId('no-access-switch').focus();
+    await page.keyboard.press('Enter');
     await byTestId('login-form').waitFor();
+  });
+
+  await t.test('on a 390 px phone the controls do not wrap and the chart is readable', async () => {
+    for (const colorScheme of ['light', 'dark']) {
+      const phone = await browser.newContext({
+        viewport: { width: 390, height: 844 },
+        deviceScaleFactor: 2,
+        isMobile: true,
+        hasTouch: true,
+        colorScheme,
+      });
+      const mobile = await phone.newPage();
+      watchConsole(mobile);
+      await mobile.goto(BASE_URL);
+      await mobile.getByTestId('login-email').fill(ALICE.email);
+      await mobile.getByTestId('login-password').fill(ALICE.password);
+      await mobile.getByTestId('login-submit').click();
+      await mobile.getByTestId('revenue-chart').waitFor();
+      await screenshot(`16-phone-${colorScheme}`, mobile);
+
+      const layout = await mobile.evaluate(() => {
+        const lineHeight = (element) => parseFloat(getComputedStyle(element).lineHeight) || 24;
+        const wrapped = [...document.querySelectorAll('button, select, input, .user-bar p')]
+          .filter((element) => element.offsetParent !== null)
+          .filter((element) => {
+            const style = getComputedStyle(element);
+            const inner = element.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+            return inner > lineHeight(element) * 1.5;
+          })
+          .map((element) => element.dataset.testid ?? element.tagName);
+        const fontSizes = [...document.querySelectorAll('.revenue-chart text')].map((text) =>
+          parseFloat(getComputedStyle(text).fontSize),
+        );
+        const chart = document.querySelector('[data-testid="revenue-chart"]').getBoundingClientRect();
+        const overflowing = [...document.querySelectorAll('body *')]
+          .filter((element) => element.getBoundingClientRect().right > 390.5)
+          .map((element) => element.dataset.testid ?? element.className ?? element.tagName);
+        return {
+          overflowing,
+          scrollWidth: document.documentElement.scrollWidth,
+          wrapped,
+          smallestChartText: Math.min(...fontSizes),
+          chartRight: chart.right,
+        };
+      });
+      assert.ok(layout.scrollWidth <= 390, `no sideways scrolling (${layout.scrollWidth} px wide: ${layout.overflowing})`);
+      assert.deepEqual(layout.wrapped, [], 'no control wraps onto a second line');
+      assert.ok(layout.smallestChartText >= 12, `chart text ${layout.smallestChartText} px`);
+      assert.ok(layout.chartRight <= 390, 'the chart fits the screen');
+      await mobile.getByTestId('chart-slot').nth(5).tap();
+      await mobile.getByTestId('chart-tooltip').waitFor();
+      await screenshot(`17-phone-chart-${colorScheme}`, mobile);
+      await expectAccessible(`the dashboard on a phone (${colorScheme})`, mobile);
+      await mobile.getByTestId('logout').click();
+      await mobile.getByTestId('login-form').waitFor();
+      await phone.close();
+    }
   });
 
   await t.test('a wrong password is refused with a clear message', async () => {
@@ -211,8 +562,13 @@ test('single-page app against the real API', async (t) => {
   await t.test('the console has no errors but the failed requests the steps expect', async () => {
     // Chromium logs every 4xx answer (wrong password, revoked token, refused
     // refresh, bob's 403) as "Failed to load resource"; those are no app errors.
+    // Going offline on purpose (the failed-load step) logs
+    // ERR_INTERNET_DISCONNECTED the same way.
     const unexpected = consoleErrors.filter(
-      (text) => !/^Failed to load resource: the server responded with a status of 4\d\d\b/.test(text),
+      (text) =>
+        !/^Failed to load resource: (the server responded with a status of 4\d\d\b|net::ERR_INTERNET_DISCONNECTED$)/.test(
+          text,
+        ),
     );
     assert.deepEqual(unexpected, []);
   });

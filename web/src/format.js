@@ -3,12 +3,12 @@
 
 // amount_cents is in the currency's minor unit (cents for USD, whole yen for
 // JPY); Intl knows how many digits each currency has.
+export function minorUnitDigits(currency) {
+  return new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits;
+}
+
 function toMajorUnits(minorUnits, currency) {
-  const { maximumFractionDigits } = new Intl.NumberFormat('en', {
-    style: 'currency',
-    currency,
-  }).resolvedOptions();
-  return minorUnits / 10 ** maximumFractionDigits;
+  return minorUnits / 10 ** minorUnitDigits(currency);
 }
 
 export function formatAmount(minorUnits, currency, locale) {
@@ -17,12 +17,29 @@ export function formatAmount(minorUnits, currency, locale) {
   );
 }
 
+// "+$1,200.00", "−$50.00", "$0.00": a change, its sign always shown.
+export function formatSignedAmount(minorUnits, currency, locale) {
+  return new Intl.NumberFormat(locale, { style: 'currency', currency, signDisplay: 'exceptZero' }).format(
+    toMajorUnits(minorUnits, currency),
+  );
+}
+
+// 0.1234 → "+12.3%".
+export function formatChangePercent(ratio, locale) {
+  return new Intl.NumberFormat(locale, {
+    style: 'percent',
+    maximumFractionDigits: 1,
+    signDisplay: 'exceptZero',
+  }).format(ratio);
+}
+
 // "$1.2M": short enough for a chart axis.
 export function formatCompactAmount(minorUnits, currency, locale) {
   return new Intl.NumberFormat(locale, {
     style: 'currency',
     currency,
     notation: 'compact',
+    minimumFractionDigits: 0,
     maximumFractionDigits: 1,
   }).format(toMajorUnits(minorUnits, currency));
 }

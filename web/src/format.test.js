@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatAmount, formatCompactAmount, formatMonth } from './format.js';
+import { formatAmount, formatChangePercent, formatCompactAmount, formatMonth, formatSignedAmount } from './format.js';
 
 describe('formatAmount', () => {
   it('turns cents into dollars', () => {
@@ -26,5 +26,21 @@ describe('formatMonth', () => {
   it('formats a YYYY-MM month without time zone drift', () => {
     expect(formatMonth('2024-12', 'en-US')).toBe('Dec 2024');
     expect(formatMonth('2025-01', 'en-US', { month: 'long', year: 'numeric' })).toBe('January 2025');
+  });
+});
+
+describe('axis and change formats', () => {
+  it('drops needless decimals on the axis', () => {
+    expect(formatCompactAmount(100_000, 'USD', 'en-US')).toBe('$1K');
+    expect(formatCompactAmount(250_000, 'USD', 'en-US')).toBe('$2.5K');
+    expect(formatCompactAmount(0, 'USD', 'en-US')).toBe('$0');
+  });
+
+  it('always signs a change', () => {
+    expect(formatSignedAmount(120_000, 'USD', 'en-US')).toBe('+$1,200.00');
+    expect(formatSignedAmount(-5_000, 'USD', 'en-US')).toBe('-$50.00');
+    expect(formatSignedAmount(0, 'USD', 'en-US')).toBe('$0.00');
+    expect(formatChangePercent(0.1234, 'en-US')).toBe('+12.3%');
+    expect(formatChangePercent(-0.5, 'en-US')).toBe('-50%');
   });
 });

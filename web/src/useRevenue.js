@@ -1,12 +1,16 @@
 import { useCallback, useEffect, useState } from 'react';
 import { isTemporarilyUnavailable, retryDelayMs } from './messages.js';
 
-// Loads GET /revenue for a month range and again on reload(). The last good
-// answer stays on screen while a reload is under way so the page does not jump,
-// and while the service is temporarily unavailable (503), when it loads again
-// by itself after Retry-After.
-export function useRevenue(api, { from, to }, { skip = false } = {}) {
-  const [revenue, setRevenue] = useState(null);
+// Loads GET /revenue for a month range (widened by `widen`, so that what the
+// range is compared with comes along) and again on reload(). The last good
+// answer (`revenue`, and `loadedRange`, the range it was loaded for) stays while
+// a reload or another range is under way so the page does not jump, and after
+// a failure, so that the figures already shown stay; a 503 (temporarily
+// unavailable) loads again by itself after Retry-After.
+const asIs = (range) => range;
+
+export function useRevenue(api, { from, to }, { skip = false, widen = asIs } = {}) {
+  const [loaded, setLoaded] = useState({ revenue: null, range: null });
   const [error, setError] = useState(null);
   const [loading, setLoading] = useState(false);
   const [reloads, setReloads] = useState(0);
@@ -17,10 +21,10 @@ export function useRevenue(api, { from, to }, { skip = false } = {}) {
     // answer for an old range never overwrites a newer one.
     let current = true;
     setLoading(true);
-    api.getRevenue({ from, to }).then(
+    api.getRevenue(widen({ from, to })).then(
       (data) => {
         if (!current) return;
-        setRevenue(data);
+        setLoaded({ revenue: data, range: { from, to } });
         setError(null);
         setLoading(false);
       },
@@ -33,7 +37,7 @@ export function useRevenue(api, { from, to }, { skip = false } = {}) {
     return () => {
       current = false;
     };
-  }, [api, from, to, skip, reloads]);
+  }, [api, from, to, skip, widen, reloads]);
 
   const reload = useCallback(() => setReloads((count) => count + 1), []);
 
@@ -43,5 +47,5 @@ export function useRevenue(api, { from, to }, { skip = false } = {}) {
     return () => clearTimeout(timer);
   }, [error, skip, reload]);
   // A skipped load is not loading, even if the one it replaced never finished.
-  return { revenue, error, loading: loading && !skip, reload };
+  return { revenue: loaded.revenue, loadedRange: loaded.range, error, loading: loading && !skip, reload };
 }

@@ -49,3 +49,11 @@ export async function settle() {
     await new Promise((resolve) => setTimeout(resolve, 0));
   });
 }
+
+// A <select>'s choice, as a user makes it.
+export async function choose(select, value) {
+  await act(async () => {
+    select.value = value;
+    select.dispatchEvent(new Event('change', { bubbles: true }));
+  });
+}

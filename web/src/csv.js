@@ -1,0 +1,60 @@
+import { minorUnitDigits } from './format.js';
+
+// CSV as RFC 4180 writes it: CRLF line ends, a field quoted when it holds a
+// comma, a quote, a line break or edge spaces, quotes doubled inside.
+// A text field that a spreadsheet would run as a formula (=, +, -, @, tab or
+// CR first) gets a leading apostrophe; a number (-12.50) stays a number.
+export function csvField(value) {
+  let text = String(value ?? '');
+  if (/^[=+\-@\t\r]/.test(text) && !/^[+-]?\d+(\.\d+)?$/.test(text)) text = `'${text}`;
+  return /[",\r\n]|^\s|\s$/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+export function toCsv(rows) {
+  return rows.map((row) => row.map(csvField).join(',')).join('\r\n') + '\r\n';
+}
+
+// 123456 cents → "1234.56"; exact (integer arithmetic, no float rounding),
+// with the currency's own number of decimals, no grouping, "." as separator.
+export function majorUnits(minorUnits, currency) {
+  const digits = minorUnitDigits(currency);
+  const sign = minorUnits < 0 ? '-' : '';
+  const size = Math.abs(minorUnits);
+  const scale = 10 ** digits;
+  const whole = Math.floor(size / scale);
+  if (digits === 0) return `${sign}${whole}`;
+  return `${sign}${whole}.${String(size % scale).padStart(digits, '0')}`;
+}
+
+// The rows as shown (month rows, in the table's order), with a header.
+export function revenueCsv(months, currency) {
+  return toCsv([
+    ['month', 'amount', 'currency'],
+    ...months.map((entry) => [entry.month, majorUnits(entry.amount_cents, currency), currency]),
+  ]);
+}
+
+// "revenue-acme-corp-2025-12-to-2026-11.csv".
+export function csvFileName(organizationName, { from, to }) {
+  const slug = organizationName
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '');
+  return ['revenue', slug, from === to ? from : `${from}-to-${to}`].filter(Boolean).join('-') + '.csv';
+}
+
+// Hands the text to the browser as a file download.
+export function downloadText(text, fileName, type = 'text/csv;charset=utf-8') {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = fileName;
+  link.hidden = true;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  // Revoked later: some browsers read the blob after click() returns.
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
