@@ -53,6 +53,8 @@ expect '"code":"invalid_refresh_token"'
 expect '"current":true'
 expect '"current":false'
 expect '"kty":"RSA"'
+expect '"months":2'
+expect '"source":"import"'
 [[ $(grep -c '^204$' <<<"$out") -eq 3 ]] || { echo "check-readme: want three 204 answers (delete session, logout, logout/all)" >&2; fail=1; }
 if ((fail)); then
 	echo "$out" >&2
