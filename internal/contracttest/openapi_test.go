@@ -84,6 +84,7 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		handler func(env *apitest.Env) http.Handler // the router to serve; nil: env.Handler
 	}{
 		{"service", nil, serviceExchanges, nil},
+		{"revenue writes", nil, revenueWriteExchanges, nil},
 		{"rate limited", []apitest.Option{func(c *config.Config) { c.AuthRate, c.AuthBurst = 0.01, 1 }}, rateLimitedExchanges, nil},
 		{"with the web app", []apitest.Option{withWebApp(t)}, webAppExchanges, nil},
 		{"with a CORS origin", []apitest.Option{func(c *config.Config) { c.CORSOrigins = []string{webAppOrigin} }}, corsExchanges, nil},
@@ -301,9 +302,13 @@ func corsExchanges(svc *service) []exchange {
 	fromWebApp := map[string]string{"Origin": webAppOrigin}
 	fromElsewhere := map[string]string{"Origin": foreignOrigin}
 	preflight := map[string]string{"Origin": webAppOrigin, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization"}
+	writePreflight := map[string]string{"Origin": webAppOrigin, "Access-Control-Request-Method": "PUT",
+		"Access-Control-Request-Headers": "authorization, content-type, if-match"}
 	return []exchange{
 		{name: "a request from the allowed origin", req: request{method: "GET", path: "/revenue", token: alice.AccessToken, header: fromWebApp},
-			status: 200, then: corsAllowed},
+			status: 200, then: corsExposesETag},
+		{name: "a preflight of a conditional write from the allowed origin", req: request{method: "OPTIONS", path: "/revenue/months/2031-04", header: writePreflight},
+			status: 204, then: corsAllowsConditionalWrites},
 		{name: "a cookie login from the allowed origin",
 			req: request{method: "POST", path: "/login", body: loginBody(apitest.AliceEmail, apitest.AlicePassword),
 				header: map[string]string{"Origin": webAppOrigin, "X-Refresh-Token-Delivery": "cookie"}},
@@ -371,9 +376,14 @@ func neverConfirmed(env *apitest.Env) http.Handler {
 func staleRevocationsExchanges(svc *service) []exchange {
 	alice := svc.Login(apitest.AliceEmail, apitest.AlicePassword)
 	sid := svc.sessionID(alice.AccessToken)
+	carol := svc.Login(apitest.CarolEmail, apitest.CarolPassword).AccessToken
 	unconfirmed := func(method, path string) exchange {
 		return exchange{name: method + " " + path, req: request{method: method, path: path, token: alice.AccessToken},
 			status: 503, code: "revocations_unavailable", then: retryAfter}
+	}
+	write := func(r request) exchange {
+		r.token = carol
+		return exchange{name: r.method + " " + r.path, req: r, status: 503, code: "revocations_unavailable", then: retryAfter}
 	}
 	return []exchange{
 		unconfirmed("GET", "/me"),
@@ -382,6 +392,10 @@ func staleRevocationsExchanges(svc *service) []exchange {
 		unconfirmed("DELETE", "/sessions/"+sid),
 		unconfirmed("POST", "/logout"),
 		unconfirmed("POST", "/logout/all"),
+		write(request{method: "PUT", path: "/revenue/months/2031-04", body: `{"amount_cents":1}`}),
+		write(request{method: "DELETE", path: "/revenue/months/2031-04"}),
+		write(request{method: "POST", path: "/revenue/imports", body: importedFile, header: map[string]string{"Content-Type": "text/csv"}}),
+		write(request{method: "GET", path: "/revenue/changes"}),
 		{name: "the feed", req: request{method: "GET", path: "/revocations", token: testFeedToken},
 			status: 503, code: "revocations_unavailable", then: retryAfter},
 		{name: "me without a token is still a 401", req: request{method: "GET", path: "/me"},
@@ -396,6 +410,7 @@ func staleRevocationsExchanges(svc *service) []exchange {
 func databaseDownExchanges(svc *service) []exchange {
 	alice := svc.Login(apitest.AliceEmail, apitest.AlicePassword)
 	sid := svc.sessionID(alice.AccessToken)
+	carol := svc.Login(apitest.CarolEmail, apitest.CarolPassword).AccessToken
 	svc.DB.Close()
 	return []exchange{
 		{name: "readiness", req: request{method: "GET", path: "/readyz"}, status: 503},
@@ -410,6 +425,13 @@ func databaseDownExchanges(svc *service) []exchange {
 		{name: "logout", req: request{method: "POST", path: "/logout", token: alice.AccessToken}, status: 503, code: "unavailable"},
 		{name: "logout everywhere", req: request{method: "POST", path: "/logout/all", token: alice.AccessToken},
 			status: 503, code: "unavailable"},
+		{name: "set a month", req: request{method: "PUT", path: "/revenue/months/2031-04", token: carol, body: `{"amount_cents":1}`},
+			status: 503, code: "unavailable"},
+		{name: "remove a month", req: request{method: "DELETE", path: "/revenue/months/2031-04", token: carol},
+			status: 503, code: "unavailable"},
+		{name: "import", req: request{method: "POST", path: "/revenue/imports", token: carol, body: importedFile,
+			header: map[string]string{"Content-Type": "text/csv"}}, status: 503, code: "unavailable"},
+		{name: "changes", req: request{method: "GET", path: "/revenue/changes", token: carol}, status: 503, code: "unavailable"},
 	}
 }
 
@@ -914,6 +936,37 @@ func refreshCookieCleared(t *testing.T, a answer) {
 	if c := responseCookie(a); c == nil || c.Value != "" || c.MaxAge >= 0 || c.Path != "/token/refresh" {
 		t.Errorf("refresh cookie %v, want it cleared: revenue_refresh=; Path=/token/refresh; Max-Age=0", c)
 	}
+}
+
+// corsExposesETag checks that a page of the web app may read the ETag of
+// an answer, to send it back in If-Match.
+func corsExposesETag(t *testing.T, a answer) {
+	t.Helper()
+	corsAllowed(t, a)
+	if got := a.Header.Get("Access-Control-Expose-Headers"); !slices.Contains(headerList(got), "etag") {
+		t.Errorf("Access-Control-Expose-Headers %q, want ETag among them", got)
+	}
+}
+
+// corsAllowsConditionalWrites checks that the web app may PUT with If-Match.
+func corsAllowsConditionalWrites(t *testing.T, a answer) {
+	t.Helper()
+	corsAllowed(t, a)
+	if got := a.Header.Get("Access-Control-Allow-Methods"); !slices.Contains(headerList(got), "put") {
+		t.Errorf("Access-Control-Allow-Methods %q, want PUT among them", got)
+	}
+	if got := a.Header.Get("Access-Control-Allow-Headers"); !slices.Contains(headerList(got), "if-match") {
+		t.Errorf("Access-Control-Allow-Headers %q, want If-Match among them", got)
+	}
+}
+
+// headerList splits a comma-separated header value into lower-case names.
+func headerList(v string) []string {
+	var out []string
+	for _, name := range strings.Split(v, ",") {
+		out = append(out, strings.ToLower(strings.TrimSpace(name)))
+	}
+	return out
 }
 
 func corsAllowed(t *testing.T, a answer) {
