@@ -13,7 +13,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const BASE_URL = process.env.REVENUE_TEST_URL;
 const TTL_SECONDS = Number(process.env.REVENUE_E2E_TTL_SECONDS || 4);
@@ -23,6 +23,7 @@ const STEP_TIMEOUT_MS = 15_000;
 
 const ALICE = { email: 'alice@example.com', password: 'alice-password-1' };
 const BOB = { email: 'bob@example.com', password: 'bob-password-1' };
+const CAROL = { email: 'carol@example.com', password: 'carol-password-1' };
 
 const AXE_SOURCE = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
@@ -42,19 +43,7 @@ function watchConsole(watched) {
 before(async () => {
   assert.ok(BASE_URL, 'Set REVENUE_TEST_URL to the URL of a running revenue-api that serves web/dist.');
   await mkdir(RESULTS_DIR, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ acceptDownloads: true, viewport: { width: 1100, height: 900 } });
   watchConsole(page);
 });
@@ -515,6 +504,91 @@ test('single-page app against the real API', async (t) => {
       await mobile.getByTestId('login-form').waitFor();
       await phone.close();
     }
+  });
+
+  await t.test('carol (admin) edits a month in place and previews an import with a bad line, by keyboard', async () => {
+    await signIn(CAROL);
+    await expectSignedInAs(CAROL.email);
+    await expectRevenueShown();
+    await byTestId('admin-tools').waitFor();
+    const login = await apiCall('/login', { method: 'POST', body: CAROL });
+    const amountOnServer = async (month) => {
+      const answer = await apiCall(`/revenue?from=${month}&to=${month}`, { token: login.body.access_token });
+      assert.equal(answer.status, 200);
+      return answer.body.months[0]?.amount_cents ?? null;
+    };
+    const rowOf = (month) => page.locator(`[data-testid="revenue-row"][data-month="${month}"]`);
+
+    // Edit the latest month: Enter on Edit, type, Enter to save.
+    const month = monthFromNow(-1);
+    const saved = page.waitForResponse(
+      (response) => new URL(response.url()).pathname === `/revenue/months/${month}` && response.request().method() === 'PUT',
+    );
+    await rowOf(month).getByTestId('edit-month').focus();
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.testid), 'edit-amount');
+    await page.keyboard.press('ControlOrMeta+a');
+    await page.keyboard.type('123456.78');
+    await page.keyboard.press('Enter');
+    const put = await saved;
+    assert.equal(put.status(), 200);
+    assert.match(put.request().headers()['if-match'] ?? '', /^"rev-\d+"$/, 'the write is If-Match the figures shown');
+    await page.waitForFunction(
+      (m) => document.querySelector(`[data-testid="revenue-row"][data-month="${m}"] td`)?.innerText.startsWith('$123,456.78'),
+      month,
+    );
+    assert.equal(await amountOnServer(month), 12_345_678);
+    await screenshot('18-admin-edited');
+
+    // Escape leaves a field without writing.
+    await rowOf(month).getByTestId('edit-month').focus();
+    await page.keyboard.press('Enter');
+    await page.keyboard.type('9');
+    await page.keyboard.press('Escape');
+    await byTestId('edit-amount').waitFor({ state: 'detached' });
+    assert.equal(await amountOnServer(month), 12_345_678);
+
+    // An import with a bad line: chosen from the keyboard, checked by the
+    // server (dry run), every mistake on its line, nothing written.
+    const earlier = monthFromNow(-2);
+    const before = await amountOnServer(earlier);
+    const bad = `month,amount\n${earlier},100\n${month},"12,5"\n`;
+    await byTestId('import-file').focus();
+    const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Space')]);
+    await chooser.setFiles({ name: 'figures.csv', mimeType: 'text/csv', buffer: Buffer.from(bad) });
+    await byTestId('import-error').first().waitFor();
+    assert.deepEqual(await byTestId('import-error').allInnerTexts(), [
+      'line 3: amount "12,5": not a number with at most two decimals',
+    ]);
+    assert.equal(await byTestId('import-confirm').count(), 0, 'no import of a file with mistakes');
+    assert.equal(await page.locator('.preview-bad').count(), 1);
+    await screenshot('19-admin-import-mistakes');
+    assert.equal(await amountOnServer(earlier), before, 'nothing written');
+
+    // The corrected file: a preview with counts, then Import.
+    await byTestId('import-file').focus();
+    const [again] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Space')]);
+    await again.setFiles({
+      name: 'figures.csv',
+      mimeType: 'text/csv',
+      buffer: Buffer.from(`month,amount\n${earlier},100\n${month},12.5\n`),
+    });
+    await byTestId('import-summary').waitFor();
+    assert.match(await byTestId('import-summary').innerText(), /2 months: 0 new, 2 changed, 0 unchanged/);
+    assert.equal(await amountOnServer(earlier), before, 'a preview writes nothing');
+    await byTestId('import-confirm').focus();
+    await page.keyboard.press('Enter');
+    await byTestId('import-done').waitFor();
+    assert.equal(await amountOnServer(earlier), 10_000);
+    assert.equal(await amountOnServer(month), 1_250);
+    await page.waitForFunction(
+      (m) => document.querySelector(`[data-testid="revenue-row"][data-month="${m}"] td`)?.innerText.startsWith('$12.50'),
+      month,
+    );
+    await expectAccessible('the dashboard as an admin');
+    await screenshot('20-admin-imported');
+    await byTestId('logout').click();
+    await byTestId('login-form').waitFor();
   });
 
   await t.test('a wrong password is refused with a clear message', async () => {

@@ -108,7 +108,7 @@ export default function App({ api }) {
       {session.status === 'signed-in' && (
         // New roles (the check found them) may grant or withdraw revenue: the
         // panel starts over rather than keep figures loaded under the old ones.
-        <RevenuePanel api={api} key={accessKey(session.user)} onSignOut={logout} />
+        <RevenuePanel api={api} key={accessKey(session.user)} user={session.user} onSignOut={logout} />
       )}
     </main>
   );

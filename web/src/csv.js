@@ -58,3 +58,60 @@ export function downloadText(text, fileName, type = 'text/csv;charset=utf-8') {
   // Revoked later: some browsers read the blob after click() returns.
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
+
+// An amount typed in major units ("12345.67", "-80", "1,234.5") → minor
+// units, exactly; null when it is not a number with at most the currency's
+// decimals. Thousands commas are allowed only in their places.
+export function parseMajorUnits(text, currency) {
+  const digits = minorUnitDigits(currency);
+  const match = /^([+-]?)(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d*))?$/.exec(String(text).trim());
+  if (!match) return null;
+  const [, sign, whole, fraction = ''] = match;
+  if (fraction.length > digits) return null;
+  const minor = Number(whole.replaceAll(',', '')) * 10 ** digits + Number(fraction.padEnd(digits, '0') || 0);
+  if (!Number.isSafeInteger(minor)) return null;
+  return sign === '-' && minor !== 0 ? -minor : minor;
+}
+
+// The lines of a CSV file for a preview: [{line, fields}], blank lines left
+// out, quoted fields (with "" inside) understood. Line numbers count from 1
+// as in a text editor, header included, as the server's messages do.
+export function parseCsvLines(text) {
+  const rows = [];
+  let fields = [];
+  let field = '';
+  let quoted = false;
+  let line = 1;
+  let startLine = 1;
+  const endRow = () => {
+    fields.push(field);
+    if (fields.length > 1 || fields[0].trim() !== '') rows.push({ line: startLine, fields });
+    fields = [];
+    field = '';
+  };
+  const source = text.replace(/^\uFEFF/, '');
+  for (let i = 0; i < source.length; i += 1) {
+    const char = source[i];
+    if (quoted) {
+      if (char === '"' && source[i + 1] === '"') {
+        field += '"';
+        i += 1;
+      } else if (char === '"') quoted = false;
+      else {
+        if (char === '\n') line += 1;
+        field += char;
+      }
+    } else if (char === '"') quoted = true;
+    else if (char === ',') {
+      fields.push(field);
+      field = '';
+    } else if (char === '\n' || char === '\r') {
+      if (char === '\r' && source[i + 1] === '\n') i += 1;
+      endRow();
+      line += 1;
+      startLine = line;
+    } else field += char;
+  }
+  if (field !== '' || fields.length > 0) endRow();
+  return rows;
+}

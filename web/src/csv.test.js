@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { csvField, csvFileName, majorUnits, revenueCsv, toCsv } from './csv.js';
+import { csvField, csvFileName, majorUnits, parseCsvLines, parseMajorUnits, revenueCsv, toCsv } from './csv.js';
 
 describe('csvField', () => {
   it('leaves plain fields alone', () => {
@@ -62,5 +62,40 @@ describe('csvFileName', () => {
       'revenue-societe-generale-r-d-2026-03.csv',
     );
     expect(csvFileName('***', { from: '2026-01', to: '2026-02' })).toBe('revenue-2026-01-to-2026-02.csv');
+  });
+});
+
+describe('parseMajorUnits', () => {
+  it('turns a typed amount into exact minor units', () => {
+    expect(parseMajorUnits('12345.67', 'USD')).toBe(1234567);
+    expect(parseMajorUnits(' -80 ', 'USD')).toBe(-8000);
+    expect(parseMajorUnits('0.5', 'USD')).toBe(50);
+    expect(parseMajorUnits('1,234,567.8', 'USD')).toBe(123456780);
+    expect(parseMajorUnits('1234', 'JPY')).toBe(1234);
+    expect(parseMajorUnits('-0', 'USD')).toBe(0);
+  });
+
+  it('refuses what is not a number with at most the currency’s decimals', () => {
+    for (const text of ['', 'abc', '12,5', '1.234', '1e5', '12.5.1', '1,23', '--1', '$5']) {
+      expect(parseMajorUnits(text, 'USD'), text).toBeNull();
+    }
+    expect(parseMajorUnits('1.5', 'JPY')).toBeNull();
+  });
+});
+
+describe('parseCsvLines', () => {
+  it('numbers lines as an editor does, skipping blank ones', () => {
+    expect(parseCsvLines('\uFEFFmonth,amount\r\n2026-01,10\r\n\r\n2026-02,"1,5"\n')).toEqual([
+      { line: 1, fields: ['month', 'amount'] },
+      { line: 2, fields: ['2026-01', '10'] },
+      { line: 4, fields: ['2026-02', '1,5'] },
+    ]);
+  });
+
+  it('reads quotes doubled inside quoted fields and a last line without a line end', () => {
+    expect(parseCsvLines('a,"say ""hi"""\nb,2')).toEqual([
+      { line: 1, fields: ['a', 'say "hi"'] },
+      { line: 2, fields: ['b', '2'] },
+    ]);
   });
 });

@@ -17,6 +17,10 @@ export function describeError(error, { retrying = false } = {}) {
       return 'This session was ended. Log in again.';
     case 'insufficient_scope':
       return 'You do not have access to revenue.';
+    case 'precondition_failed':
+      return 'The figures changed since you loaded them (someone else saved meanwhile); nothing was written. Check the figures now shown and try again.';
+    case 'invalid_csv':
+      return 'The file has mistakes; nothing was written.';
     case TIMEOUT:
       return 'The server took too long to answer. Please try again.';
     case NETWORK_ERROR:

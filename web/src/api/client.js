@@ -47,24 +47,27 @@ export function createApiClient({
   let generation = 0;
   const sessionEndedListeners = new Set();
 
-  async function send(path, { method = 'GET', headers = {}, body, credentials = 'same-origin' } = {}) {
+  // `body` is sent as JSON; `csv` as a text/csv file. With `withETag` the
+  // answer is {data, etag} (the response's ETag header) instead of the data.
+  async function send(
+    path,
+    { method = 'GET', headers = {}, body, csv, credentials = 'same-origin', withETag = false } = {},
+  ) {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeoutMs);
+    const contentType =
+      csv !== undefined ? { 'Content-Type': 'text/csv' } : body !== undefined ? { 'Content-Type': 'application/json' } : {};
     try {
       const response = await fetchImpl(baseUrl + path, {
         method,
-        headers: {
-          Accept: 'application/json',
-          ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
-          ...headers,
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        headers: { Accept: 'application/json', ...contentType, ...headers },
+        body: csv ?? (body === undefined ? undefined : JSON.stringify(body)),
         credentials,
         signal: controller.signal,
       });
       const data = await readJson(response);
       if (!response.ok) throw errorFromResponse(response, data);
-      return data;
+      return withETag ? { data, etag: response.headers.get('ETag') } : data;
     } catch (error) {
       if (error instanceof ApiError) throw error;
       if (controller.signal.aborted) throw new ApiError({ status: 0, code: TIMEOUT });
@@ -129,16 +132,18 @@ export function createApiClient({
     return refreshInFlight;
   }
 
-  // A GET with the access token. On a 401 the token may just have expired (a
+  // A request with the access token. On a 401 the token may just have expired (a
   // sleeping laptop misses the scheduled refresh) or been revoked while the
   // session lives on (an operator changed the user's roles): refresh once and
-  // retry once. If the refresh is turned down the session is over, and the
-  // first answer tells whether it was ended on purpose or ran out.
-  async function getAuthorized(path) {
+  // retry once (a 401 means nothing was done, so a write may be sent again).
+  // If the refresh is turned down the session is over, and the first answer
+  // tells whether it was ended on purpose or ran out.
+  async function authorized(path, options = {}) {
     const session = generation;
+    const attempt = () => send(path, { ...options, headers: { ...options.headers, ...bearer() } });
     let denied;
     try {
-      return await send(path, { headers: bearer() });
+      return await attempt();
     } catch (error) {
       if (error.status !== 401) throw error;
       denied = error;
@@ -150,10 +155,16 @@ export function createApiClient({
       throw isRefreshRejected(error) ? endSession(session, denied.tokenRevoked) : error;
     }
     try {
-      return await send(path, { headers: bearer() });
+      return await attempt();
     } catch (error) {
       throw error.status === 401 ? endSession(session, error.tokenRevoked || denied.tokenRevoked) : error;
     }
+  }
+
+  // The figures' version, for If-Match; none (a client that read no ETag)
+  // means the write applies whatever changed meanwhile.
+  function ifMatch(etag) {
+    return etag ? { 'If-Match': etag } : {};
   }
 
   return {
@@ -198,15 +209,41 @@ export function createApiClient({
     },
 
     getMe() {
-      return getAuthorized('/me');
+      return authorized('/me');
     },
 
-    getRevenue({ from, to } = {}) {
+    // The revenue, with `etag`: the version of the organization's figures.
+    async getRevenue({ from, to } = {}) {
       const query = new URLSearchParams();
       if (from) query.set('from', from);
       if (to) query.set('to', to);
       const search = query.toString();
-      return getAuthorized(search ? `/revenue?${search}` : '/revenue');
+      const { data, etag } = await authorized(search ? `/revenue?${search}` : '/revenue', { withETag: true });
+      return { ...data, etag };
+    },
+
+    // PUT /revenue/months/{month} (revenue:write): {month, amount_cents, etag}.
+    async setMonth(month, amountCents, { etag } = {}) {
+      const answer = await authorized(`/revenue/months/${encodeURIComponent(month)}`, {
+        method: 'PUT',
+        headers: ifMatch(etag),
+        body: { amount_cents: amountCents },
+        withETag: true,
+      });
+      return { ...answer.data, etag: answer.etag };
+    },
+
+    // POST /revenue/imports (revenue:write): the counts, and `etag`. With
+    // dryRun nothing is written; a bad file rejects with code invalid_csv
+    // and the mistakes in `errors`.
+    async importCsv(text, { dryRun = false, etag } = {}) {
+      const answer = await authorized(`/revenue/imports${dryRun ? '?dry_run=true' : ''}`, {
+        method: 'POST',
+        headers: ifMatch(etag),
+        csv: text,
+        withETag: true,
+      });
+      return { ...answer.data, etag: answer.etag };
     },
 
     // Called with the SESSION_ENDED or SESSION_REVOKED error when a data call

@@ -185,7 +185,7 @@ describe('data calls', () => {
     const api = client(server);
     await api.login('a@example.com', 'p');
 
-    await expect(api.getRevenue()).resolves.toEqual({ months: [] });
+    await expect(api.getRevenue()).resolves.toEqual({ months: [], etag: null });
 
     const [, first, refresh, retry] = server.requests;
     expect(first.headers.Authorization).toBe('Bearer access-1');
@@ -377,7 +377,7 @@ describe('revoked access tokens', () => {
       retryAfterSeconds: 5,
     });
     expect(ended).not.toHaveBeenCalled();
-    await expect(api.getRevenue()).resolves.toEqual({ months: [] });
+    await expect(api.getRevenue()).resolves.toEqual({ months: [], etag: null });
     expect(server.requests.at(-1).headers.Authorization).toBe('Bearer access-1');
   });
 });
@@ -470,5 +470,80 @@ describe('logout', () => {
     await api.login('a@example.com', 'p');
 
     await expect(api.logout()).resolves.toBeUndefined();
+  });
+});
+
+describe('revenue writes', () => {
+  it('reads the figures’ ETag and sends it back as If-Match when setting a month', async () => {
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'GET /revenue': [() => json(200, { months: [] }, { ETag: '"rev-7"' })],
+      'PUT /revenue/months/2026-03': [
+        () => json(200, { month: '2026-03', amount_cents: 123456 }, { ETag: '"rev-8"' }),
+      ],
+    });
+    const api = client(server);
+    await api.login('a@example.com', 'p');
+
+    const revenue = await api.getRevenue();
+    expect(revenue.etag).toBe('"rev-7"');
+    await expect(api.setMonth('2026-03', 123456, { etag: revenue.etag })).resolves.toEqual({
+      month: '2026-03',
+      amount_cents: 123456,
+      etag: '"rev-8"',
+    });
+
+    const put = server.requests.at(-1);
+    expect(put.headers).toMatchObject({
+      Authorization: 'Bearer access-1',
+      'If-Match': '"rev-7"',
+      'Content-Type': 'application/json',
+    });
+    expect(JSON.parse(put.body)).toEqual({ amount_cents: 123456 });
+  });
+
+  it('passes on a 412 when the figures changed meanwhile', async () => {
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'PUT /revenue/months/2026-03': [() => problem(412, 'precondition_failed')],
+    });
+    const api = client(server);
+    await api.login('a@example.com', 'p');
+    await expect(api.setMonth('2026-03', 1, { etag: '"rev-1"' })).rejects.toMatchObject({
+      status: 412,
+      code: 'precondition_failed',
+    });
+  });
+
+  it('sends a CSV file as text/csv, as a dry run or for real, and passes on its mistakes', async () => {
+    const mistakes = [{ line: 3, column: 9, message: 'line 3: amount "12,5": not a number with at most two decimals' }];
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'POST /revenue/imports': [
+        () =>
+          new Response(JSON.stringify({ status: 400, code: 'invalid_csv', detail: 'The file has mistakes.', errors: mistakes }), {
+            status: 400,
+            headers: { 'Content-Type': 'application/problem+json' },
+          }),
+        () => json(200, { dry_run: true, months: 2, inserted: 1, updated: 1, unchanged: 0 }, { ETag: '"rev-3"' }),
+        () => json(200, { dry_run: false, months: 2, inserted: 1, updated: 1, unchanged: 0 }, { ETag: '"rev-4"' }),
+      ],
+    });
+    const api = client(server);
+    await api.login('a@example.com', 'p');
+
+    const refused = await api.importCsv('month,amount\n2026-01,1\n2026-02,12,5\n', { dryRun: true }).catch((e) => e);
+    expect(refused).toMatchObject({ status: 400, code: 'invalid_csv', errors: mistakes });
+
+    const file = 'month,amount\n2026-01,1\n2026-02,2\n';
+    await expect(api.importCsv(file, { dryRun: true, etag: '"rev-3"' })).resolves.toMatchObject({ dry_run: true, inserted: 1 });
+    await expect(api.importCsv(file, { etag: '"rev-3"' })).resolves.toMatchObject({ dry_run: false, etag: '"rev-4"' });
+
+    const [, , dryRun, real] = server.requests;
+    expect(dryRun.path).toBe('/revenue/imports?dry_run=true');
+    expect(dryRun.headers).toMatchObject({ 'Content-Type': 'text/csv', 'If-Match': '"rev-3"' });
+    expect(dryRun.body).toBe(file);
+    expect(real.path).toBe('/revenue/imports');
+    expect(real.method).toBe('POST');
   });
 });

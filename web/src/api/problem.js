@@ -3,7 +3,7 @@
 // the human-readable title or detail, which may change.
 
 export class ApiError extends Error {
-  constructor({ status, code, title, detail, retryAfterSeconds = null, tokenRevoked = false }) {
+  constructor({ status, code, title, detail, retryAfterSeconds = null, tokenRevoked = false, errors = [] }) {
     super(detail || title || code);
     this.name = 'ApiError';
     this.status = status;
@@ -14,6 +14,8 @@ export class ApiError extends Error {
     // A 401 for an access token the server revoked (logout elsewhere, session
     // deleted, account changed by an operator), not one that merely expired.
     this.tokenRevoked = tokenRevoked;
+    // Per-item mistakes some problems list (invalid_csv: {line, column, message}).
+    this.errors = errors;
   }
 }
 
@@ -53,6 +55,7 @@ export function errorFromResponse(response, body) {
     detail: problem.detail,
     retryAfterSeconds: parseRetryAfter(response.headers.get('Retry-After')),
     tokenRevoked: response.status === 401 && saysRevoked(response, problem),
+    errors: Array.isArray(problem.errors) ? problem.errors : [],
   });
 }
 

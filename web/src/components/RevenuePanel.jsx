@@ -6,6 +6,7 @@ import { currentMonth } from '../months.js';
 import { defaultRange, describeRange } from '../ranges.js';
 import { useRevenue } from '../useRevenue.js';
 import { useUrlRange } from '../useUrlRange.js';
+import AdminTools, { canWriteRevenue, EditableAmount } from './AdminTools.jsx';
 import ErrorNotice from './ErrorNotice.jsx';
 import Headline from './Headline.jsx';
 import RangeControls from './RangeControls.jsx';
@@ -18,7 +19,8 @@ export const BASE_TITLE = 'Revenue dashboard';
 // then the figures (or why there are none). Figures once shown stay through
 // a reload, another range being loaded, or a failure, which is said above
 // them with a way to try again.
-export default function RevenuePanel({ api, onSignOut, today: fixedToday }) {
+// Admins (revenue:write) also edit months in the table and import CSV files.
+export default function RevenuePanel({ api, user, onSignOut, today: fixedToday }) {
   const [today] = useState(() => fixedToday ?? currentMonth());
   const [range, setRange] = useUrlRange(today);
   const { revenue, loadedRange, error, loading, reload } = useRevenue(api, range, { widen: loadRangeFor });
@@ -33,6 +35,19 @@ export default function RevenuePanel({ api, onSignOut, today: fixedToday }) {
 
   if (error?.code === 'insufficient_scope') {
     return <NoAccess error={error} onRetry={reload} onSignOut={onSignOut} loading={loading} />;
+  }
+
+  const canWrite = canWriteRevenue(user);
+  // Written If-Match the figures on screen; a 412 (changed meanwhile) reloads
+  // them so that the user sees what is there now before trying again.
+  async function saveMonth(month, cents) {
+    try {
+      await api.setMonth(month, cents, { etag: revenue?.etag });
+    } catch (saveError) {
+      if (saveError.code === 'precondition_failed') reload();
+      throw saveError;
+    }
+    reload();
   }
 
   const stale = revenue && (loadedRange.from !== range.from || loadedRange.to !== range.to);
@@ -64,7 +79,15 @@ export default function RevenuePanel({ api, onSignOut, today: fixedToday }) {
           onShowDefault={
             rangeIs(loadedRange, defaultRange(today)) ? null : () => setRange(defaultRange(today))
           }
+          renderAmount={
+            canWrite
+              ? (entry) => <EditableAmount entry={entry} currency={revenue.currency} onSave={saveMonth} />
+              : undefined
+          }
         />
+      )}
+      {revenue && canWrite && (
+        <AdminTools api={api} currency={revenue.currency} onSave={saveMonth} onChanged={reload} />
       )}
     </section>
   );
@@ -111,7 +134,7 @@ function ReportSkeleton() {
   );
 }
 
-function RevenueReport({ revenue, range, stale, sort, onSort, onShowDefault }) {
+function RevenueReport({ revenue, range, stale, sort, onSort, onShowDefault, renderAmount }) {
   const { organization, currency } = revenue;
   const summary = summarize(revenue.months, range);
   const shown = summary.months;
@@ -157,7 +180,14 @@ function RevenueReport({ revenue, range, stale, sort, onSort, onShowDefault }) {
         <>
           <Headline summary={summary} range={range} currency={currency} />
           <RevenueChart months={shown} range={range} currency={currency} />
-          <RevenueTable months={shown} currency={currency} totalCents={summary.total} sort={sort} onSort={onSort} />
+          <RevenueTable
+            months={shown}
+            currency={currency}
+            totalCents={summary.total}
+            sort={sort}
+            onSort={onSort}
+            renderAmount={renderAmount}
+          />
         </>
       )}
     </div>

@@ -1,0 +1,212 @@
+import { act } from 'react';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { ApiError } from '../api/problem.js';
+import { formatAmount } from '../format.js';
+import { click, render, settle, submit, typeInto } from '../test/dom.js';
+import { canWriteRevenue } from './AdminTools.jsx';
+import RevenuePanel from './RevenuePanel.jsx';
+
+const CAROL = { email: 'carol@example.com', roles: ['admin'], scope: 'revenue:read revenue:write' };
+const ALICE = { email: 'alice@example.com', roles: ['finance'], scope: 'revenue:read' };
+
+function fakeApi(overrides = {}) {
+  let version = 1;
+  const months = new Map([
+    ['2025-01', 100_000],
+    ['2025-02', 200_000],
+  ]);
+  return {
+    months,
+    getRevenue: vi.fn(async () => ({
+      organization: { id: 'o1', name: 'Acme Corp' },
+      currency: 'USD',
+      from: '2025-01',
+      to: '2025-02',
+      months: [...months].map(([month, amount_cents]) => ({ month, amount_cents })),
+      total_cents: [...months.values()].reduce((a, b) => a + b, 0),
+      etag: `"rev-${version}"`,
+    })),
+    setMonth: vi.fn(async (month, cents) => {
+      months.set(month, cents);
+      version += 1;
+      return { month, amount_cents: cents, etag: `"rev-${version}"` };
+    }),
+    importCsv: vi.fn(async () => ({ dry_run: true, months: 2, inserted: 1, updated: 1, unchanged: 0, etag: '"rev-9"' })),
+    ...overrides,
+  };
+}
+
+async function renderPanel(api, user = CAROL) {
+  const page = await render(<RevenuePanel api={api} user={user} today="2025-03" />);
+  await settle();
+  return page;
+}
+
+async function pickFile(input, name, text) {
+  Object.defineProperty(input, 'files', { configurable: true, value: [new File([text], name, { type: 'text/csv' })] });
+  await act(async () => input.dispatchEvent(new Event('change', { bubbles: true })));
+  await settle();
+}
+
+const amountOf = (page, month) =>
+  page.allByTestId('revenue-row').find((row) => row.dataset.month === month).querySelector('td');
+
+beforeEach(() => {
+  window.history.replaceState(null, '', '/?from=2025-01&to=2025-02');
+});
+
+describe('canWriteRevenue', () => {
+  it('reads the revenue:write scope from /me', () => {
+    expect(canWriteRevenue(CAROL)).toBe(true);
+    expect(canWriteRevenue({ scopes: ['revenue:write'] })).toBe(true);
+    expect(canWriteRevenue(ALICE)).toBe(false);
+    expect(canWriteRevenue({ scope: '' })).toBe(false);
+    expect(canWriteRevenue(undefined)).toBe(false);
+  });
+});
+
+describe('admin tools', () => {
+  it('are offered to an admin only', async () => {
+    const finance = await renderPanel(fakeApi(), ALICE);
+    expect(finance.allByTestId('edit-month')).toHaveLength(0);
+    expect(finance.byTestId('admin-tools')).toBeNull();
+
+    const admin = await renderPanel(fakeApi());
+    expect(admin.allByTestId('edit-month')).toHaveLength(2);
+    expect(admin.byTestId('admin-tools')).not.toBeNull();
+  });
+
+  it('edit a month in place, If-Match the figures shown, and show the new figures', async () => {
+    const api = fakeApi();
+    const page = await renderPanel(api);
+
+    await click(page.allByTestId('edit-month')[0]);
+    const field = page.byTestId('edit-amount');
+    expect(field.value).toBe('1000.00');
+    expect(field.getAttribute('aria-label')).toBe('Revenue for January 2025 in USD');
+    await typeInto(field, '1,234.5');
+    await submit(field.form);
+    await settle();
+
+    expect(api.setMonth).toHaveBeenCalledWith('2025-01', 123_450, { etag: '"rev-1"' });
+    expect(api.getRevenue).toHaveBeenCalledTimes(2);
+    expect(page.byTestId('edit-amount')).toBeNull();
+    expect(amountOf(page, '2025-01').textContent).toContain(formatAmount(123_450, 'USD'));
+    expect(page.byTestId('revenue-total').textContent).toBe(formatAmount(323_450, 'USD'));
+  });
+
+  it('refuses an amount it cannot read without asking the server, and Escape leaves the field', async () => {
+    const api = fakeApi();
+    const page = await renderPanel(api);
+    await click(page.allByTestId('edit-month')[1]);
+    await typeInto(page.byTestId('edit-amount'), '12,5');
+    await submit(page.byTestId('edit-amount').form);
+    expect(page.byTestId('edit-error').textContent).toContain('Enter an amount like 12345.67');
+    expect(page.byTestId('edit-amount').getAttribute('aria-invalid')).toBe('true');
+    expect(api.setMonth).not.toHaveBeenCalled();
+
+    await act(async () =>
+      page.byTestId('edit-amount').dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true })),
+    );
+    expect(page.byTestId('edit-amount')).toBeNull();
+    expect(amountOf(page, '2025-02').textContent).toContain(formatAmount(200_000, 'USD'));
+  });
+
+  it('says the figures changed meanwhile on a 412 and reloads them', async () => {
+    const api = fakeApi({
+      setMonth: vi.fn(async () => {
+        throw new ApiError({ status: 412, code: 'precondition_failed' });
+      }),
+    });
+    const page = await renderPanel(api);
+    await click(page.allByTestId('edit-month')[0]);
+    await typeInto(page.byTestId('edit-amount'), '5');
+    await submit(page.byTestId('edit-amount').form);
+    await settle();
+
+    expect(page.byTestId('edit-error').textContent).toContain('The figures changed since you loaded them');
+    expect(api.getRevenue).toHaveBeenCalledTimes(2);
+  });
+
+  it('set a month that is not in the table', async () => {
+    const api = fakeApi();
+    const page = await renderPanel(api);
+    await typeInto(page.byTestId('set-month'), '2024-12');
+    await typeInto(page.byTestId('set-amount'), '-80');
+    await submit(page.byTestId('set-save').form);
+    await settle();
+    expect(api.setMonth).toHaveBeenCalledWith('2024-12', -8_000, { etag: '"rev-1"' });
+    expect(page.byTestId('set-message').textContent).toBe(`Saved December 2024: ${formatAmount(-8_000, 'USD')}.`);
+  });
+
+  it('previews an import with the server’s per-line mistakes and writes nothing', async () => {
+    const api = fakeApi({
+      importCsv: vi.fn(async () => {
+        throw new ApiError({
+          status: 400,
+          code: 'invalid_csv',
+          detail: 'The file has mistakes; nothing was written.',
+          errors: [{ line: 3, column: 9, message: 'line 3: amount "12,5": not a number with at most two decimals' }],
+        });
+      }),
+    });
+    const page = await renderPanel(api);
+    await pickFile(page.byTestId('import-file'), 'bad.csv', 'month,amount\n2025-03,10\n2025-04,"12,5"\n');
+
+    expect(api.importCsv).toHaveBeenCalledTimes(1);
+    expect(api.importCsv).toHaveBeenCalledWith('month,amount\n2025-03,10\n2025-04,"12,5"\n', { dryRun: true });
+    expect(page.allByTestId('import-error').map((item) => item.textContent)).toEqual([
+      'line 3: amount "12,5": not a number with at most two decimals',
+    ]);
+    const rows = page.allByTestId('preview-row');
+    expect(rows.map((row) => row.querySelector('td').textContent)).toEqual(['2', '3']);
+    expect(rows[1].className).toBe('preview-bad');
+    expect(rows[1].textContent).toContain('not a number with at most two decimals');
+    expect(rows[0].className).toBe('');
+    expect(page.byTestId('import-confirm')).toBeNull();
+  });
+
+  it('imports a checked file If-Match the version it was checked against, then reloads', async () => {
+    const api = fakeApi();
+    const page = await renderPanel(api);
+    const text = 'month,amount\n2025-02,2500\n2025-03,10.5\n';
+    await pickFile(page.byTestId('import-file'), 'good.csv', text);
+
+    expect(page.byTestId('import-summary').textContent).toBe(
+      'good.csv: 2 months: 1 new, 1 changed, 0 unchanged. Nothing is written until you import.',
+    );
+    expect(page.allByTestId('preview-row').map((row) => row.querySelectorAll('td')[2].textContent)).toEqual([
+      formatAmount(250_000, 'USD'),
+      formatAmount(1_050, 'USD'),
+    ]);
+
+    api.importCsv.mockResolvedValueOnce({ dry_run: false, months: 2, inserted: 1, updated: 1, unchanged: 0, etag: '"rev-10"' });
+    await click(page.byTestId('import-confirm'));
+    await settle();
+
+    expect(api.importCsv).toHaveBeenLastCalledWith(text, { etag: '"rev-9"' });
+    expect(page.byTestId('import-done').textContent).toBe('Imported good.csv: 2 months (1 new, 1 changed, 0 unchanged).');
+    expect(page.byTestId('import-preview')).toBeNull();
+    expect(api.getRevenue).toHaveBeenCalledTimes(2);
+  });
+
+  it('checks the file again when the figures changed after the preview', async () => {
+    const api = fakeApi();
+    const page = await renderPanel(api);
+    const text = 'month,amount\n2025-02,2500\n';
+    await pickFile(page.byTestId('import-file'), 'good.csv', text);
+
+    api.importCsv.mockRejectedValueOnce(new ApiError({ status: 412, code: 'precondition_failed' }));
+    await click(page.byTestId('import-confirm'));
+    await settle();
+
+    // The import, then a new dry run; nothing else.
+    expect(api.importCsv.mock.calls.map(([, options]) => options)).toEqual([
+      { dryRun: true },
+      { etag: '"rev-9"' },
+      { dryRun: true },
+    ]);
+    expect(page.byTestId('import-preview').textContent).toContain('The figures changed since you loaded them');
+    expect(page.byTestId('import-confirm')).not.toBeNull();
+  });
+});
