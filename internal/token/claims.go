@@ -32,15 +32,15 @@ type accessClaims struct {
 // else to encoding/json. golang-jwt decodes claims before it checks the
 // signature, whatever decodes them; this decoder is fuzzed against
 // encoding/json (FuzzDecodeClaims), and buys what reflection costs: see
-// docs/performance.md.
-func (c *accessClaims) UnmarshalJSON(data []byte) error { return c.decode(data) }
-
-// decode is UnmarshalJSON, callable directly.
-func (c *accessClaims) decode(data []byte) error {
+// docs/performance.md. data is valid JSON: encoding/json checks a whole
+// document before it hands any of it to an Unmarshaler (json.Unmarshaler:
+// "The input can be assumed to be a valid encoding of a JSON value"), so
+// it is not scanned for validity again.
+func (c *accessClaims) UnmarshalJSON(data []byte) error {
 	if err := checkMembers(data, claimNames, timeClaims); err != nil {
 		return err
 	}
-	if json.Valid(data) && c.decodeFlat(data) {
+	if c.decodeFlat(data) {
 		return nil
 	}
 	*c = accessClaims{}
@@ -53,9 +53,13 @@ func (c *accessClaims) decode(data []byte) error {
 // writes: strings without escapes, times as integers, aud and roles as a
 // string or arrays of such strings. It then yields exactly what
 // encoding/json would (FuzzDecodeClaims compares them), and reports false
-// for anything else, leaving the decision to encoding/json.
+// for anything else, leaving the decision to encoding/json. The strings it
+// reads share one copy of data, and the times one allocation: a handful of
+// allocations per token instead of one per claim.
 func (c *accessClaims) decodeFlat(data []byte) bool {
 	var out accessClaims
+	var dates *[3]jwt.NumericDate
+	text := string(data) // the claims' strings are slices of this one copy
 	i := skipSpace(data, skipSpace(data, 0)+1)
 	for i < len(data) && data[i] == '"' {
 		end := i + 1
@@ -71,37 +75,44 @@ func (c *accessClaims) decodeFlat(data []byte) bool {
 		if !ok {
 			return false
 		}
-		v := data[i:next]
+		v := value{text: text, start: i, end: next}
 		switch string(name) {
 		case "iss":
-			ok = plainString(v, &out.Issuer)
+			out.Issuer, ok = v.plainString()
 		case "sub":
-			ok = plainString(v, &out.Subject)
+			out.Subject, ok = v.plainString()
 		case "jti":
-			ok = plainString(v, &out.ID)
+			out.ID, ok = v.plainString()
 		case "sid":
-			ok = plainString(v, &out.SessionID)
+			out.SessionID, ok = v.plainString()
 		case "org_id":
-			ok = plainString(v, &out.OrgID)
+			out.OrgID, ok = v.plainString()
 		case "email":
-			ok = plainString(v, &out.Email)
+			out.Email, ok = v.plainString()
 		case "scope":
-			ok = plainString(v, &out.Scope)
-		case "exp":
-			out.ExpiresAt, ok = numericDate(v)
-		case "nbf":
-			out.NotBefore, ok = numericDate(v)
-		case "iat":
-			out.IssuedAt, ok = numericDate(v)
+			out.Scope, ok = v.plainString()
+		case "exp", "nbf", "iat":
+			if dates == nil {
+				dates = new([3]jwt.NumericDate)
+			}
+			var d *jwt.NumericDate
+			switch name[0] {
+			case 'e':
+				d, out.ExpiresAt = &dates[0], &dates[0]
+			case 'n':
+				d, out.NotBefore = &dates[1], &dates[1]
+			default:
+				d, out.IssuedAt = &dates[2], &dates[2]
+			}
+			ok = v.numericDate(d)
 		case "aud":
-			var one string
-			if plainString(v, &one) {
+			if one, plain := v.plainString(); plain {
 				out.Audience = jwt.ClaimStrings{one}
-			} else if out.Audience, ok = plainStrings(v); ok && len(out.Audience) == 0 {
+			} else if out.Audience, ok = v.plainStrings(); ok && len(out.Audience) == 0 {
 				out.Audience = nil // as jwt.ClaimStrings decodes []
 			}
 		case "roles":
-			out.Roles, ok = plainStrings(v)
+			out.Roles, ok = v.plainStrings()
 		}
 		if !ok {
 			return false
@@ -115,56 +126,65 @@ func (c *accessClaims) decodeFlat(data []byte) bool {
 	return true
 }
 
+// value is the JSON value text[start:end].
+type value struct {
+	text       string
+	start, end int
+}
+
 // plainString reads v when it is a JSON string that encoding/json would
 // return byte for byte: no escape, no control character, valid UTF-8.
-func plainString(v []byte, dst *string) bool {
-	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
-		return false
+func (v value) plainString() (string, bool) {
+	if v.end-v.start < 2 || v.text[v.start] != '"' || v.text[v.end-1] != '"' {
+		return "", false
 	}
-	in := v[1 : len(v)-1]
-	for _, b := range in {
-		if b == '\\' || b < 0x20 {
-			return false
+	in := v.text[v.start+1 : v.end-1]
+	for i := 0; i < len(in); i++ {
+		if b := in[i]; b == '\\' || b < 0x20 {
+			return "", false
 		}
 	}
-	if !utf8.Valid(in) {
-		return false
+	if !utf8.ValidString(in) {
+		return "", false
 	}
-	*dst = string(in)
-	return true
+	return in, true
 }
 
 // plainStrings reads v when it is an array of plain strings.
-func plainStrings(v []byte) ([]string, bool) {
-	if len(v) < 2 || v[0] != '[' {
+func (v value) plainStrings() ([]string, bool) {
+	if v.end-v.start < 2 || v.text[v.start] != '[' {
 		return nil, false
 	}
+	arr := v.text[:v.end]
 	out := []string{}
-	i := skipSpace(v, 1)
-	for i < len(v) && v[i] != ']' {
-		next, ok := skipValue(v, i)
+	i := skipSpace(arr, v.start+1)
+	for i < len(arr) && arr[i] != ']' {
+		next, ok := skipValue(arr, i)
 		if !ok {
 			return nil, false
 		}
-		var s string
-		if !plainString(v[i:next], &s) {
+		s, ok := value{text: v.text, start: i, end: next}.plainString()
+		if !ok {
 			return nil, false
 		}
 		out = append(out, s)
-		i = skipSpace(v, next)
-		if i < len(v) && v[i] == ',' {
-			i = skipSpace(v, i+1)
+		i = skipSpace(arr, next)
+		if i < len(arr) && arr[i] == ',' {
+			i = skipSpace(arr, i+1)
 		}
 	}
 	return out, true
 }
 
-// numericDate reads a time claim: an integer of up to 15 digits directly
-// (what jwt.NumericDate makes of it), anything else with jwt.NumericDate.
-func numericDate(v []byte) (*jwt.NumericDate, bool) {
-	if len(v) > 0 && len(v) <= 15 {
+// numericDate reads a time claim into d: an integer of up to 15 digits
+// directly (what jwt.NumericDate makes of it), anything else with
+// jwt.NumericDate.
+func (v value) numericDate(d *jwt.NumericDate) bool {
+	in := v.text[v.start:v.end]
+	if len(in) > 0 && len(in) <= 15 {
 		n := int64(0)
-		for _, b := range v {
+		for i := 0; i < len(in); i++ {
+			b := in[i]
 			if b < '0' || b > '9' {
 				n = -1
 				break
@@ -172,14 +192,11 @@ func numericDate(v []byte) (*jwt.NumericDate, bool) {
 			n = n*10 + int64(b-'0')
 		}
 		if n >= 0 {
-			return jwt.NewNumericDate(time.Unix(n, 0)), true
+			d.Time = time.Unix(n, 0).Truncate(jwt.TimePrecision) // as jwt.NewNumericDate
+			return true
 		}
 	}
-	d := new(jwt.NumericDate)
-	if d.UnmarshalJSON(v) != nil {
-		return nil, false
-	}
-	return d, true
+	return d.UnmarshalJSON([]byte(in)) == nil
 }
 
 // Validate adds the checks golang-jwt leaves to the application: the claims
@@ -270,12 +287,12 @@ func checkMembers(data []byte, names, numeric []string) error {
 		name := data[start:end]
 		for _, prev := range spans[:n] {
 			if asciiEqualFold(data[prev[0]:prev[1]], name) {
-				return fmt.Errorf("%q is named twice", name)
+				return fmt.Errorf("%q is named twice", string(name))
 			}
 		}
 		for _, known := range names {
 			if asciiEqualFold(name, known) && string(name) != known {
-				return fmt.Errorf("%q stands for %q", name, known)
+				return fmt.Errorf("%q stands for %q", string(name), known)
 			}
 		}
 		spans[n] = [2]int{start, end}
@@ -286,7 +303,7 @@ func checkMembers(data []byte, names, numeric []string) error {
 		}
 		i = skipSpace(data, i+1)
 		if i < len(data) && isOneOf(name, numeric) && !isNumberStart(data[i]) {
-			return fmt.Errorf("%s is not a number", name)
+			return fmt.Errorf("%s is not a number", string(name))
 		}
 		var ok bool
 		if i, ok = skipValue(data, i); !ok {
@@ -304,7 +321,7 @@ func checkMembers(data []byte, names, numeric []string) error {
 	}
 }
 
-func skipSpace(data []byte, i int) int {
+func skipSpace[T []byte | string](data T, i int) int {
 	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
 		i++
 	}
@@ -313,7 +330,7 @@ func skipSpace(data []byte, i int) int {
 
 // skipValue returns the index just past the JSON value starting at i: a
 // string, an object or array (nested to any depth), or a number or literal.
-func skipValue(data []byte, i int) (int, bool) {
+func skipValue[T []byte | string](data T, i int) (int, bool) {
 	depth := 0
 	for i < len(data) {
 		switch c := data[i]; c {
@@ -395,7 +412,9 @@ func foldName(name string) string {
 // checkMembersDecoded is checkMembers for any member names: each one is
 // decoded by encoding/json and folded as it folds them.
 func checkMembersDecoded(data []byte, names, numeric []string) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
+	// A copy, so that data does not escape and a caller's buffer can stay
+	// on its stack: this path is rare and slow anyway.
+	dec := json.NewDecoder(bytes.NewReader(bytes.Clone(data)))
 	tok, err := dec.Token()
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package token
 
 import (
 	"crypto/rsa"
+	"encoding/base64"
 	"errors"
 	"strings"
 	"sync/atomic"
@@ -160,26 +161,15 @@ func (v *Verifier) verify(raw string) (p auth.Principal, d verification, err err
 	return principalFrom(&c), d, nil
 }
 
-// compactJWS reports whether raw holds only base64url characters and dots.
-// Go's base64 decoder skips CR and LF even in strict mode, so without this
-// check a token with line breaks in its signature would verify as the same
-// token under another spelling.
+// compactJWS reports whether raw has no line break. Go's base64 decoder
+// skips CR and LF even in strict mode, so without this check a token with
+// line breaks in its signature would verify as the same token under another
+// spelling; any other byte outside base64url and the dot fails golang-jwt's
+// strict decoding (malformed). Two vectorised byte searches: a table lookup
+// per byte cost half a microsecond on a 600-byte token.
 func compactJWS(raw string) bool {
-	for i := 0; i < len(raw); i++ {
-		if !compactByte[raw[i]] {
-			return false
-		}
-	}
-	return true
+	return strings.IndexByte(raw, '\n') < 0 && strings.IndexByte(raw, '\r') < 0
 }
-
-// compactByte marks the bytes of a compact JWS: base64url and the dot.
-var compactByte = func() (t [256]bool) {
-	for _, b := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") {
-		t[b] = true
-	}
-	return t
-}()
 
 // key is the key function's work: golang-jwt has decoded the header and
 // pinned alg to RS256; key checks what golang-jwt does not (checkHeaderNames,
@@ -206,15 +196,26 @@ func (v *Verifier) key(t *jwt.Token) (string, *rsa.PublicKey, Reason) {
 
 // checkHeaderNames refuses a header naming a parameter twice, or spelling
 // alg, typ or kid in another case: golang-jwt keeps the last copy of a
-// parameter, other verifiers the first or any case.
+// parameter, other verifiers the first or any case. golang-jwt decoded the
+// header too but keeps only its map, so it is decoded again, as the parser
+// decodes it (base64url, strict, no padding), into a buffer on the stack.
 func (v *Verifier) checkHeaderNames(raw string) error {
 	header64, _, _ := strings.Cut(raw, ".")
-	header, err := v.parser.DecodeSegment(header64)
+	var buf [512]byte
+	header := buf[:]
+	if n := headerEncoding.DecodedLen(len(header64)); n > len(buf) {
+		header = make([]byte, n)
+	}
+	n, err := headerEncoding.Decode(header, []byte(header64))
 	if err != nil {
 		return err
 	}
-	return checkMembers(header, headerNames, nil)
+	return checkMembers(header[:n], headerNames, nil)
 }
+
+// headerEncoding is how the parser (jwt.WithStrictDecoding, no padding
+// allowed) decodes a segment.
+var headerEncoding = base64.RawURLEncoding.Strict()
 
 // reasonFor turns golang-jwt's error into a Reason; keyed is whether the
 // key function gave a key, so that a signature error means the signature.

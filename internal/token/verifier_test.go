@@ -3,6 +3,7 @@ package token_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/revenue-api/revenue-api/internal/revocation"
@@ -20,6 +21,29 @@ func TestReasonOf(t *testing.T) {
 	for _, err := range []error{nil, errors.New("the access token expired"), revocation.ErrStale} {
 		if r, ok := token.ReasonOf(err); ok {
 			t.Errorf("ReasonOf(%v) = %q, true; want no reason", err, r)
+		}
+	}
+}
+
+// TestVerifyRefusesOtherSpellings: a byte outside base64url inserted into
+// any segment of a valid token, including the CR and LF that Go's base64
+// decoder skips even in strict mode, makes it malformed; never the same
+// token under another spelling.
+func TestVerifyRefusesOtherSpellings(t *testing.T) {
+	v, key := fuzzVerifier(t)
+	valid := fuzzSign(key, fuzzHeader, fuzzPayload)
+	if _, err := v.Verify(valid); err != nil {
+		t.Fatalf("the valid token is rejected: %v", err)
+	}
+	dots := []int{strings.Index(valid, "."), strings.LastIndex(valid, ".")}
+	segments := map[string]int{"header": dots[0] / 2, "claims": (dots[0] + dots[1]) / 2, "signature": (dots[1] + len(valid)) / 2}
+	for _, insert := range []string{"\n", "\r", "\r\n", " ", "\t", "=", "+", "/", "\x00", "\x80", "é"} {
+		for segment, at := range segments {
+			raw := valid[:at] + insert + valid[at:]
+			_, err := v.Verify(raw)
+			if r, ok := token.ReasonOf(err); !ok || r != token.ReasonMalformed {
+				t.Errorf("%q inserted in the %s: Verify says %v, want reason %q", insert, segment, err, token.ReasonMalformed)
+			}
 		}
 	}
 }
