@@ -12,9 +12,9 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/revenue-api
 
-# The SPA is built on first run when npm is present; without it the API
-# still runs and only `/` is missing.
-web/dist/index.html:
+# The SPA (and the /docs page) is built when npm is present and a source
+# changed; without npm the API still runs and only `/` and `/docs` are missing.
+web/dist/index.html: $(shell find web/src web/docs web/build web/public -type f 2>/dev/null) web/index.html web/docs.html web/package.json web/vite.config.js
 	@if command -v npm >/dev/null; then \
 		(cd web && $(NPM_CI) && npm run build) || echo "make: the SPA did not build; the API runs without it" >&2; \
 	else echo "make: npm not found; the SPA is not built (the API runs without it)" >&2; fi
