@@ -587,7 +587,27 @@ test('single-page app against the real API', async (t) => {
     );
     await expectAccessible('the dashboard as an admin');
     await screenshot('20-admin-imported');
-    await byTestId('logout').click();
+
+    // A month set from the keyboard: the picker's month and year stepped
+    // with the arrow keys (Tab moves between them), Tab to the amount, Enter.
+    await byTestId('set-month').focus();
+    await page.keyboard.press('ArrowUp');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('ArrowUp');
+    const picked = await byTestId('set-month').inputValue();
+    assert.match(picked, /^\d{4}-\d{2}$/, 'the arrow keys chose a month');
+    for (let i = 0; i < 3 && (await page.evaluate(() => document.activeElement.dataset.testid)) !== 'set-amount'; i += 1) {
+      await page.keyboard.press('Tab');
+    }
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.testid), 'set-amount');
+    await page.keyboard.type('-80');
+    await page.keyboard.press('Enter');
+    await byTestId('set-message').waitFor();
+    assert.match(await byTestId('set-message').innerText(), /^Saved \w+ \d{4}: -\$80\.00\.$/);
+    assert.equal(await amountOnServer(picked), -8_000);
+
+    await byTestId('logout').focus();
+    await page.keyboard.press('Enter');
     await byTestId('login-form').waitFor();
   });
 
