@@ -12,7 +12,8 @@ export default function UserBar({ user, onLogout }) {
   return (
     <div className="user-bar">
       <p data-testid="current-user">
-        Signed in as <strong>{user.email}</strong>{' '}
+        <span className="signed-in-label">Signed in as </span>
+        <strong>{user.email}</strong>{' '}
         <span className="roles">({user.roles?.length ? user.roles.join(', ') : 'no roles'})</span>
       </p>
       <button type="button" onClick={handleLogout} disabled={pending} data-testid="logout">
