@@ -79,7 +79,7 @@ func revenueWriteExchanges(svc *service) []exchange {
 		{name: "set a month with a text body", req: request{method: "PUT", path: month, token: carol, body: "1",
 			header: map[string]string{"Content-Type": "text/plain"}}, status: 415, code: "unsupported_media_type", refused: bySchema},
 		{name: "set a month without a body", req: request{method: "PUT", path: month, token: carol},
-			status: 415, code: "unsupported_media_type", refused: bySchema},
+			status: 400, code: "invalid_json", refused: bySchema},
 		{name: "set a month without a token", req: request{method: "PUT", path: month, body: amount(1)},
 			status: 401, code: "missing_token", refused: bySchema},
 		{name: "set a month with a malformed token", req: request{method: "PUT", path: month, token: "not.a.jwt", body: amount(1)},

@@ -26,6 +26,9 @@ func (s *Server) decodeJSON(c *gin.Context, dst any, optional bool) (bool, error
 	if req.ContentLength == 0 && optional {
 		return false, nil
 	}
+	if req.ContentLength == 0 && req.Header.Get("Content-Type") == "" {
+		return false, invalidJSON("The request body is empty; send a JSON object.")
+	}
 	if req.ContentLength > s.Config.MaxBodyBytes {
 		return false, tooLarge(s.Config.MaxBodyBytes)
 	}
@@ -59,7 +62,10 @@ func (s *Server) decodeJSON(c *gin.Context, dst any, optional bool) (bool, error
 		case errors.As(err, &syntaxErr):
 			return false, invalidJSON(fmt.Sprintf("The body is not valid JSON (at byte %d).", syntaxErr.Offset))
 		case errors.As(err, &typeErr):
-			return false, invalidJSON(fmt.Sprintf("The field %s must be a %s.", apperr.Quote(typeErr.Field), typeErr.Type))
+			if typeErr.Field == "" {
+				return false, invalidJSON("The body must be a JSON object.")
+			}
+			return false, invalidJSON(fmt.Sprintf("The field %s must be %s.", apperr.Quote(typeErr.Field), jsonKind(typeErr.Type)))
 		default:
 			// Truncated input and the like.
 			return false, invalidJSON("The body is not the expected JSON object: " + safeJSONError(err))
@@ -175,4 +181,26 @@ func requireString(field, value string, maxLen int) error {
 		return invalidRequest(fmt.Sprintf("The field %q is not valid UTF-8.", field))
 	}
 	return nil
+}
+
+// jsonKind names, for a client, the JSON value a Go type takes (never the
+// Go type itself, whose name is internal).
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number within range"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "an object"
 }

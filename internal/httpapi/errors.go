@@ -56,7 +56,7 @@ type answer struct {
 var answers = map[string]answer{
 	apperr.CodeInvalidJSON:            {http.StatusBadRequest, "Malformed JSON body", 0},
 	apperr.CodeInvalidRequest:         {http.StatusBadRequest, "Invalid request", 0},
-	apperr.CodeInvalidParameter:       {http.StatusBadRequest, "Invalid query parameter", 0},
+	apperr.CodeInvalidParameter:       {http.StatusBadRequest, "Invalid parameter", 0},
 	apperr.CodeInvalidQuery:           {http.StatusBadRequest, "Query string not understood", 0},
 	apperr.CodeUnknownMember:          {http.StatusBadRequest, "Unknown member in the JSON body", 0},
 	apperr.CodeDuplicateMember:        {http.StatusBadRequest, "Member given twice in the JSON body", 0},
