@@ -188,7 +188,9 @@ func translate(err error) error {
 			return fmt.Errorf("%w: %s", apperr.ErrConflict, pgErr.ConstraintName)
 		case "22P02": // invalid_text_representation: a malformed id names nothing
 			return apperr.ErrNotFound
-		case "57014", "57P01", "57P02", "57P03", "53300", "40P01", "40001": // cancel, shutdown, too many connections, deadlock, serialization
+		case "57014", "57P01", "57P02", "57P03", "53300", "40P01", "40001", "25006":
+			// cancel, shutdown, too many connections, deadlock, serialization, and a
+			// write on a read-only server (a demoted primary during a failover)
 			return fmt.Errorf("%w: %v", apperr.ErrUnavailable, pgErr)
 		}
 		if len(pgErr.Code) == 5 && pgErr.Code[:2] == "08" { // connection exceptions
