@@ -289,6 +289,8 @@ func (h *harness) run(ctx context.Context) (*report, error) {
 		}
 	}
 
+	h.awaitIdleWorkers(ctx)
+
 	h.progress("warm-up: %s per variant", h.o.warmup)
 	for _, v := range variants {
 		if err := v.prepare(ctx); err != nil {
@@ -637,6 +639,44 @@ func (v *variant) prepare(ctx context.Context) error {
 		return fmt.Errorf("%s, %s: %w", v.endpoint, v.label, err)
 	}
 	return nil
+}
+
+// workerSettle bounds the wait for the servers' start-up hash worker
+// processes to be stopped: a server stops its worker ten seconds after its
+// last hash (the dummy hash every server computes as it starts, the login
+// that fetched the bench's token), so about that after the last start.
+const workerSettle = 30 * time.Second
+
+// awaitIdleWorkers waits, before anything is timed, until no revenue-api
+// server has a password-hash worker process left. A worker stopped while
+// the server CPU is saturated exits slowly (its threads are SCHED_IDLE),
+// and its server then spends seconds of kernel time in waitid reaping it
+// (perf: release_task, d_invalidate, d_walk): on the server CPU, in the
+// middle of whichever variant's round. Stopped while the CPU is idle, a
+// worker is gone at once. Variants that hash (POST /login, refresh, the
+// login flood) start workers again; their stops still fall in the rounds.
+func (h *harness) awaitIdleWorkers(ctx context.Context) {
+	deadline := time.Now().Add(workerSettle)
+	for {
+		busy := 0
+		for _, p := range h.procs {
+			if p.cmd.Process != nil && len(treeCPU(p.cmd.Process.Pid)) > 1 {
+				busy++
+			}
+		}
+		if busy == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.progress("%d servers still have hash worker processes after %s; timing anyway", busy, workerSettle)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // sample is one measured run.
