@@ -232,6 +232,7 @@ func (h *harness) run(ctx context.Context) (*report, error) {
 	}
 	meNoAuth, meJWT, meSession := must(base("baseline-me-noauth", modeNoAuth)), must(base("baseline-me-jwt", modeJWT)), must(base("baseline-me-session", modeSession))
 	meNoAuthHeaders := must(base("baseline-me-noauth-headers", modeNoAuth, "-headers"))
+	meJWTHeaders := must(base("baseline-me-jwt-headers", modeJWT, "-headers"))
 	revNoAuth, revJWT, revSession := must(base("baseline-revenue-noauth", modeNoAuth)), must(base("baseline-revenue-jwt", modeJWT)), must(base("baseline-revenue-session", modeSession))
 	if err != nil {
 		return nil, err
@@ -258,6 +259,7 @@ func (h *harness) run(ctx context.Context) (*report, error) {
 		{endpoint: "GET /me", label: "baseline: no authentication", kind: modeNoAuth, proc: meNoAuth, load: get(meNoAuth, "/me", bearer)},
 		{endpoint: "GET /me", label: "baseline: no authentication, the service's 5 response headers", kind: kindNoAuthHeaders, proc: meNoAuthHeaders, load: get(meNoAuthHeaders, "/me", bearer)},
 		{endpoint: "GET /me", label: "baseline: minimal golang-jwt", kind: modeJWT, proc: meJWT, load: get(meJWT, "/me", bearer)},
+		{endpoint: "GET /me", label: "baseline: minimal golang-jwt, the service's 5 response headers", kind: kindJWTHeaders, proc: meJWTHeaders, load: get(meJWTHeaders, "/me", bearer)},
 		{endpoint: "GET /me", label: "baseline: PostgreSQL session", kind: modeSession, proc: meSession, load: get(meSession, "/me", cookie)},
 		{endpoint: "GET /me", label: revocationLabel("on", 0), kind: kindRev0Cache, proc: rev0Cache, load: get(rev0Cache, "/me", bearer)},
 		{endpoint: "GET /me", label: revocationLabel("on", h.o.revocations), kind: kindRevManyCache, proc: revNCache, load: get(revNCache, "/me", bearer)},
@@ -608,6 +610,9 @@ const (
 	// kindNoAuthHeaders is the no-auth baseline sending the service's fixed
 	// response headers: what authentication costs beyond the header contract.
 	kindNoAuthHeaders = "noauth-headers"
+	// kindJWTHeaders is the minimal golang-jwt baseline with those headers:
+	// the same verification, and the same bytes on the wire as the service.
+	kindJWTHeaders = "jwt-headers"
 	// The same server on databases with no and with -revocations live
 	// revocations, token cache on and off.
 	kindRev0Cache      = "rev0-cache"

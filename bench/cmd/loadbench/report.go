@@ -159,6 +159,7 @@ func (r *report) writeTargets(w io.Writer) {
 		row(name, fmt.Sprintf("%.2f×", x), ok && x >= want)
 	}
 	ratioRow("GET /me, cache off ≥ 1× minimal golang-jwt", "GET /me", kindAPINoCache, modeJWT, 1)
+	ratioRow("(context) GET /me, cache off vs minimal golang-jwt with the same response headers ≥ 1×", "GET /me", kindAPINoCache, kindJWTHeaders, 1)
 	ratioRow("GET /me, cache on ≥ 1× minimal golang-jwt", "GET /me", kindAPI, modeJWT, 1)
 	ratioRow("GET /me, cache on, repeated token ≥ 0.8× no-auth", "GET /me", kindAPI, modeNoAuth, 0.8)
 	ratioRow("GET /me, cache on, repeated token ≥ 2× PostgreSQL session", "GET /me", kindAPI, modeSession, 2)
