@@ -157,4 +157,10 @@ test('the API reference at /docs', async (t) => {
       assert.ok(!loaded.includes(script), `the dashboard loads ${script}, a script of /docs`);
     }
   });
+
+  await t.test("the dashboard's footer links to the reference", async () => {
+    await page.goto(BASE_URL);
+    await Promise.all([page.waitForURL((url) => url.pathname === '/docs'), page.getByTestId('api-docs-link').click()]);
+    await page.locator('[data-path="/revenue"]').first().waitFor();
+  });
 });

@@ -110,6 +110,11 @@ export default function App({ api }) {
         // panel starts over rather than keep figures loaded under the old ones.
         <RevenuePanel api={api} key={accessKey(session.user)} user={session.user} onSignOut={logout} />
       )}
+      <footer className="app-footer">
+        <a href="/docs" data-testid="api-docs-link">
+          API reference
+        </a>
+      </footer>
     </main>
   );
 }
