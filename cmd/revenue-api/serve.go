@@ -89,7 +89,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	b.hasher.RegisterMetrics(reg)
 	metrics := httpapi.NewMetrics(reg)
 
-	signer := token.NewSigner(keyring, cfg.Issuer, cfg.Audience, cfg.AccessTokenTTL, now)
+	signer := token.NewSigner(keyring, cfg.Issuer, cfg.Audience, cfg.AccessTokenTTL, now, token.WithSigning(cfg.Signer, log))
+	// Readied now, so that the start log says which implementation signs
+	// (a key that comes with a rotation is readied, and logged, at its first
+	// signature).
+	if _, err := signer.Prepare(); err != nil {
+		return fmt.Errorf("signing key: %w", err)
+	}
 	verifier := newVerifier(cfg, keyring, reg, now)
 
 	// Revocations: this replica's own commits reach its set at once, every

@@ -148,7 +148,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	metrics := httpapi.NewMetrics(nil)
-	signer := token.NewSigner(keyring, cfg.Issuer, cfg.Audience, cfg.AccessTokenTTL, clock.Now)
+	signer := token.NewSigner(keyring, cfg.Issuer, cfg.Audience, cfg.AccessTokenTTL, clock.Now, token.WithSigning(cfg.Signer, log))
 	// The verifier as production builds it: behind the verified-token cache
 	// unless the test turns it off.
 	full := token.NewVerifier(keyring, cfg.Issuer, cfg.Audience, cfg.ClockLeeway, clock.Now)

@@ -35,6 +35,7 @@ type Config struct {
 	JWKSMaxAge     time.Duration // REVENUE_JWKS_MAX_AGE: issuer: Cache-Control max-age of the JWKS; verifier: longest a fetched JWKS is used
 	KeysGenerate   bool          // REVENUE_KEYS_GENERATE
 	TokenCache     int           // REVENUE_TOKEN_CACHE_SIZE: verified-token cache entries, 0 = off
+	Signer         string        // REVENUE_SIGNER: auto (OpenSSL's libcrypto when it loads and passes the probe, else Go) or go
 
 	KeysReloadInterval  time.Duration // REVENUE_KEYS_RELOAD_INTERVAL: how often the issuer checks REVENUE_KEYS_DIR for changes, 0 = only on SIGHUP
 	JWKSRefetchInterval time.Duration // REVENUE_JWKS_REFETCH_INTERVAL: verifier: least time between fetches for unknown kids; retry delay
@@ -143,6 +144,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("jwks_url", c.JWKSURL),
 		duration("jwks_max_age", c.JWKSMaxAge),
 		duration("keys_reload_interval", c.KeysReloadInterval),
+		slog.String("signer", c.Signer),
 		duration("revocation_poll", c.RevocationPoll),
 		duration("revocation_max_lag", c.RevocationMaxLag),
 		slog.Bool("revocation_feed", c.RevocationFeedToken != ""),
@@ -184,6 +186,7 @@ func Load(getenv func(string) string) (Config, error) {
 		JWKSMaxAge:     r.duration("REVENUE_JWKS_MAX_AGE", 5*time.Minute),
 		KeysGenerate:   r.boolean("REVENUE_KEYS_GENERATE", false),
 		TokenCache:     r.integer("REVENUE_TOKEN_CACHE_SIZE", 10000),
+		Signer:         r.str("REVENUE_SIGNER", "auto"),
 
 		KeysReloadInterval:  r.duration("REVENUE_KEYS_RELOAD_INTERVAL", 5*time.Second),
 		JWKSRefetchInterval: r.duration("REVENUE_JWKS_REFETCH_INTERVAL", 10*time.Second),
@@ -309,6 +312,9 @@ func (c Config) Validate() error {
 	}
 	if c.TokenCache < 0 {
 		bad("REVENUE_TOKEN_CACHE_SIZE", "must be 0 (off) or more, got %d", c.TokenCache)
+	}
+	if c.Signer != "auto" && c.Signer != "go" {
+		bad("REVENUE_SIGNER", "must be auto (OpenSSL when it loads and passes its check, else Go) or go, got %q", c.Signer)
 	}
 	for _, o := range c.CORSOrigins {
 		u, err := url.Parse(o)

@@ -18,7 +18,7 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.HTTPAddr != ":8080" || c.KeysDir != "keys" || c.AccessTokenTTL != 15*time.Minute ||
 		c.SessionIdleTimeout != 7*24*time.Hour || c.SessionMaxLifetime != 30*24*time.Hour || c.RefreshReuseGrace != 0 ||
-		c.AuditRetention != 400*24*time.Hour ||
+		c.AuditRetention != 400*24*time.Hour || c.Signer != "auto" ||
 		!c.CookieSecure || !c.Embedded() || c.VerifierOnly() {
 		t.Errorf("defaults = %+v", c)
 	}
@@ -39,6 +39,7 @@ func TestInvalidSettingsAreNamed(t *testing.T) {
 		"REVENUE_REVOCATION_MAX_LAG":    "2s",
 		"REVENUE_REVOCATION_FEED_TOKEN": "too-short",
 		"REVENUE_AUDIT_RETENTION":       "24h",
+		"REVENUE_SIGNER":                "openssl",
 	}
 	for name, value := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -47,6 +48,15 @@ func TestInvalidSettingsAreNamed(t *testing.T) {
 				t.Errorf("%s=%q: error %v, want one naming the setting", name, value, err)
 			}
 		})
+	}
+}
+
+func TestSignerSetting(t *testing.T) {
+	for _, v := range []string{"auto", "go"} {
+		c, err := Load(env(map[string]string{"REVENUE_SIGNER": v}))
+		if err != nil || c.Signer != v {
+			t.Errorf("REVENUE_SIGNER=%s: signer %q, error %v; want it accepted", v, c.Signer, err)
+		}
 	}
 }
 

@@ -126,14 +126,34 @@ func BenchmarkVerifyCachedMiss(b *testing.B) {
 	}
 }
 
-// BenchmarkSign is issuing one access token (RSA-2048 signing).
+// BenchmarkSign is issuing one access token (RSA-2048 signing) with Go's
+// crypto/rsa (REVENUE_SIGNER=go).
 func BenchmarkSign(b *testing.B) {
 	signer, _, _ := benchFixture(b, 0)
+	benchIssue(b, signer, token.BackendGo)
+}
+
+// BenchmarkSignOpenSSL is the same with the system's OpenSSL
+// (REVENUE_SIGNER=auto where libcrypto loads).
+func BenchmarkSignOpenSSL(b *testing.B) {
+	key := cacheTestKeys(b)[0]
+	keyring := token.NewKeyring(token.NewKeySet([]*token.Key{key}, key))
+	signer := token.NewSigner(keyring, cacheIssuer, cacheAudience, cacheTTL, time.Now, token.WithSigning(token.SignerAuto, nil))
+	benchIssue(b, signer, token.BackendOpenSSL)
+}
+
+func benchIssue(b *testing.B, signer *token.Signer, backend string) {
+	if got, err := signer.Prepare(); err != nil || got != backend {
+		b.Fatalf("signer uses %q (%v), want %q", got, err, backend)
+	}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, _, err := signer.Issue(alice); err != nil {
 			b.Fatal(err)
 		}
+	}
+	if n := signer.OpenSSLFallbacks(); n != 0 {
+		b.Fatalf("%d signatures fell back to Go", n)
 	}
 }
 

@@ -2,7 +2,6 @@ package token
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -73,10 +72,6 @@ func eventType(r revocation.Revocation) string {
 // SignRevocations signs one page of the feed with the current key: the
 // revocations and the cursor of the reader's next call.
 func (s *Signer) SignRevocations(revs []revocation.Revocation, cursor uint64) (string, error) {
-	key := s.keys.Set().Signing()
-	if key == nil || key.Private == nil {
-		return "", errors.New("no signing key")
-	}
 	now := s.now().Truncate(time.Second)
 	events := make([]FeedEvent, 0, len(revs))
 	for _, r := range revs {
@@ -92,7 +87,7 @@ func (s *Signer) SignRevocations(revs []revocation.Revocation, cursor uint64) (s
 			XID:            strconv.FormatUint(r.XID, 10),
 		})
 	}
-	t := jwt.NewWithClaims(jwt.SigningMethodRS256, &feedClaims{
+	return s.sign(&feedClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    s.issuer,
 			IssuedAt:  jwt.NewNumericDate(now),
@@ -100,10 +95,7 @@ func (s *Signer) SignRevocations(revs []revocation.Revocation, cursor uint64) (s
 		},
 		Cursor: strconv.FormatUint(cursor, 10),
 		Events: events,
-	})
-	t.Header["kid"] = key.ID
-	t.Header["typ"] = TypeRevocationFeed
-	return t.SignedString(key.Private)
+	}, TypeRevocationFeed)
 }
 
 // ParseRevocations verifies a page of the feed (RS256 by a key of keys,

@@ -2,8 +2,9 @@ package token
 
 import (
 	"crypto/rand"
-	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -14,28 +15,38 @@ import (
 // TypeAccessToken is the JOSE typ of access tokens (RFC 9068 §2.1).
 const TypeAccessToken = "at+jwt"
 
-// Signer issues RS256 access tokens with the keyring's signing key.
+// Signer issues RS256 access tokens (and revocation feed pages) with the
+// keyring's signing key, with Go's crypto/rsa or the system's OpenSSL (see
+// WithSigning).
 type Signer struct {
 	keys     *Keyring
 	issuer   string
 	audience string
 	ttl      time.Duration
 	now      func() time.Time
+	opts     signerOptions
+
+	libOnce   sync.Once
+	lib       *libcrypto // nil until loaded, and when it cannot be
+	libErr    error
+	prepareMu sync.Mutex // one preparation of a new signing key at a time
+	current   atomic.Pointer[rs256Key]
+	fallbacks atomic.Uint64
 }
 
 var _ auth.TokenIssuer = (*Signer)(nil)
 
 // NewSigner returns a Signer for tokens of lifetime ttl.
-func NewSigner(keys *Keyring, issuer, audience string, ttl time.Duration, now func() time.Time) *Signer {
-	return &Signer{keys: keys, issuer: issuer, audience: audience, ttl: ttl, now: now}
+func NewSigner(keys *Keyring, issuer, audience string, ttl time.Duration, now func() time.Time, opts ...SignerOption) *Signer {
+	s := &Signer{keys: keys, issuer: issuer, audience: audience, ttl: ttl, now: now, opts: signerOptions{mode: SignerGo}}
+	for _, o := range opts {
+		o(&s.opts)
+	}
+	return s
 }
 
 // Issue signs an access token for id.
 func (s *Signer) Issue(id auth.Identity) (string, time.Time, error) {
-	key := s.keys.Set().Signing()
-	if key == nil || key.Private == nil {
-		return "", time.Time{}, errors.New("no signing key")
-	}
 	now := s.now().Truncate(time.Second)
 	exp := now.Add(s.ttl)
 	var jti [16]byte
@@ -60,12 +71,21 @@ func (s *Signer) Issue(id auth.Identity) (string, time.Time, error) {
 		Roles:     roles,
 		Scope:     strings.Join(id.Scopes, " "),
 	}
-	t := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
-	t.Header["kid"] = key.ID
-	t.Header["typ"] = TypeAccessToken
-	signed, err := t.SignedString(key.Private)
+	signed, err := s.sign(claims, TypeAccessToken)
 	if err != nil {
 		return "", time.Time{}, err
 	}
 	return signed, exp, nil
+}
+
+// sign makes a JWS of claims with typ and the signing key's kid.
+func (s *Signer) sign(claims jwt.Claims, typ string) (string, error) {
+	k, err := s.signingKey()
+	if err != nil {
+		return "", err
+	}
+	t := jwt.NewWithClaims(k, claims)
+	t.Header["kid"] = k.key.ID
+	t.Header["typ"] = typ
+	return t.SignedString(k.key.Private)
 }
