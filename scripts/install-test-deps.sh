@@ -2,8 +2,8 @@
 # Installs the system packages `make test` needs beyond Go and Node: the
 # PostgreSQL server binaries (initdb, postgres), nginx (the load balancer in
 # front of the replicas in internal/systemtest), PgBouncer (the transaction
-# pooler of the PgBouncer system test) and Chromium (the browser test of the
-# SPA). Debian or Ubuntu, as root or with sudo.
+# pooler of the PgBouncer system test), Chromium (the browser test of the
+# SPA) and OpenSSL 3's libcrypto (the RS256 signer's tests). Debian or Ubuntu, as root or with sudo.
 # It installs only what is missing, and never starts the packages' own
 # services: the tests run private instances on loopback.
 set -euo pipefail
@@ -24,6 +24,8 @@ has_postgres || missing+=(postgresql)
 command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
 command -v pgbouncer >/dev/null 2>&1 || [[ -x /usr/sbin/pgbouncer ]] || missing+=(pgbouncer)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# OpenSSL 3's libcrypto: the RS256 signer's tests (REVENUE_SIGNER=auto) load it.
+ldconfig -p 2>/dev/null | grep -q 'libcrypto\.so\.3 ' || [[ -e /usr/lib/x86_64-linux-gnu/libcrypto.so.3 || -e /usr/lib/aarch64-linux-gnu/libcrypto.so.3 ]] || missing+=(libssl3)
 
 if [[ ${#missing[@]} -eq 0 ]]; then
 	echo "install-test-deps: nothing to install"
