@@ -11,8 +11,11 @@ COPY web/package.json web/package-lock.json ./
 RUN npm ci --no-audit --no-fund
 # What `vite build` reads; never the host's node_modules, which would
 # overwrite the ones npm ci just installed for this platform.
-COPY web/index.html web/vite.config.js ./
+COPY web/index.html web/docs.html web/vite.config.js ./
 COPY web/src ./src
+COPY web/docs ./docs
+COPY web/build ./build
+COPY web/public ./public
 RUN npm run build
 
 FROM golang:1.26-bookworm AS build

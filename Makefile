@@ -35,8 +35,10 @@ vet:
 test-go:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
+# Vitest, then the Dockerfile's web stage built from only the files it copies.
 test-web:
 	cd web && $(NPM_CI) && npm test
+	scripts/check-dockerfile-web.sh
 
 # The Postman collection, run by newman against a live server.
 test-api:
