@@ -78,9 +78,12 @@ func revenueCommand(ctx context.Context, args []string, getenv func(string) stri
 			if err != nil {
 				return adminError(err)
 			}
-			verb := "changed"
-			if res.Created {
+			verb := "unchanged (it already had that amount)"
+			switch {
+			case res.Created:
 				verb = "added"
+			case res.Changed:
+				verb = "changed"
 			}
 			fmt.Fprintf(stdout, "%s %s: %s %s\n", *org, figures[0].Month, major(figures[0].AmountCents), verb)
 			return nil

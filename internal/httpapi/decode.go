@@ -36,6 +36,9 @@ func (s *Server) decodeJSON(c *gin.Context, dst any, optional bool) (bool, error
 	if err != nil || mt != "application/json" {
 		return false, apperr.New(apperr.CodeUnsupportedMediaType, "Send the body as application/json.")
 	}
+	if err := identityEncoding(req); err != nil {
+		return false, err
+	}
 	// RFC 8259 §8.1: JSON is UTF-8. A body declared in another charset is
 	// refused rather than read as UTF-8 and misunderstood.
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
@@ -203,4 +206,19 @@ func jsonKind(t reflect.Type) string {
 		return "an array"
 	}
 	return "an object"
+}
+
+// identityEncoding refuses a compressed request body: no route takes one,
+// and reading gzip bytes as JSON or CSV would report mistakes the client
+// did not make (RFC 9110 §8.4.1: 415 for an unsupported content coding).
+func identityEncoding(req *http.Request) error {
+	for _, v := range req.Header.Values("Content-Encoding") {
+		for _, coding := range strings.Split(v, ",") {
+			if c := strings.TrimSpace(coding); c != "" && !strings.EqualFold(c, "identity") {
+				return apperr.New(apperr.CodeUnsupportedMediaType,
+					"Send the body uncompressed: Content-Encoding "+apperr.Quote(c)+" is not supported.")
+			}
+		}
+	}
+	return nil
 }

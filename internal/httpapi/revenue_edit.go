@@ -30,8 +30,10 @@ func versionOf(tag string) (revenue.Version, bool) {
 	if !ok || !strings.HasSuffix(rest, `"`) {
 		return 0, false
 	}
-	n, err := strconv.ParseInt(strings.TrimSuffix(rest, `"`), 10, 64)
-	return revenue.Version(n), err == nil && n >= 0
+	digits := strings.TrimSuffix(rest, `"`)
+	n, err := strconv.ParseInt(digits, 10, 64)
+	// Strong comparison is byte for byte: "rev-07" is not "rev-7".
+	return revenue.Version(n), err == nil && n >= 0 && strconv.FormatInt(n, 10) == digits
 }
 
 // etagList splits the values of an If-Match or If-None-Match header into
@@ -74,6 +76,16 @@ func (s *Server) revenueWrite(c *gin.Context, source revenue.Source) revenue.Wri
 		Author:    revenue.Author{UserID: p.UserID, Email: p.Email},
 		Source:    source,
 		RequestID: requestIDOf(c),
+	}
+	// If-None-Match (weak comparison): "*" makes a PUT create only (and
+	// refuses a DELETE of a month that exists, or any import); a tag of
+	// ours refuses the write while the figures are at that version.
+	for _, t := range etagList(c.Request.Header.Values("If-None-Match")) {
+		if t == "*" {
+			w.IfNoneMatchAny = true
+		} else if v, ok := versionOf(strings.TrimPrefix(t, "W/")); ok {
+			w.IfNoneMatch = append(w.IfNoneMatch, v)
+		}
 	}
 	values := c.Request.Header.Values("If-Match")
 	if len(values) == 0 {
@@ -168,7 +180,10 @@ func (s *Server) importRevenue(c *gin.Context) {
 		return
 	}
 	dryRun := false
-	if v := q.Get("dry_run"); v != "" {
+	if _, given := q["dry_run"]; given {
+		// An empty dry_run is refused, not read as false: a client that
+		// meant a dry run must not import for real.
+		v := q.Get("dry_run")
 		var err error
 		if dryRun, err = strconv.ParseBool(v); err != nil {
 			s.fail(c, apperr.Invalid("dry_run", apperr.Quote(v)+" is not true or false"))
@@ -204,6 +219,9 @@ func readCSV(c *gin.Context) ([]byte, error) {
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "us-ascii") {
 		return nil, apperr.New(apperr.CodeUnsupportedMediaType, "Send the file in UTF-8, not charset "+apperr.Quote(cs)+".")
+	}
+	if err := identityEncoding(req); err != nil {
+		return nil, err
 	}
 	if req.ContentLength > revenue.MaxImportBytes {
 		return nil, tooLarge(revenue.MaxImportBytes)

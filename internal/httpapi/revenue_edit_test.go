@@ -517,3 +517,123 @@ func TestConcurrentWritesWithTheSameETag(t *testing.T) {
 		t.Errorf("%d writers won and %d changes were recorded, want 1 and 1", won, n)
 	}
 }
+
+// The organization's figures may not add up beyond 2^53 − 1 cents in
+// absolute value (exact in int64 and in a JavaScript number), whatever
+// each month's own bound allows: the write that would pass it is refused.
+func TestRevenueTotalStaysExact(t *testing.T) {
+	env := apitest.New(t)
+	carol := env.Login(apitest.CarolEmail, apitest.CarolPassword).AccessToken
+	var file strings.Builder
+	file.WriteString("month,amount_cents\n")
+	for m := 1; m <= 10; m++ {
+		fmt.Fprintf(&file, "2200-%02d,1000000000000000\n", m)
+	}
+	for _, q := range []string{"?dry_run=true", ""} {
+		resp := env.Do(csvRequest(carol, q, file.String()))
+		if resp.Code != http.StatusBadRequest || resp.ProblemCode(t) != "invalid_parameter" || !strings.Contains(problemMessages(t, resp), "add up") {
+			t.Errorf("import%s of ten months of 10^15 cents: %d %s, want 400 invalid_parameter saying the total is too large", q, resp.Code, resp.Body)
+		}
+	}
+	if _, ok := amountOf(t, env, carol, "2200-01"); ok {
+		t.Fatal("a refused import wrote a month")
+	}
+	for m := 1; m <= 9; m++ { // 9 × 10^15 and the demo figures: just under 2^53
+		if resp := env.Do(putMonth(carol, fmt.Sprintf("2200-%02d", m), map[string]any{"amount_cents": int64(1e15)})); resp.Code != http.StatusCreated {
+			t.Fatalf("PUT month %d of 10^15 cents: %d %s", m, resp.Code, resp.Body)
+		}
+	}
+	resp := env.Do(putMonth(carol, "2200-10", map[string]any{"amount_cents": int64(1e15)}))
+	if resp.Code != http.StatusBadRequest || resp.ProblemCode(t) != "invalid_parameter" {
+		t.Errorf("the PUT past the bound: %d %s, want 400 invalid_parameter", resp.Code, resp.Body)
+	}
+	resp = env.Do(apitest.Request{Method: http.MethodGet, Path: "/revenue?from=2200-01", Token: carol})
+	if total := resp.JSON(t)["total_cents"].(float64); total != 9e15 {
+		t.Errorf("total_cents = %.0f, want 9e15 (the refused month not in it)", total)
+	}
+}
+
+func TestRevenueWriteConditionsAndEncodings(t *testing.T) {
+	env := apitest.New(t)
+	carol := env.Login(apitest.CarolEmail, apitest.CarolPassword).AccessToken
+	last := lastSeededMonth(t, env, carol)
+	createOnly := func(month string) apitest.Request {
+		r := putMonth(carol, month, map[string]any{"amount_cents": 5})
+		r.Header = http.Header{"If-None-Match": {"*"}}
+		return r
+	}
+	if resp := env.Do(createOnly(last)); resp.Code != http.StatusPreconditionFailed {
+		t.Errorf("PUT If-None-Match: * on an existing month: %d %s, want 412", resp.Code, resp.Body)
+	}
+	if resp := env.Do(createOnly("2210-01")); resp.Code != http.StatusCreated {
+		t.Errorf("PUT If-None-Match: * on a new month: %d %s, want 201", resp.Code, resp.Body)
+	}
+	current := revenueETag(t, env, carol)
+	tests := []struct {
+		name   string
+		req    apitest.Request
+		status int
+		code   string
+	}{
+		{"If-None-Match of the current version", apitest.Request{Method: http.MethodPut, Path: "/revenue/months/2210-02", Token: carol,
+			Body: map[string]any{"amount_cents": 1}, Header: http.Header{"If-None-Match": {current}}}, 412, "precondition_failed"},
+		{"If-Match with a leading zero", putMonth(carol, "2210-02", map[string]any{"amount_cents": 1}, strings.Replace(current, "rev-", "rev-0", 1)), 412, "precondition_failed"},
+		{"an empty dry_run", csvRequest(carol, "?dry_run=", "month,amount\n2210-03,1\n"), 400, "invalid_parameter"},
+		{"a gzip import", apitest.Request{Method: http.MethodPost, Path: "/revenue/imports", Token: carol, Body: "\x1f\x8b\x08",
+			Header: http.Header{"Content-Type": {"text/csv"}, "Content-Encoding": {"gzip"}}}, 415, "unsupported_media_type"},
+		{"a gzip JSON body", apitest.Request{Method: http.MethodPut, Path: "/revenue/months/2210-02", Token: carol, Body: `{"amount_cents":1}`,
+			Header: http.Header{"Content-Encoding": {"gzip"}}}, 415, "unsupported_media_type"},
+	}
+	for _, tt := range tests {
+		resp := env.Do(tt.req)
+		if resp.Code != tt.status || resp.ProblemCode(t) != tt.code {
+			t.Errorf("%s: %d %s, want %d %s", tt.name, resp.Code, resp.Body, tt.status, tt.code)
+		}
+	}
+	if _, ok := amountOf(t, env, carol, "2210-03"); ok {
+		t.Error("an import with an empty dry_run wrote")
+	}
+	// Lines a spreadsheet calls blank are skipped; a line with too many
+	// fields names the column where the extra one starts.
+	resp := env.Do(csvRequest(carol, "", "month,amount\n2210-04,1\n   \n,\n\t\n2210-05,2\n"))
+	if resp.Code != http.StatusOK || resp.JSON(t)["months"] != float64(2) {
+		t.Errorf("a file with blank-looking lines: %d %s, want 200 and 2 months", resp.Code, resp.Body)
+	}
+	resp = env.Do(csvRequest(carol, "", "month,amount\n2210-06,1,x\n"))
+	if errs, _ := resp.JSON(t)["errors"].([]any); len(errs) != 1 || errs[0].(map[string]any)["column"] != float64(11) {
+		t.Errorf("three fields: %s, want one error at column 11", resp.Body)
+	}
+}
+
+// Change numbers count per organization: one organization's ids and
+// cursors say nothing of how much another writes.
+func TestRevenueChangeIdsArePerOrganization(t *testing.T) {
+	env := apitest.New(t)
+	if _, err := env.Auth.CreateUser(context.Background(), auth.NewUser{Organization: "Globex Inc", Email: "dave@example.com",
+		Password: "dave-password-12", Roles: []string{"admin"}}); err != nil {
+		t.Fatal(err)
+	}
+	carol := env.Login(apitest.CarolEmail, apitest.CarolPassword).AccessToken
+	dave := env.Login("dave@example.com", "dave-password-12").AccessToken
+	env.Do(csvRequest(carol, "", "month,amount\n2220-01,1\n2220-02,2\n2220-03,3\n"))
+	env.Do(putMonth(dave, "2220-01", map[string]any{"amount_cents": 9}))
+	resp := env.Do(apitest.Request{Method: http.MethodGet, Path: "/revenue/changes", Token: dave})
+	changes := resp.JSON(t)["changes"].([]any)
+	if len(changes) != 1 || changes[0].(map[string]any)["id"] != "1" {
+		t.Errorf("Globex's first change after Acme's three: %s, want id 1", resp.Body)
+	}
+}
+
+// An admin token past its lifetime cannot write, whatever the role.
+func TestExpiredAdminTokenCannotWrite(t *testing.T) {
+	env := apitest.New(t)
+	tok := env.Login(apitest.CarolEmail, apitest.CarolPassword).AccessToken
+	env.Clock.Advance(env.Config.AccessTokenTTL + env.Config.ClockLeeway + time.Second)
+	resp := env.Do(putMonth(tok, "2230-01", map[string]any{"amount_cents": 1}))
+	if resp.Code != http.StatusUnauthorized || resp.ProblemCode(t) != "invalid_token" {
+		t.Errorf("PUT with an expired admin token: %d %s, want 401 invalid_token", resp.Code, resp.Body)
+	}
+	if _, ok := amountOf(t, env, env.Login(apitest.CarolEmail, apitest.CarolPassword).AccessToken, "2230-01"); ok {
+		t.Error("the expired token wrote")
+	}
+}

@@ -78,6 +78,23 @@ func lockVersion(ctx context.Context, tx pgx.Tx, w revenue.Write) (revenue.Versi
 	return v, nil
 }
 
+// checkTotal refuses a write after which the organization's figures would
+// add up, in absolute value, beyond revenue.MaxTotalCents.
+func checkTotal(ctx context.Context, tx pgx.Tx, orgID string) error {
+	var over bool
+	if err := tx.QueryRow(ctx, `SELECT coalesce(sum(abs(amount_cents)), 0) > $2
+		FROM revenue_entries WHERE organization_id = $1`, orgID, int64(revenue.MaxTotalCents)).Scan(&over); err != nil {
+		return err
+	}
+	if over {
+		return revenue.ErrTotalTooLarge
+	}
+	return nil
+}
+
+// errDryRun rolls back a dry run's writes, made only to check them.
+var errDryRun = errors.New("dry run")
+
 // bumpVersion records that the organization's figures changed.
 func bumpVersion(ctx context.Context, tx pgx.Tx, orgID string) (revenue.Version, error) {
 	var v revenue.Version
@@ -104,11 +121,15 @@ func (b *changeBatch) record(ctx context.Context, tx pgx.Tx, w revenue.Write, v 
 	if len(b.months) == 0 {
 		return v, nil
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO revenue_changes
-			(organization_id, month, old_amount_cents, new_amount_cents, user_id, user_email, os_user, source, request_id)
-		SELECT $1, c.month, c.old, c.new, $5, $6, $7, $8, $9
-		FROM unnest($2::date[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS c(month, old, new, n)
-		ORDER BY c.n`,
+	// The organization's row is locked (lockVersion): its change numbers
+	// are handed out one write at a time.
+	_, err := tx.Exec(ctx, `WITH seq AS (
+			UPDATE organizations SET revenue_change_seq = revenue_change_seq + cardinality($2::date[])
+			WHERE id = $1 RETURNING revenue_change_seq - cardinality($2::date[]) AS base)
+		INSERT INTO revenue_changes
+			(organization_id, seq, month, old_amount_cents, new_amount_cents, user_id, user_email, os_user, source, request_id)
+		SELECT $1, seq.base + c.n, c.month, c.old, c.new, $5, $6, $7, $8, $9
+		FROM seq, unnest($2::date[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS c(month, old, new, n)`,
 		w.OrgID, b.months, b.old, b.new,
 		nullable(w.Author.UserID), nullable(w.Author.Email), nullable(w.Author.OSUser), string(w.Source), nullable(w.RequestID))
 	if err != nil {
@@ -131,12 +152,19 @@ func (s *RevenueStore) SetMonth(ctx context.Context, w revenue.Write, f revenue.
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
+		if old != nil && w.IfNoneMatchAny {
+			return revenue.ErrPreconditionFailed // create only, and the month exists
+		}
 		res.Created = old == nil
+		res.Changed = old == nil || *old != f.AmountCents
 		var batch changeBatch
-		if old == nil || *old != f.AmountCents {
+		if res.Changed {
 			if _, err := tx.Exec(ctx, `INSERT INTO revenue_entries (organization_id, month, amount_cents) VALUES ($1, $2, $3)
 				ON CONFLICT (organization_id, month) DO UPDATE SET amount_cents = EXCLUDED.amount_cents`,
 				w.OrgID, f.Month.Time(), f.AmountCents); err != nil {
+				return err
+			}
+			if err := checkTotal(ctx, tx, w.OrgID); err != nil {
 				return err
 			}
 			batch.add(f.Month, old, &f.AmountCents)
@@ -154,6 +182,16 @@ func (s *RevenueStore) DeleteMonth(ctx context.Context, w revenue.Write, m reven
 		var err error
 		if v, err = lockVersion(ctx, tx, w); err != nil {
 			return err
+		}
+		if w.IfNoneMatchAny {
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM revenue_entries WHERE organization_id = $1 AND month = $2)`,
+				w.OrgID, m.Time()).Scan(&exists); err != nil {
+				return err
+			}
+			if exists {
+				return revenue.ErrPreconditionFailed
+			}
 		}
 		var old int64
 		if err := tx.QueryRow(ctx, `DELETE FROM revenue_entries WHERE organization_id = $1 AND month = $2 RETURNING amount_cents`,
@@ -181,6 +219,9 @@ func (s *RevenueStore) Import(ctx context.Context, w revenue.Write, figures []re
 		v, err := lockVersion(ctx, tx, w)
 		if err != nil {
 			return err
+		}
+		if w.IfNoneMatchAny {
+			return revenue.ErrPreconditionFailed // the organization's figures always exist
 		}
 		res.Version = v
 		rows, err := tx.Query(ctx, `SELECT month, amount_cents FROM revenue_entries
@@ -216,23 +257,34 @@ func (s *RevenueStore) Import(ctx context.Context, w revenue.Write, figures []re
 			setMonths = append(setMonths, f.Month.Time())
 			setAmounts = append(setAmounts, f.AmountCents)
 		}
-		if dryRun || len(setMonths) == 0 {
+		if len(setMonths) == 0 {
 			return nil
 		}
+		// A dry run writes too, to check what the real import would, and
+		// then rolls back.
 		if _, err := tx.Exec(ctx, `INSERT INTO revenue_entries (organization_id, month, amount_cents)
 			SELECT $1, m, a FROM unnest($2::date[], $3::bigint[]) AS u(m, a)
 			ON CONFLICT (organization_id, month) DO UPDATE SET amount_cents = EXCLUDED.amount_cents`,
 			w.OrgID, setMonths, setAmounts); err != nil {
 			return err
 		}
+		if err := checkTotal(ctx, tx, w.OrgID); err != nil {
+			return err
+		}
+		if dryRun {
+			return errDryRun
+		}
 		res.Version, err = batch.record(ctx, tx, w, v)
 		return err
 	})
+	if errors.Is(err, errDryRun) {
+		return res, nil
+	}
 	return res, err
 }
 
 type changeRow struct {
-	ID        int64     `db:"id"`
+	ID        int64     `db:"seq"`
 	Month     time.Time `db:"month"`
 	Old       *int64    `db:"old_amount_cents"`
 	New       *int64    `db:"new_amount_cents"`
@@ -252,12 +304,12 @@ func (s *RevenueStore) Changes(ctx context.Context, orgID string, q revenue.Chan
 	if q.Before > 0 {
 		before = q.Before
 	}
-	rows, err := s.db.Pool.Query(ctx, `SELECT id, month, old_amount_cents, new_amount_cents,
+	rows, err := s.db.Pool.Query(ctx, `SELECT seq, month, old_amount_cents, new_amount_cents,
 			user_id::text, user_email, os_user, source, request_id, changed_at
 		FROM revenue_changes
-		WHERE organization_id = $1 AND ($2::bigint IS NULL OR id < $2)
+		WHERE organization_id = $1 AND ($2::bigint IS NULL OR seq < $2)
 			AND ($3::date IS NULL OR month >= $3) AND ($4::date IS NULL OR month <= $4)
-		ORDER BY id DESC LIMIT $5`, orgID, before, monthArg(q.Range.From), monthArg(q.Range.To), q.Limit)
+		ORDER BY seq DESC LIMIT $5`, orgID, before, monthArg(q.Range.From), monthArg(q.Range.To), q.Limit)
 	if err != nil {
 		return nil, translate(err)
 	}

@@ -38,7 +38,7 @@ var errInvalidCSV = apperr.New(apperr.CodeInvalidCSV, "The file has mistakes; no
 func ParseCSV(data []byte) ([]Figure, error) {
 	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, csvError(apperr.Detail{Line: 1, Message: "line 1: the file is empty; want the header " + headerMajor + " (or " + headerCents + ") and one month per line"})
+		return nil, csvError(apperr.Detail{Line: 1, Column: 1, Message: "line 1: the file is empty; want the header " + headerMajor + " (or " + headerCents + ") and one month per line"})
 	}
 	r := csv.NewReader(bytes.NewReader(data))
 	r.FieldsPerRecord = -1 // counted here, for a message that says what a line should hold
@@ -80,8 +80,15 @@ func ParseCSV(data []byte) ([]Figure, error) {
 			break
 		}
 		line, _ := r.FieldPos(0)
+		if blank(rec) {
+			continue // a line of spaces, or of empty fields (",", as spreadsheets export)
+		}
 		if len(rec) != 2 {
-			report(apperr.Detail{Line: line, Message: fmt.Sprintf("line %d: %d fields; want 2 (%s)", line, len(rec), strings.Join(header, ","))})
+			col := 1 // where the line ends too soon, or its first field too many starts
+			if len(rec) > 2 {
+				_, col = r.FieldPos(2)
+			}
+			report(apperr.Detail{Line: line, Column: col, Message: fmt.Sprintf("line %d: %d fields; want 2 (%s)", line, len(rec), strings.Join(header, ","))})
 			continue
 		}
 		m, err := ParseEditableMonth(strings.TrimSpace(rec[0]))
@@ -109,7 +116,7 @@ func ParseCSV(data []byte) ([]Figure, error) {
 		return nil, csvError(details...)
 	}
 	if len(figures) == 0 {
-		return nil, csvError(apperr.Detail{Line: 2, Message: "line 2: no months after the header"})
+		return nil, csvError(apperr.Detail{Line: 2, Column: 1, Message: "line 2: no months after the header"})
 	}
 	return figures, nil
 }
@@ -130,6 +137,16 @@ func syntaxDetail(err error) apperr.Detail {
 		return apperr.Detail{Line: pe.Line, Column: pe.Column, Message: fmt.Sprintf("line %d, column %d: %v", pe.Line, pe.Column, pe.Err)}
 	}
 	return apperr.Detail{Line: 1, Message: "line 1: the file cannot be read as CSV"}
+}
+
+// blank reports whether every field of rec is empty or spaces.
+func blank(rec []string) bool {
+	for _, f := range rec {
+		if strings.TrimSpace(f) != "" {
+			return false
+		}
+	}
+	return true
 }
 
 func trimAll(fields []string) []string {

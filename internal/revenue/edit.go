@@ -3,6 +3,7 @@ package revenue
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,7 +17,16 @@ const (
 	FirstYear      = 1900
 	LastYear       = 2999
 	MaxAmountCents = 1_000_000_000_000_000
+	// MaxTotalCents bounds the sum of an organization's amounts, in
+	// absolute value, so that any total is exact in int64 and in a
+	// JavaScript number (2^53 − 1).
+	MaxTotalCents = 1<<53 - 1
 )
+
+// ErrTotalTooLarge means a write would make the organization's figures add
+// up beyond MaxTotalCents: nothing was written.
+var ErrTotalTooLarge = apperr.New(apperr.CodeInvalidParameter,
+	"amount_cents: the organization's figures would add up, in absolute value, beyond 9007199254740991 cents; nothing was written.")
 
 // Version counts the changes to an organization's figures: it is the
 // figures' ETag, and a write may require it (optimistic concurrency).
@@ -57,19 +67,18 @@ type Write struct {
 	// (none of them: ErrPreconditionFailed). Unconditional writes always.
 	Conditional bool
 	IfMatch     []Version
+	// IfNoneMatch refuses the write when the figures are at one of these
+	// versions; IfNoneMatchAny when the target exists (PUT: create only).
+	IfNoneMatch    []Version
+	IfNoneMatchAny bool
 }
 
 // Matches reports whether the figures at version v may be written by w.
 func (w Write) Matches(v Version) bool {
-	if !w.Conditional {
-		return true
+	if slices.Contains(w.IfNoneMatch, v) {
+		return false
 	}
-	for _, m := range w.IfMatch {
-		if m == v {
-			return true
-		}
-	}
-	return false
+	return !w.Conditional || slices.Contains(w.IfMatch, v)
 }
 
 // Change is one month's figure set, changed or removed: the record of who
@@ -101,11 +110,12 @@ type ImportResult struct {
 	Version                      Version
 }
 
-// SetResult is a month after PUT: whether it is new, and the figures'
-// version after the write.
+// SetResult is a month after PUT: whether it is new, whether it changed
+// (a new month did), and the figures' version after the write.
 type SetResult struct {
 	Figure  Figure
 	Created bool
+	Changed bool
 	Version Version
 }
 
@@ -223,8 +233,11 @@ func ParseAmount(s string) (int64, error) {
 	whole, frac, hasFrac := strings.Cut(v, ".")
 	neg := strings.HasPrefix(whole, "-")
 	whole = strings.TrimPrefix(whole, "-")
-	if !digits(whole) || len(whole) > 16 || hasFrac && (!digits(frac) || len(frac) > 2) {
+	if !digits(whole) || hasFrac && (!digits(frac) || len(frac) > 2) {
 		return 0, fmt.Errorf("amount %s: not a number with at most two decimals", apperr.Quote(s))
+	}
+	if len(strings.TrimLeft(whole, "0")) > 14 { // parsing more digits could overflow
+		return 0, fmt.Errorf("amount %s: beyond ±%s", apperr.Quote(s), "10000000000000.00")
 	}
 	for len(frac) < 2 {
 		frac += "0"
@@ -245,7 +258,7 @@ func ParseAmount(s string) (int64, error) {
 // ParseCents reads a whole number of minor units ("1234567", "-8000").
 func ParseCents(s string) (int64, error) {
 	v := strings.TrimSpace(s)
-	if !digits(strings.TrimPrefix(v, "-")) || len(v) > 20 {
+	if !digits(strings.TrimPrefix(v, "-")) {
 		return 0, fmt.Errorf("amount_cents %s: not a whole number of cents", apperr.Quote(s))
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
