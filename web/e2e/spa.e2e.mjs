@@ -58,6 +58,35 @@ function screenshot(name, on = page) {
   return on.screenshot({ path: `${RESULTS_DIR}${name}.png`, fullPage: true });
 }
 
+const afterLayout = () =>
+  page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+
+// The state on screen once more: dark (`name-dark`) and on a 390 px wide
+// screen (`name-phone`), then back to light at the desktop width.
+async function screenshotDarkAndPhone(name) {
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await screenshot(`${name}-dark`);
+  await page.emulateMedia({ colorScheme: 'light' });
+  const desktop = page.viewportSize();
+  await page.setViewportSize({ width: 390, height: 844 });
+  await afterLayout();
+  await screenshot(`${name}-phone`);
+  await page.setViewportSize(desktop);
+  await afterLayout();
+}
+
+const focusedTestId = () => page.evaluate(() => document.activeElement?.dataset.testid);
+
+// Tab, as a keyboard user would, from wherever the focus is until the control
+// `id` has it (Tab order wraps round the page).
+async function tabTo(id, limit = 80) {
+  for (let i = 0; i < limit; i += 1) {
+    await page.keyboard.press('Tab');
+    if ((await focusedTestId()) === id) return;
+  }
+  assert.fail(`Tab never reaches ${id}`);
+}
+
 // axe-core, evaluated in the page through the DevTools protocol (the page's
 // CSP forbids inline scripts, and rightly): no serious or critical violation.
 async function expectAccessible(what, on = page) {
@@ -292,6 +321,18 @@ test('single-page app against the real API', async (t) => {
   });
 
   await t.test('print shows the figures, chart and table without the controls', async () => {
+    // Print, reached with Tab and pressed with Enter, opens the browser's print
+    // dialog (window.print, counted here instead of opening it).
+    await page.evaluate(() => {
+      window.printCalls = 0;
+      window.print = () => {
+        window.printCalls += 1;
+      };
+    });
+    await tabTo('print');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => window.printCalls), 1, 'Enter on Print calls window.print');
+
     await page.emulateMedia({ media: 'print' });
     for (const id of ['quick-range', 'revenue-from', 'revenue-reload', 'export-csv', 'print', 'logout']) {
       assert.equal(await byTestId(id).isVisible(), false, `${id} is hidden in print`);
@@ -300,7 +341,12 @@ test('single-page app against the real API', async (t) => {
       assert.equal(await byTestId(id).isVisible(), true, `${id} is printed`);
     }
     await screenshot('11-dashboard-print');
-    await page.emulateMedia({ media: 'screen' });
+    // A dark screen still prints dark on white.
+    await page.emulateMedia({ media: 'print', colorScheme: 'dark' });
+    const background = await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+    assert.equal(background, 'rgb(255, 255, 255)', 'print is white in dark mode too');
+    await screenshot('11-dashboard-print-dark');
+    await page.emulateMedia({ media: 'screen', colorScheme: 'light' });
   });
 
   await t.test('a failed load keeps the figures shown, says what failed and retries', async () => {
@@ -312,31 +358,44 @@ test('single-page app against the real API', async (t) => {
     assert.equal(await byTestId('revenue-total').innerText(), total, 'the figures already shown stay');
     await byTestId('stale-notice').waitFor();
     await screenshot('12-load-failed');
+    await screenshotDarkAndPhone('12-load-failed');
 
+    // "Try again", reached with Tab and pressed with Enter, loads the figures.
     await page.context().setOffline(false);
-    await byTestId('retry').click();
+    await page.evaluate(() => document.activeElement?.blur());
+    await tabTo('retry');
+    const reloaded = page.waitForResponse(
+      (response) => new URL(response.url()).pathname === '/revenue' && response.ok(),
+    );
+    await page.keyboard.press('Enter');
+    await reloaded;
     await byTestId('revenue-error').waitFor({ state: 'detached' });
     await byTestId('stale-notice').waitFor({ state: 'detached' });
     assert.notEqual(await byTestId('revenue-total').innerText(), total);
   });
 
   await t.test('a slow first load shows a skeleton', async () => {
-    const cdp = await page.context().newCDPSession(page);
-    const latency = (ms) =>
-      cdp.send('Network.emulateNetworkConditions', {
-        offline: false,
-        latency: ms,
-        downloadThroughput: -1,
-        uploadThroughput: -1,
-      });
-    await cdp.send('Network.enable');
-    await latency(800);
+    // The server's answer with the figures is held back (the page's own
+    // request, passed on unchanged) until the screenshots are taken; well
+    // within the page's 10 s request timeout.
+    let release;
+    const held = new Promise((resolve) => {
+      release = resolve;
+    });
+    const isRevenue = (url) => url.pathname === '/revenue';
+    const holdBack = async (route) => {
+      await held;
+      await route.continue();
+    };
+    await page.route(isRevenue, holdBack);
     await page.reload();
     await byTestId('revenue-skeleton').waitFor();
     await screenshot('13-loading-skeleton');
-    await latency(0);
-    await cdp.detach();
+    await screenshotDarkAndPhone('13-loading-skeleton');
+    assert.equal(await byTestId('revenue-skeleton').count(), 1, 'still loading after the screenshots');
+    release();
     await expectRevenueShown();
+    await page.unroute(isRevenue, holdBack);
     assert.equal(await byTestId('revenue-skeleton').count(), 0);
   });
 
@@ -345,7 +404,11 @@ test('single-page app against the real API', async (t) => {
     await byTestId('revenue-empty').waitFor();
     assert.match(await byTestId('revenue-empty').innerText(), /No revenue recorded for Jan – Jun 2099/);
     await screenshot('14-empty-range');
-    await byTestId('show-default-range').click();
+    await screenshotDarkAndPhone('14-empty-range');
+    // The next step, reached with Tab and pressed with Space.
+    await page.evaluate(() => document.activeElement?.blur());
+    await tabTo('show-default-range');
+    await page.keyboard.press('Space');
     await page.waitForURL((url) => url.search === LAST_12);
     await expectRevenueShown();
   });
@@ -545,11 +608,19 @@ test('single-page app against the real API', async (t) => {
     );
     assert.equal(await amountOnServer(month), 12_345_678);
     await screenshot('18-admin-edited');
+    await screenshotDarkAndPhone('18-admin-edited');
 
     // Escape leaves a field without writing.
     await rowOf(month).getByTestId('edit-month').focus();
     await page.keyboard.press('Enter');
     await page.keyboard.type('9');
+    // An open editor is no figure: print leaves it out. (Hiding the field
+    // takes the focus from it; it is given back for Escape.)
+    assert.equal(await page.locator('.amount-editor').isVisible(), true);
+    await page.emulateMedia({ media: 'print' });
+    assert.equal(await page.locator('.amount-editor').isVisible(), false, 'an open amount editor is hidden in print');
+    await page.emulateMedia({ media: 'screen' });
+    await byTestId('edit-amount').focus();
     await page.keyboard.press('Escape');
     await byTestId('edit-amount').waitFor({ state: 'detached' });
     assert.equal(await amountOnServer(month), 12_345_678);
@@ -569,7 +640,17 @@ test('single-page app against the real API', async (t) => {
     assert.equal(await byTestId('import-confirm').count(), 0, 'no import of a file with mistakes');
     assert.equal(await page.locator('.preview-bad').count(), 1);
     await screenshot('19-admin-import-mistakes');
+    await screenshotDarkAndPhone('19-admin-import-mistakes');
     assert.equal(await amountOnServer(earlier), before, 'nothing written');
+
+    // Cancel, a Tab or two after the file field, closes the preview.
+    await byTestId('import-file').focus();
+    await tabTo('import-cancel', 10);
+    await page.keyboard.press('Enter');
+    await byTestId('import-preview').waitFor({ state: 'detached' });
+    assert.equal(await byTestId('import-file').inputValue(), '', 'the chosen file is let go');
+    assert.equal(await amountOnServer(earlier), before, 'Cancel writes nothing');
+    assert.equal(await amountOnServer(month), 12_345_678, 'Cancel writes nothing');
 
     // The corrected file: a preview with counts, then Import.
     await byTestId('import-file').focus();
@@ -593,6 +674,7 @@ test('single-page app against the real API', async (t) => {
     );
     await expectAccessible('the dashboard as an admin');
     await screenshot('20-admin-imported');
+    await screenshotDarkAndPhone('20-admin-imported');
 
     // A month set from the keyboard: the picker's month and year stepped
     // with the arrow keys (Tab moves between them), Tab to the amount, Enter.
