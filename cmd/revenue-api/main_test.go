@@ -270,20 +270,44 @@ func writeKey(t *testing.T, dir, name, content string, mode os.FileMode) {
 	}
 }
 
-func TestAdminCommands(t *testing.T) {
-	vars := map[string]string{"DATABASE_URL": pgtest.NewDatabase(t)}
-	admin := func(stdin string, args ...string) (string, error) {
+// commandRunner runs the program in-process with vars as its environment,
+// returning what it printed (standard output and error together).
+func commandRunner(vars map[string]string) func(stdin string, args ...string) (string, error) {
+	return func(stdin string, args ...string) (string, error) {
 		var out bytes.Buffer
 		err := run(context.Background(), args, testEnv(vars), strings.NewReader(stdin), &out, &out)
 		return out.String(), err
 	}
-	steps := []struct {
-		name    string
-		stdin   string
-		args    []string
-		wantErr string
-		wantOut string
-	}{
+}
+
+// commandStep is one command and what it must print, or fail with.
+type commandStep struct {
+	name    string
+	stdin   string
+	args    []string
+	wantErr string
+	wantOut string
+}
+
+// runSteps runs each step in order and checks its error and output.
+func runSteps(t *testing.T, run func(stdin string, args ...string) (string, error), steps []commandStep) {
+	t.Helper()
+	for _, s := range steps {
+		out, err := run(s.stdin, s.args...)
+		switch {
+		case s.wantErr != "" && (err == nil || !strings.Contains(err.Error(), s.wantErr)):
+			t.Errorf("%s: err %v, want %q", s.name, err, s.wantErr)
+		case s.wantErr == "" && err != nil:
+			t.Errorf("%s: %v", s.name, err)
+		case !strings.Contains(out, s.wantOut):
+			t.Errorf("%s: output %q, want %q", s.name, out, s.wantOut)
+		}
+	}
+}
+
+func TestAdminCommands(t *testing.T) {
+	admin := commandRunner(map[string]string{"DATABASE_URL": pgtest.NewDatabase(t)})
+	steps := []commandStep{
 		{"migrate", "", []string{"migrate"}, "", "migrations applied"},
 		{"add organization", "", []string{"orgs", "add", "-name", "Initech", "-currency", "eur"}, "", `organization "Initech" created`},
 		{"duplicate organization", "", []string{"orgs", "add", "-name", "Initech"}, "already exists", ""},
@@ -301,17 +325,7 @@ func TestAdminCommands(t *testing.T) {
 		{"enable", "", []string{"users", "enable", "-email", "peter@initech.example"}, "", "enabled"},
 		{"unknown command", "", []string{"frobnicate"}, "unknown command", ""},
 	}
-	for _, s := range steps {
-		out, err := admin(s.stdin, s.args...)
-		switch {
-		case s.wantErr != "" && (err == nil || !strings.Contains(err.Error(), s.wantErr)):
-			t.Errorf("%s: err %v, want %q", s.name, err, s.wantErr)
-		case s.wantErr == "" && err != nil:
-			t.Errorf("%s: %v", s.name, err)
-		case !strings.Contains(out, s.wantOut):
-			t.Errorf("%s: output %q, want %q", s.name, out, s.wantOut)
-		}
-	}
+	runSteps(t, admin, steps)
 	// The password never appears in the output.
 	out, _ := admin("peter-password-3\n", "users", "passwd", "-email", "peter@initech.example")
 	if strings.Contains(out, "peter-password-3") {

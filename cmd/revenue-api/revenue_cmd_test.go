@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -15,23 +13,12 @@ import (
 
 func TestRevenueCommands(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
-	vars := map[string]string{"DATABASE_URL": dbURL}
-	cli := func(stdin string, args ...string) (string, error) {
-		var out bytes.Buffer
-		err := run(context.Background(), args, testEnv(vars), strings.NewReader(stdin), &out, &out)
-		return out.String(), err
-	}
+	cli := commandRunner(map[string]string{"DATABASE_URL": dbURL})
 	good := filepath.Join(t.TempDir(), "good.csv")
 	if err := os.WriteFile(good, []byte("month,amount\r\n2026-10,100\r\n2026-12,0.99\r\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	steps := []struct {
-		name    string
-		stdin   string
-		args    []string
-		wantErr string
-		wantOut string
-	}{
+	steps := []commandStep{
 		{"migrate", "", []string{"migrate"}, "", "migrations applied"},
 		{"add organization", "", []string{"orgs", "add", "-name", "Initech"}, "", "created"},
 		{"set a new month", "", []string{"revenue", "set", "-org", "Initech", "-month", "2026-11", "-amount", "12345.67"}, "", "Initech 2026-11: 12345.67 added"},
@@ -49,17 +36,7 @@ func TestRevenueCommands(t *testing.T) {
 		{"missing file", "", []string{"revenue", "import", "-org", "Initech", filepath.Join(t.TempDir(), "nope.csv")}, "no such file", ""},
 		{"unknown subcommand", "", []string{"revenue", "delete"}, "want: revenue import", ""},
 	}
-	for _, s := range steps {
-		out, err := cli(s.stdin, s.args...)
-		switch {
-		case s.wantErr != "" && (err == nil || !strings.Contains(err.Error(), s.wantErr)):
-			t.Errorf("%s: err %v, want %q", s.name, err, s.wantErr)
-		case s.wantErr == "" && err != nil:
-			t.Errorf("%s: %v", s.name, err)
-		case !strings.Contains(out, s.wantOut):
-			t.Errorf("%s: output %q, want %q", s.name, out, s.wantOut)
-		}
-	}
+	runSteps(t, cli, steps)
 
 	// What is stored, and the record of who changed it: every change by
 	// this operating-system user at the command line; the bad file wrote nothing.

@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -28,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/revenue-api/revenue-api/internal/pgtest"
+	"github.com/revenue-api/revenue-api/internal/proctree"
 )
 
 const (
@@ -41,7 +41,7 @@ const (
 	// standby, which in production runs on a machine of its own.
 	serverCPU = 1
 	loadCPU   = 0
-	clockTick = 10 * time.Millisecond // USER_HZ 100: the unit of /proc's CPU times
+	clockTick = time.Second / proctree.ClockTicks // the unit of /proc's CPU times
 )
 
 // dataTier is one way to the database, with the processes whose CPU time
@@ -98,12 +98,7 @@ func TestDataTierCost(t *testing.T) {
 	signing := measureSigning(t)
 
 	ha := startHACluster(t)
-	ha.createDatabase(t, haDatabase)
-	leader, syncStandby, err := ha.roles()
-	if err != nil {
-		t.Fatal(err)
-	}
-	primary, standby := ha.node(leader), ha.node(syncStandby)
+	primary, standby := ha.primaryAndStandby(t, haDatabase)
 	alone := ha.startAlone(t, "pg-alone")
 	for _, db := range []string{"revenue", "revenue_pooled", "revenue_describe"} {
 		createDatabaseAt(t, alone.url("postgres"), db)
@@ -213,7 +208,7 @@ func (tr *dataTier) measure(t *testing.T, c *client, load string, workers int, d
 	}
 	before := map[string]map[int]uint64{}
 	for role, pid := range pids {
-		before[role] = treeCPU(pid)
+		before[role] = proctree.CPU(pid)
 	}
 	var (
 		mu  sync.Mutex
@@ -274,7 +269,7 @@ func (tr *dataTier) measure(t *testing.T, c *client, load string, workers int, d
 		run.flushLags = <-lags
 	}
 	for role, pid := range pids {
-		ticks := treeDelta(before[role], treeCPU(pid))
+		ticks := proctree.Delta(before[role], proctree.CPU(pid))
 		switch role {
 		case "server":
 			run.server = ticks
@@ -409,53 +404,12 @@ func measureSigning(t *testing.T) time.Duration {
 // what they start later inherits it.
 func pin(t *testing.T, pid, cpu int) {
 	t.Helper()
-	for p := range treeCPU(pid) {
+	for p := range proctree.CPU(pid) {
 		out, err := exec.Command("taskset", "-a", "-p", "-c", strconv.Itoa(cpu), strconv.Itoa(p)).CombinedOutput()
 		if err != nil && p == pid {
 			t.Fatalf("taskset %d to CPU %d: %v %s", pid, cpu, err, out)
 		}
 	}
-}
-
-// treeCPU returns the CPU clock ticks (utime+stime) of pid and of each
-// process whose parent it is, by pid; nothing for pid 0.
-func treeCPU(pid int) map[int]uint64 {
-	out := map[int]uint64{}
-	if pid == 0 {
-		return out
-	}
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, dir := range dirs {
-		p, _ := strconv.Atoi(filepath.Base(dir))
-		stat, err := os.ReadFile(filepath.Join(dir, "stat"))
-		if err != nil {
-			continue
-		}
-		i := strings.LastIndexByte(string(stat), ')')
-		f := strings.Fields(string(stat[i+1:]))
-		if len(f) < 13 {
-			continue
-		}
-		// f[0] is field 3 (state): the parent is field 4, utime 14, stime 15.
-		if ppid, _ := strconv.Atoi(f[1]); p == pid || ppid == pid {
-			utime, _ := strconv.ParseUint(f[11], 10, 64)
-			stime, _ := strconv.ParseUint(f[12], 10, 64)
-			out[p] = utime + stime
-		}
-	}
-	return out
-}
-
-// treeDelta is the CPU the tree spent between two snapshots; a process
-// that appeared in between counts in full, one that ended not at all.
-func treeDelta(before, after map[int]uint64) uint64 {
-	var d uint64
-	for pid, ticks := range after {
-		if ticks >= before[pid] {
-			d += ticks - before[pid]
-		}
-	}
-	return d
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {

@@ -61,12 +61,7 @@ type chain struct {
 // Retry-After, never a 500, never slower than the database timeout allows.
 func TestFailover(t *testing.T) {
 	ha := startHACluster(t)
-	ha.createDatabase(t, haDatabase)
-	leader, syncStandby, err := ha.roles()
-	if err != nil {
-		t.Fatal(err)
-	}
-	primary, standby := ha.node(leader), ha.node(syncStandby)
+	primary, standby := ha.primaryAndStandby(t, haDatabase)
 	t.Logf("Patroni: %s primary, %s synchronous standby; DATABASE_URL %s", primary.name, standby.name, ha.url(haDatabase))
 
 	env := baseEnv(ha.url(haDatabase), t.TempDir())

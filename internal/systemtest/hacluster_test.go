@@ -436,6 +436,18 @@ func (c *haCluster) roles() (leader, sync string, err error) {
 }
 
 // etcdGet reads key through etcd's v3 JSON gateway; nil if there is none.
+// primaryAndStandby creates database on the cluster and returns the node
+// that leads it and its synchronous standby.
+func (c *haCluster) primaryAndStandby(t *testing.T, database string) (primary, standby *haNode) {
+	t.Helper()
+	c.createDatabase(t, database)
+	leader, syncStandby, err := c.roles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.node(leader), c.node(syncStandby)
+}
+
 func (c *haCluster) etcdGet(key string) ([]byte, error) {
 	body, _ := json.Marshal(map[string]string{"key": base64.StdEncoding.EncodeToString([]byte(key))})
 	resp, err := haHTTP.Post(fmt.Sprintf("http://127.0.0.1:%d/v3/kv/range", c.etcdPort), "application/json", bytes.NewReader(body))
