@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/revenue-api/revenue-api/internal/auth"
 )
 
@@ -36,14 +34,16 @@ func (s *EventStore) PruneEvents(ctx context.Context, cutoff time.Time) (int64, 
 		SELECT id FROM auth_events WHERE occurred_at < $1 ORDER BY occurred_at LIMIT $2)`, cutoff)
 }
 
-const insertEventSQL = `INSERT INTO auth_events (occurred_at, kind, user_id, session_id, client_ip, user_agent, reason)
-	VALUES ($1, $2, $3, $4, $5, $6, $7)`
+// eventColumns are an event's columns in the order of eventArgs.
+const eventColumns = `occurred_at, kind, user_id, session_id, client_ip, user_agent, reason`
+
+const insertEventSQL = `INSERT INTO auth_events (` + eventColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7)`
 
 func eventArgs(ev auth.Event) []any {
 	return []any{ev.Time, string(ev.Kind), nullable(ev.UserID), nullable(ev.SessionID), ev.Client.IP, ev.Client.UserAgent, ev.Reason}
 }
 
-func insertEvent(ctx context.Context, tx pgx.Tx, ev auth.Event) error {
+func insertEvent(ctx context.Context, tx *Tx, ev auth.Event) error {
 	_, err := tx.Exec(ctx, insertEventSQL, eventArgs(ev)...)
 	return err
 }

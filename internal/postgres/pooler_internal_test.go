@@ -60,7 +60,7 @@ func TestThroughTransactionPooler(t *testing.T) {
 						errs <- fmt.Errorf("create organization: %v", err)
 						return
 					}
-					err := db.tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+					err := db.tx(ctx, func(ctx context.Context, tx *Tx) error {
 						var n int
 						if err := tx.QueryRow(ctx, `SELECT count(*) FROM organizations WHERE name LIKE $1`, fmt.Sprintf("org %d-%%", g)).Scan(&n); err != nil {
 							return err
@@ -107,7 +107,7 @@ func TestThroughTransactionPooler(t *testing.T) {
 			db := open(t, c.connString, 300*time.Millisecond, c.pooler)
 			marker := fmt.Sprintf("slow transaction %d", time.Now().UnixNano())
 			start := time.Now()
-			err := db.tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+			err := db.tx(ctx, func(ctx context.Context, tx *Tx) error {
 				_, err := tx.Exec(context.WithoutCancel(ctx), `SELECT pg_sleep(30) /* `+marker+` */`)
 				return err
 			})
@@ -208,26 +208,39 @@ func BenchmarkUserByEmail(b *testing.B) {
 	}
 }
 
-// BenchmarkTransaction is the cost of a short transaction begun as DB.tx
-// begins it, with SET LOCAL statement_timeout in the same round trip as
-// BEGIN, against a plain BEGIN.
+// BenchmarkTransaction is the cost of a transaction that reads, then
+// writes, as refresh does: with BEGIN, each statement and COMMIT a round trip
+// each, against Tx's two (BEGIN with the first batch, COMMIT with the last).
 func BenchmarkTransaction(b *testing.B) {
 	db := open(b, pgtest.NewDatabase(b), 5*time.Second, Direct)
 	ctx := context.Background()
-	body := func(tx pgx.Tx) error {
-		var one int
-		return tx.QueryRow(ctx, `SELECT 1`).Scan(&one)
-	}
-	b.Run("BEGIN", func(b *testing.B) {
+	b.Run("four round trips", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			if err := pgx.BeginFunc(ctx, db.Pool, body); err != nil {
+			err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+				var one int
+				if err := tx.QueryRow(ctx, `SELECT 1`).Scan(&one); err != nil {
+					return err
+				}
+				_, err := tx.Exec(ctx, `SELECT 2`)
+				return err
+			})
+			if err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
-	b.Run("BEGIN; SET LOCAL statement_timeout", func(b *testing.B) {
+	b.Run("Tx, two round trips", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			if err := pgx.BeginTxFunc(ctx, db.Pool, db.txOptions, body); err != nil {
+			err := db.tx(ctx, func(ctx context.Context, tx *Tx) error {
+				read, write := &pgx.Batch{}, &pgx.Batch{}
+				read.Queue(`SELECT 1`)
+				write.Queue(`SELECT 2`)
+				if err := tx.Run(ctx, read); err != nil {
+					return err
+				}
+				return tx.Commit(ctx, write)
+			})
+			if err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -29,7 +29,7 @@ import (
 type DB struct {
 	Pool        *pgxpool.Pool
 	timeout     time.Duration
-	txOptions   pgx.TxOptions
+	begin       []string // what opens a transaction (Tx)
 	revocations RevocationPolicy
 }
 
@@ -61,11 +61,11 @@ func Through(p Pooler) Option { return func(o *options) { o.pooler = p } }
 // Each statement is bounded by its context's deadline (DB.bound, DB.tx): pgx
 // closes a connection the deadline interrupts with a cancel request first,
 // which PgBouncer forwards, so the server stops too. A client that dies
-// sends none, so the server bounds statements itself: a transaction begins
-// with SET LOCAL statement_timeout, which lasts as long as the transaction
-// and so works through a transaction pooler, and a direct session also has
-// statement_timeout as its default, for statements outside transactions.
-// A transaction pooler gets no statement_timeout startup parameter
+// sends none, so the server bounds statements itself: a direct session has
+// statement_timeout as its default, set at connect; through a transaction
+// pooler each transaction begins with SET LOCAL statement_timeout, which
+// lasts as long as the transaction (Tx). A transaction pooler gets no
+// statement_timeout startup parameter
 // (PgBouncer refuses the connection: "unsupported startup parameter") and
 // no named prepared statements, which belong to a server connection that
 // other clients share (42P05 "prepared statement already exists", 26000
@@ -103,10 +103,7 @@ func Open(ctx context.Context, connString string, maxConns int32, timeout time.D
 	if err != nil {
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
-	return &DB{Pool: pool, timeout: timeout, txOptions: pgx.TxOptions{
-		// One round trip, like a plain BEGIN: the simple protocol runs both.
-		BeginQuery: fmt.Sprintf("BEGIN; SET LOCAL statement_timeout = %d", timeout.Milliseconds()),
-	}}, nil
+	return &DB{Pool: pool, timeout: timeout, begin: beginStatements(o.pooler, timeout.Milliseconds())}, nil
 }
 
 // Close closes the pool.
@@ -131,15 +128,6 @@ func (db *DB) Ping(ctx context.Context) error {
 
 func (db *DB) bound(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, db.timeout)
-}
-
-// tx runs f in one transaction, committed when f returns nil. f gets the
-// bounded context and must use it for every statement: a statement on the
-// caller's context would wait as long as an unresponsive server lets it.
-func (db *DB) tx(ctx context.Context, f func(context.Context, pgx.Tx) error) error {
-	ctx, cancel := db.bound(ctx)
-	defer cancel()
-	return translate(pgx.BeginTxFunc(ctx, db.Pool, db.txOptions, func(tx pgx.Tx) error { return f(ctx, tx) }))
 }
 
 // Migrate applies the embedded migrations. A PostgreSQL advisory lock makes

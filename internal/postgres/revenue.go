@@ -67,7 +67,7 @@ func (s *RevenueStore) MonthlyRevenue(ctx context.Context, orgID string, r reven
 
 // lockVersion locks the organization's row, so that writes to its figures
 // happen one at a time, and checks w's condition against its version.
-func lockVersion(ctx context.Context, tx pgx.Tx, w revenue.Write) (revenue.Version, error) {
+func lockVersion(ctx context.Context, tx *Tx, w revenue.Write) (revenue.Version, error) {
 	var v revenue.Version
 	if err := tx.QueryRow(ctx, `SELECT revenue_version FROM organizations WHERE id = $1 FOR UPDATE`, w.OrgID).Scan(&v); err != nil {
 		return 0, translate(err)
@@ -80,7 +80,7 @@ func lockVersion(ctx context.Context, tx pgx.Tx, w revenue.Write) (revenue.Versi
 
 // checkTotal refuses a write after which the organization's figures would
 // add up, in absolute value, beyond revenue.MaxTotalCents.
-func checkTotal(ctx context.Context, tx pgx.Tx, orgID string) error {
+func checkTotal(ctx context.Context, tx *Tx, orgID string) error {
 	var over bool
 	if err := tx.QueryRow(ctx, `SELECT coalesce(sum(abs(amount_cents)), 0) > $2
 		FROM revenue_entries WHERE organization_id = $1`, orgID, int64(revenue.MaxTotalCents)).Scan(&over); err != nil {
@@ -96,7 +96,7 @@ func checkTotal(ctx context.Context, tx pgx.Tx, orgID string) error {
 var errDryRun = errors.New("dry run")
 
 // bumpVersion records that the organization's figures changed.
-func bumpVersion(ctx context.Context, tx pgx.Tx, orgID string) (revenue.Version, error) {
+func bumpVersion(ctx context.Context, tx *Tx, orgID string) (revenue.Version, error) {
 	var v revenue.Version
 	err := tx.QueryRow(ctx, `UPDATE organizations SET revenue_version = revenue_version + 1 WHERE id = $1
 		RETURNING revenue_version`, orgID).Scan(&v)
@@ -117,7 +117,7 @@ func (b *changeBatch) add(m revenue.Month, old, new *int64) {
 
 // record inserts the changes and bumps the version; with no change it
 // returns the version unchanged.
-func (b *changeBatch) record(ctx context.Context, tx pgx.Tx, w revenue.Write, v revenue.Version) (revenue.Version, error) {
+func (b *changeBatch) record(ctx context.Context, tx *Tx, w revenue.Write, v revenue.Version) (revenue.Version, error) {
 	if len(b.months) == 0 {
 		return v, nil
 	}
@@ -141,7 +141,7 @@ func (b *changeBatch) record(ctx context.Context, tx pgx.Tx, w revenue.Write, v 
 // SetMonth stores f and records the change, if it is one.
 func (s *RevenueStore) SetMonth(ctx context.Context, w revenue.Write, f revenue.Figure) (revenue.SetResult, error) {
 	res := revenue.SetResult{Figure: f}
-	err := s.db.tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err := s.db.tx(ctx, func(ctx context.Context, tx *Tx) error {
 		v, err := lockVersion(ctx, tx, w)
 		if err != nil {
 			return err
@@ -178,7 +178,7 @@ func (s *RevenueStore) SetMonth(ctx context.Context, w revenue.Write, f revenue.
 // DeleteMonth removes month m and records the change.
 func (s *RevenueStore) DeleteMonth(ctx context.Context, w revenue.Write, m revenue.Month) (revenue.Version, error) {
 	var v revenue.Version
-	err := s.db.tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err := s.db.tx(ctx, func(ctx context.Context, tx *Tx) error {
 		var err error
 		if v, err = lockVersion(ctx, tx, w); err != nil {
 			return err
@@ -215,7 +215,7 @@ func (s *RevenueStore) Import(ctx context.Context, w revenue.Write, figures []re
 	for i, f := range figures {
 		months[i] = f.Month.Time()
 	}
-	err := s.db.tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err := s.db.tx(ctx, func(ctx context.Context, tx *Tx) error {
 		v, err := lockVersion(ctx, tx, w)
 		if err != nil {
 			return err

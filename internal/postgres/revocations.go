@@ -54,9 +54,9 @@ func (db *DB) revocationLife() time.Duration {
 // revokingTx runs f in one transaction like tx, with a writer for
 // revocations; once the transaction committed, the revocations it wrote go
 // to the policy's Committed.
-func (db *DB) revokingTx(ctx context.Context, f func(context.Context, pgx.Tx, *revocationWriter) error) error {
+func (db *DB) revokingTx(ctx context.Context, f func(context.Context, *Tx, *revocationWriter) error) error {
 	w := &revocationWriter{life: db.revocationLife()}
-	err := db.tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *Tx) error {
 		w.written = w.written[:0]
 		return f(ctx, tx, w)
 	})
@@ -74,7 +74,7 @@ type revocationWriter struct {
 }
 
 // sessions revokes every access token of the given sessions.
-func (w *revocationWriter) sessions(ctx context.Context, tx pgx.Tx, ids []string, reason string, now time.Time) error {
+func (w *revocationWriter) sessions(ctx context.Context, tx *Tx, ids []string, reason string, now time.Time) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -91,7 +91,7 @@ func (w *revocationWriter) sessions(ctx context.Context, tx pgx.Tx, ids []string
 // on the user the moment from which new tokens are good again: the next
 // whole second, since a token's iat has whole seconds (RFC 7519 NumericDate
 // as this issuer writes it).
-func (w *revocationWriter) user(ctx context.Context, tx pgx.Tx, userID, reason string, now time.Time) error {
+func (w *revocationWriter) user(ctx context.Context, tx *Tx, userID, reason string, now time.Time) error {
 	notBefore := now.Truncate(time.Second).Add(time.Second)
 	rows, err := tx.Query(ctx, `INSERT INTO revocations (kind, subject, reason, not_before, revoked_at, expires_at)
 		VALUES ('user', $1, $2, $3, $4, $5) RETURNING id, xid::text, subject::text`,

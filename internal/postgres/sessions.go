@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/revenue-api/revenue-api/internal/apperr"
 	"github.com/revenue-api/revenue-api/internal/auth"
@@ -51,7 +52,7 @@ func sessionFromRow(r sessionRow) auth.Session {
 // CreateSession starts a session with its first refresh token and records ev.
 func (s *SessionStore) CreateSession(ctx context.Context, ns auth.NewSession, refreshHash []byte, ev auth.Event) (auth.Session, error) {
 	var sess auth.Session
-	err := s.db.tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err := s.db.tx(ctx, func(ctx context.Context, tx *Tx) error {
 		rows, err := tx.Query(ctx, `INSERT INTO sessions AS s (user_id, created_at, last_used_at, idle_expires_at, expires_at, client_ip, user_agent)
 			VALUES ($1, $2, $2, $3, $4, $5, $6) RETURNING `+sessionColumns,
 			ns.UserID, ns.CreatedAt, ns.IdleExpiresAt, ns.ExpiresAt, ns.Client.IP, ns.Client.UserAgent)
@@ -73,14 +74,15 @@ func (s *SessionStore) CreateSession(ctx context.Context, ns auth.NewSession, re
 	return sess, err
 }
 
-// Refresh applies decide to the token's state in one transaction, in two
-// round trips between BEGIN and COMMIT: one batch locks and reads what
-// decide needs, one applies a rotation. The session row is locked first, then the token row,
+// Refresh applies decide to the token's state in one transaction of two
+// round trips: one batch begins the transaction, locks and reads what decide
+// needs; another applies a rotation and commits (other outcomes take a
+// round trip more). The session row is locked first, then the token row,
 // the same order as everywhere that ends sessions, so parallel refreshes and
 // logouts serialize without deadlock.
 func (s *SessionStore) Refresh(ctx context.Context, refreshHash []byte, decide func(auth.RefreshState) auth.RefreshDecision) (auth.RefreshState, error) {
 	var st auth.RefreshState
-	err := s.db.revokingTx(ctx, func(ctx context.Context, tx pgx.Tx, rw *revocationWriter) error {
+	err := s.db.revokingTx(ctx, func(ctx context.Context, tx *Tx, rw *revocationWriter) error {
 		var err error
 		if st, err = lockRefreshState(ctx, tx, refreshHash); err != nil {
 			return err
@@ -89,9 +91,9 @@ func (s *SessionStore) Refresh(ctx context.Context, refreshHash []byte, decide f
 		switch d.Action {
 		case auth.RefreshRotate:
 			b := &pgx.Batch{}
-			b.Queue(rotateSQL, st.TokenID, d.Now, d.SupersedeID, d.NewTokenHash, st.Session.ID, d.IdleExpiresAt)
-			b.Queue(insertEventSQL, eventArgs(d.Event)...)
-			if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			b.Queue(rotateSQL, append([]any{st.TokenID, d.Now, d.SupersedeID, d.NewTokenHash, st.Session.ID, d.IdleExpiresAt},
+				eventArgs(d.Event)...)...)
+			if err := tx.Commit(ctx, b); err != nil {
 				return err
 			}
 			st.Session.LastUsedAt = d.Now
@@ -110,11 +112,11 @@ func (s *SessionStore) Refresh(ctx context.Context, refreshHash []byte, decide f
 	return st, err
 }
 
-// The three statements of lockRefreshState, sent in one batch. The first
+// The two statements of lockRefreshState, sent in one batch. The first
 // locks: FOR UPDATE OF takes each row's locks in the order it lists them,
-// session then token. The others read once the locks are held: each
+// session then token. The second reads once the locks are held: each
 // statement of a READ COMMITTED transaction has its own snapshot, taken when
-// the server reaches it, so they see whatever committed before the locks
+// the server reaches it, so it sees whatever committed before the locks
 // were granted, such as the successor a concurrent rotation of the same
 // token inserted while this one waited, or a user's new roles (one
 // statement locking and reading would see the rows it locks as they are
@@ -124,14 +126,13 @@ const (
 		WHERE t.token_hash = $1 FOR UPDATE OF s, t`
 	// The successor is looked up only for a spent token: the condition on
 	// t alone is a one-time filter that skips the subquery's scan.
-	refreshStateSQL = `SELECT t.id, t.used_at, t.revoked_at, COALESCE(succ.id, 0), COALESCE(succ.unused, false), ` + sessionColumns + `
+	refreshStateSQL = `SELECT t.id, t.used_at, t.revoked_at, COALESCE(succ.id, 0), COALESCE(succ.unused, false), ` + sessionColumns + `, u.*
 		FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+		CROSS JOIN LATERAL (SELECT ` + userColumns + ` FROM users WHERE id = s.user_id) u
 		LEFT JOIN LATERAL (SELECT c.id, c.used_at IS NULL AND c.revoked_at IS NULL AS unused FROM refresh_tokens c
 			WHERE t.used_at IS NOT NULL AND c.session_id = s.id AND c.parent_id = t.id
 			ORDER BY c.id DESC LIMIT 1 FOR UPDATE) succ ON true
 		WHERE t.token_hash = $1`
-	refreshUserSQL = `SELECT ` + userColumns + ` FROM users WHERE id = (SELECT s.user_id
-		FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1)`
 )
 
 type refreshStateRow struct {
@@ -141,64 +142,54 @@ type refreshStateRow struct {
 	SuccessorID     int64
 	SuccessorUnused bool
 	sessionRow
+	userRow
 }
 
 // lockRefreshState locks the session and token of refreshHash and reads
-// them, the token's latest successor and the user, in one round trip.
-func lockRefreshState(ctx context.Context, tx pgx.Tx, refreshHash []byte) (st auth.RefreshState, err error) {
+// them, the token's latest successor and the user, in one round trip (the
+// transaction's first, so it begins the transaction too).
+func lockRefreshState(ctx context.Context, tx *Tx, refreshHash []byte) (st auth.RefreshState, err error) {
 	b := &pgx.Batch{}
-	b.Queue(refreshLockSQL, refreshHash)
-	b.Queue(refreshStateSQL, refreshHash)
-	b.Queue(refreshUserSQL, refreshHash)
-	br := tx.SendBatch(ctx, b)
-	defer func() {
-		if cerr := br.Close(); err == nil {
-			err = cerr
+	b.Queue(refreshLockSQL, refreshHash).Exec(func(tag pgconn.CommandTag) error {
+		if tag.RowsAffected() == 0 {
+			return apperr.ErrNotFound
 		}
-	}()
-	tag, err := br.Exec()
-	if err != nil {
-		return st, err
-	}
-	if tag.RowsAffected() == 0 {
-		return st, apperr.ErrNotFound
-	}
-	rows, err := br.Query()
-	if err != nil {
-		return st, err
-	}
-	r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[refreshStateRow])
-	if err != nil {
-		return st, translate(err)
-	}
-	st = auth.RefreshState{TokenID: r.TokenID, SuccessorID: r.SuccessorID, SuccessorUnused: r.SuccessorUnused,
-		Session: sessionFromRow(r.sessionRow)}
-	if r.UsedAt != nil {
-		st.UsedAt = *r.UsedAt
-	}
-	if r.RevokedAt != nil {
-		st.RevokedAt = *r.RevokedAt
-	}
-	rows, err = br.Query()
-	if err != nil {
-		return st, err
-	}
-	st.User, err = scanUser(rows)
+		return nil
+	})
+	b.Queue(refreshStateSQL, refreshHash).Query(func(rows pgx.Rows) error {
+		r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[refreshStateRow])
+		if err != nil {
+			return translate(err)
+		}
+		st.TokenID, st.SuccessorID, st.SuccessorUnused = r.TokenID, r.SuccessorID, r.SuccessorUnused
+		st.Session, st.User = sessionFromRow(r.sessionRow), userFromRow(r.userRow)
+		if r.UsedAt != nil {
+			st.UsedAt = *r.UsedAt
+		}
+		if r.RevokedAt != nil {
+			st.RevokedAt = *r.RevokedAt
+		}
+		return nil
+	})
+	err = tx.Run(ctx, b)
 	return st, err
 }
 
 // rotateSQL spends the presented token (and retires an unpresented
-// successor, $3, when not 0), issues its child and extends the session.
+// successor, $3, when not 0), issues its child, records the event ($7–$13,
+// eventArgs) and extends the session.
 const rotateSQL = `WITH spent AS (
 		UPDATE refresh_tokens SET used_at = COALESCE(used_at, $2) WHERE id IN ($1, $3)
 	), child AS (
 		INSERT INTO refresh_tokens (token_hash, session_id, parent_id, created_at) VALUES ($4, $5, $1, $2)
+	), event AS (
+		INSERT INTO auth_events (` + eventColumns + `) VALUES ($7, $8, $9, $10, $11, $12, $13)
 	)
 	UPDATE sessions SET last_used_at = $2, idle_expires_at = $6 WHERE id = $5`
 
 // EndSession ends one active session of userID.
 func (s *SessionStore) EndSession(ctx context.Context, userID, sessionID, reason string, ev auth.Event) error {
-	return s.db.revokingTx(ctx, func(ctx context.Context, tx pgx.Tx, rw *revocationWriter) error {
+	return s.db.revokingTx(ctx, func(ctx context.Context, tx *Tx, rw *revocationWriter) error {
 		var owned bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 AND ended_at IS NULL)`,
 			sessionID, userID).Scan(&owned); err != nil {
@@ -222,7 +213,7 @@ func (s *SessionStore) EndSession(ctx context.Context, userID, sessionID, reason
 // access token of the user issued until now.
 func (s *SessionStore) EndUserSessions(ctx context.Context, userID, reason string, ev auth.Event) (int, error) {
 	var n int
-	err := s.db.revokingTx(ctx, func(ctx context.Context, tx pgx.Tx, rw *revocationWriter) error {
+	err := s.db.revokingTx(ctx, func(ctx context.Context, tx *Tx, rw *revocationWriter) error {
 		ended, err := endSessions(ctx, tx, `user_id = $1`, userID, reason, ev.Time)
 		if err != nil {
 			return err
@@ -283,7 +274,7 @@ func (db *DB) deleteInBatches(ctx context.Context, lock string, batch int, query
 	for {
 		started := time.Now()
 		var n int64
-		err := db.tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		err := db.tx(ctx, func(ctx context.Context, tx *Tx) error {
 			var got bool
 			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtext($1))`, lock).Scan(&got); err != nil || !got {
 				return err

@@ -80,7 +80,7 @@ func (s *UserStore) CreateOrganization(ctx context.Context, name, currency strin
 // CreateUser adds a user to the organization named in u.
 func (s *UserStore) CreateUser(ctx context.Context, u auth.NewUser, hash string, ev auth.Event) (auth.User, error) {
 	var user auth.User
-	err := s.db.tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err := s.db.tx(ctx, func(ctx context.Context, tx *Tx) error {
 		var orgID string
 		if err := tx.QueryRow(ctx, `SELECT id::text FROM organizations WHERE name = $1`, u.Organization).Scan(&orgID); err != nil {
 			return translate(err)
@@ -103,7 +103,7 @@ func (s *UserStore) CreateUser(ctx context.Context, u auth.NewUser, hash string,
 // UPDATE then matches no row, so every failed login costs the same work),
 // sets a lockout when lockFor says so, and records ev.
 func (s *UserStore) RecordLoginFailure(ctx context.Context, countFor string, now time.Time, lockFor func(int) time.Duration, ev auth.Event) error {
-	return s.db.tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	return s.db.tx(ctx, func(ctx context.Context, tx *Tx) error {
 		var failures int
 		err := tx.QueryRow(ctx, `UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins`,
 			nullable(countFor)).Scan(&failures)
@@ -162,7 +162,7 @@ func (s *UserStore) SetRoles(ctx context.Context, email string, roles []string, 
 // revokes every access token of the user issued until now.
 func (s *UserStore) updateUser(ctx context.Context, email string, ev auth.Event, endReason, revokeReason, query string, arg any) (auth.User, error) {
 	var user auth.User
-	err := s.db.revokingTx(ctx, func(ctx context.Context, tx pgx.Tx, rw *revocationWriter) error {
+	err := s.db.revokingTx(ctx, func(ctx context.Context, tx *Tx, rw *revocationWriter) error {
 		rows, err := tx.Query(ctx, query, email, arg)
 		if err != nil {
 			return err
@@ -195,7 +195,7 @@ func (s *UserStore) updateUser(ctx context.Context, email string, ev auth.Event,
 // argument), revokes their refresh tokens and returns the ids of those it
 // ended. Sessions are locked before tokens everywhere, so this cannot
 // deadlock with a refresh.
-func endSessions(ctx context.Context, tx pgx.Tx, where string, arg any, reason string, now time.Time) ([]string, error) {
+func endSessions(ctx context.Context, tx *Tx, where string, arg any, reason string, now time.Time) ([]string, error) {
 	rows, err := tx.Query(ctx, `WITH ended AS (
 			UPDATE sessions SET ended_at = $2, end_reason = $3
 			WHERE `+where+` AND ended_at IS NULL RETURNING id),

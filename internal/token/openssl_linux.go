@@ -8,11 +8,15 @@ package token
 // linked (glibc 2.34 and later has dlopen in libc itself).
 
 /*
-#cgo LDFLAGS: -ldl
+#cgo LDFLAGS: -ldl -lpthread
 #include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 // The OpenSSL 3 functions used, declared here rather than taken from
 // <openssl/evp.h>: every OpenSSL type is an opaque pointer to us. In
@@ -102,26 +106,118 @@ static int rs_sign(const rs_lib *f, void *pkey, const unsigned char *digest, siz
 	f->EVP_PKEY_CTX_free(ctx); // NULL is allowed
 	return step;
 }
+
+// Signing threads. A cgo call that runs as long as a signature (~0.2 ms)
+// makes the Go scheduler hand the calling thread's P to another thread and
+// take it back afterwards: thread switches and wake-ups on every signature.
+// Instead, signatures are made on threads of our own: Go queues a job (a
+// call of well under a microsecond) and waits on a pipe to which the
+// signing thread writes the finished job's address, read through Go's
+// network poller, so that the goroutine parks and nothing else blocks.
+typedef struct rs_job {
+	struct rs_job *next;
+	const rs_lib *f;
+	void *pkey;
+	size_t dlen;
+	unsigned char digest[64];
+	size_t siglen;
+	unsigned char sig[1024]; // up to 8192-bit keys
+	unsigned long err;
+	int step;
+} rs_job;
+
+typedef struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	rs_job *head, *tail;
+	int done_fd; // the pipe's write end, blocking
+} rs_pool;
+
+static void *rs_pool_run(void *arg) {
+	rs_pool *p = arg;
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		while (p->head == NULL) pthread_cond_wait(&p->cv, &p->mu);
+		rs_job *j = p->head;
+		p->head = j->next;
+		if (p->head == NULL) p->tail = NULL;
+		pthread_mutex_unlock(&p->mu);
+		j->siglen = sizeof j->sig;
+		j->step = rs_sign(j->f, j->pkey, j->digest, j->dlen, j->sig, &j->siglen, &j->err);
+		uintptr_t id = (uintptr_t)j;
+		const char *b = (const char *)&id;
+		size_t left = sizeof id;
+		while (left > 0) { // a pipe write this small is atomic; EINTR aside
+			ssize_t n = write(p->done_fd, b, left);
+			if (n < 0 && errno == EINTR) continue;
+			if (n <= 0) abort(); // the reader is gone: nothing can be answered
+			b += n;
+			left -= (size_t)n;
+		}
+	}
+	return NULL;
+}
+
+// rs_pool_new starts n signing threads writing finished jobs to done_fd. It
+// returns NULL with errno's value in *err when nothing could be started.
+static rs_pool *rs_pool_new(int n, int done_fd, int *err) {
+	rs_pool *p = calloc(1, sizeof *p);
+	if (p == NULL) { *err = ENOMEM; return NULL; }
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	p->done_fd = done_fd;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	int started = 0;
+	for (int i = 0; i < n; i++) {
+		pthread_t t;
+		int rc = pthread_create(&t, &attr, rs_pool_run, p);
+		if (rc != 0) { *err = rc; break; }
+		started++;
+	}
+	pthread_attr_destroy(&attr);
+	if (started == 0) { free(p); return NULL; } // threads never started: safe to free
+	return p;
+}
+
+static void rs_pool_submit(rs_pool *p, rs_job *j) {
+	j->next = NULL;
+	pthread_mutex_lock(&p->mu);
+	if (p->tail) p->tail->next = j; else p->head = j;
+	p->tail = j;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
 */
 import "C"
 
 import (
+	"bufio"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"unsafe"
 )
 
 // libcrypto is one loaded OpenSSL libcrypto: its function table and name.
 type libcrypto struct {
-	fns     C.rs_lib
+	fns     *C.rs_lib // in C's memory: signing threads read it
 	name    string
 	version string
 	live    atomic.Int64 // EVP_PKEYs made and not yet freed (tests watch it)
+
+	poolOnce sync.Once
+	pool     *signPool // nil: sign on the calling thread
 }
 
 // openLibcrypto loads the first of names that is an OpenSSL 3 libcrypto.
@@ -129,16 +225,21 @@ type libcrypto struct {
 func openLibcrypto(names []string) (*libcrypto, error) {
 	var why []string
 	for _, name := range names {
-		l := &libcrypto{name: name}
+		fns := (*C.rs_lib)(C.calloc(1, C.sizeof_rs_lib))
+		if fns == nil {
+			return nil, errors.New("OpenSSL's libcrypto could not be loaded: out of memory")
+		}
+		l := &libcrypto{name: name, fns: fns}
 		cname := C.CString(name)
 		var msg [256]C.char
-		rc := C.rs_open(cname, &l.fns, &msg[0], C.size_t(len(msg)))
+		rc := C.rs_open(cname, l.fns, &msg[0], C.size_t(len(msg)))
 		C.free(unsafe.Pointer(cname))
 		if rc != 0 {
+			C.free(unsafe.Pointer(fns))
 			why = append(why, C.GoString(&msg[0]))
 			continue
 		}
-		l.version = C.GoString(C.rs_version(&l.fns))
+		l.version = C.GoString(C.rs_version(l.fns))
 		return l, nil
 	}
 	return nil, fmt.Errorf("OpenSSL's libcrypto could not be loaded: %s", strings.Join(why, "; "))
@@ -164,7 +265,7 @@ type opensslKey struct {
 func (l *libcrypto) newKey(priv *rsa.PrivateKey) (*opensslKey, error) {
 	der := x509.MarshalPKCS1PrivateKey(priv)
 	var code C.ulong
-	p := C.rs_key(&l.fns, (*C.uchar)(unsafe.Pointer(&der[0])), C.long(len(der)), &code)
+	p := C.rs_key(l.fns, (*C.uchar)(unsafe.Pointer(&der[0])), C.long(len(der)), &code)
 	clear(der)
 	if p == nil {
 		return nil, fmt.Errorf("OpenSSL could not read the private key (error %#x)", uint64(code))
@@ -172,7 +273,7 @@ func (l *libcrypto) newKey(priv *rsa.PrivateKey) (*opensslKey, error) {
 	k := &opensslKey{lib: l, pkey: p, size: priv.Size()}
 	l.live.Add(1)
 	runtime.AddCleanup(k, func(p unsafe.Pointer) {
-		C.rs_key_free(&l.fns, p)
+		C.rs_key_free(l.fns, p)
 		l.live.Add(-1)
 	}, p)
 	return k, nil
@@ -181,24 +282,108 @@ func (l *libcrypto) newKey(priv *rsa.PrivateKey) (*opensslKey, error) {
 // signSteps names rs_sign's failing step, for errors.
 var signSteps = [...]string{1: "EVP_PKEY_CTX_new", 2: "EVP_PKEY_sign_init", 3: "EVP_PKEY_CTX_set_rsa_padding", 4: "EVP_PKEY_CTX_set_signature_md", 5: "EVP_PKEY_sign"}
 
-// sign returns the PKCS#1 v1.5 signature of a SHA-256 digest. Errors carry
-// the failing function and OpenSSL's error code only.
+// sign returns the PKCS#1 v1.5 signature of a SHA-256 digest, made on a
+// signing thread (or on the calling one when those could not be started).
+// Errors carry the failing function and OpenSSL's error code only.
 func (k *opensslKey) sign(digest []byte) ([]byte, error) {
-	if len(digest) == 0 {
-		return nil, errors.New("OpenSSL: empty digest")
+	if len(digest) == 0 || len(digest) > len(C.rs_job{}.digest) {
+		return nil, fmt.Errorf("OpenSSL: a %d-byte digest", len(digest))
 	}
-	sig := make([]byte, k.size)
-	n := C.size_t(len(sig))
-	var code C.ulong
-	step := C.rs_sign(&k.lib.fns, k.pkey, (*C.uchar)(unsafe.Pointer(&digest[0])), C.size_t(len(digest)),
-		(*C.uchar)(unsafe.Pointer(&sig[0])), &n, &code)
+	if k.size > len(C.rs_job{}.sig) {
+		return nil, fmt.Errorf("OpenSSL: a %d-byte modulus is too large", k.size)
+	}
+	j := (*C.rs_job)(C.calloc(1, C.sizeof_rs_job))
+	if j == nil {
+		return nil, errors.New("OpenSSL: out of memory")
+	}
+	defer C.free(unsafe.Pointer(j))
+	j.f, j.pkey, j.dlen = k.lib.fns, k.pkey, C.size_t(len(digest))
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&j.digest[0])), len(j.digest)), digest)
+	if p := k.lib.signPool(); p != nil {
+		p.run(j)
+	} else {
+		j.siglen = C.size_t(len(j.sig))
+		j.step = C.rs_sign(j.f, j.pkey, &j.digest[0], j.dlen, &j.sig[0], &j.siglen, &j.err)
+	}
 	// k must stay reachable until OpenSSL is done with k.pkey.
 	runtime.KeepAlive(k)
-	if step != 0 {
-		return nil, fmt.Errorf("OpenSSL: %s failed (error %#x)", signSteps[step], uint64(code))
+	if j.step != 0 {
+		return nil, fmt.Errorf("OpenSSL: %s failed (error %#x)", signSteps[j.step], uint64(j.err))
 	}
-	if int(n) != len(sig) {
-		return nil, fmt.Errorf("OpenSSL: a %d-byte signature, want %d", int(n), len(sig))
+	if int(j.siglen) != k.size {
+		return nil, fmt.Errorf("OpenSSL: a %d-byte signature, want %d", int(j.siglen), k.size)
 	}
-	return sig, nil
+	return C.GoBytes(unsafe.Pointer(&j.sig[0]), C.int(k.size)), nil
+}
+
+// signPool is the signing threads of one libcrypto and the goroutine that
+// reads which job each finished.
+type signPool struct {
+	c       *C.rs_pool
+	threads int
+	w       *os.File // the pipe's write end, held open for the threads
+
+	mu      sync.Mutex
+	waiting map[uintptr]chan struct{}
+}
+
+// signPool starts the signing threads on first use, one per GOMAXPROCS,
+// and returns them, or nil if they could not be started (then every
+// signature is made on its caller's thread, as correct but slower).
+func (l *libcrypto) signPool() *signPool {
+	l.poolOnce.Do(func() {
+		p, err := startSignPool(runtime.GOMAXPROCS(0))
+		if err == nil {
+			l.pool = p
+		}
+	})
+	return l.pool
+}
+
+func startSignPool(threads int) (*signPool, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	// Fd puts the write end in blocking mode, as the threads need it.
+	var cerr C.int
+	c := C.rs_pool_new(C.int(threads), C.int(w.Fd()), &cerr)
+	if c == nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("signing threads: %w", syscall.Errno(cerr))
+	}
+	p := &signPool{c: c, threads: threads, w: w, waiting: map[uintptr]chan struct{}{}}
+	go p.dispatch(r)
+	return p, nil
+}
+
+// run queues j and returns when a signing thread has finished it.
+func (p *signPool) run(j *C.rs_job) {
+	done := make(chan struct{})
+	id := uintptr(unsafe.Pointer(j))
+	p.mu.Lock()
+	p.waiting[id] = done
+	p.mu.Unlock()
+	C.rs_pool_submit(p.c, j)
+	<-done
+}
+
+// dispatch wakes the caller of each job the threads report finished. The
+// pipe's read end is never closed (the threads live as long as the
+// process), so a read error means the process is broken beyond signing.
+func (p *signPool) dispatch(r io.Reader) {
+	br := bufio.NewReaderSize(r, 512)
+	var b [8]byte
+	for {
+		if _, err := io.ReadFull(br, b[:]); err != nil {
+			panic(fmt.Sprintf("OpenSSL signing threads: reading finished jobs: %v", err))
+		}
+		id := uintptr(binary.NativeEndian.Uint64(b[:]))
+		p.mu.Lock()
+		done := p.waiting[id]
+		delete(p.waiting, id)
+		p.mu.Unlock()
+		close(done)
+	}
 }

@@ -1,0 +1,89 @@
+//go:build cgo && linux
+
+package token
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+func opensslKeyForTest(t *testing.T) (*libcrypto, *rsa.PrivateKey, *opensslKey) {
+	t.Helper()
+	lib, err := openLibcrypto(libcryptoNames)
+	if err != nil {
+		t.Fatalf("these tests need the system's OpenSSL 3 (libcrypto.so.3): %v", err)
+	}
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := lib.newKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lib, priv, k
+}
+
+// Each caller gets its own signature back from the signing threads, with
+// many waiting at once: every signature equals crypto/rsa's for the same
+// message (PKCS#1 v1.5 is deterministic).
+func TestSigningThreadsAnswerEachCaller(t *testing.T) {
+	lib, priv, k := opensslKeyForTest(t)
+	var wg sync.WaitGroup
+	for g := range 32 {
+		wg.Go(func() {
+			for i := range 10 {
+				digest := sha256.Sum256(fmt.Appendf(nil, "message %d of goroutine %d", i, g))
+				got, err := k.sign(digest[:])
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				want, _ := rsa.SignPKCS1v15(nil, priv, crypto.SHA256, digest[:])
+				if !bytes.Equal(got, want) {
+					t.Errorf("goroutine %d, message %d: got another message's signature or a wrong one", g, i)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	p := lib.signPool()
+	if p == nil || p.threads != runtime.GOMAXPROCS(0) {
+		t.Fatalf("signing threads %+v, want %d", p, runtime.GOMAXPROCS(0))
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.waiting) != 0 {
+		t.Errorf("%d callers still registered as waiting", len(p.waiting))
+	}
+}
+
+// Without signing threads (they could not be started) a signature is made
+// on the caller's thread, the same bytes.
+func TestSigningOnTheCallersThread(t *testing.T) {
+	lib, priv, k := opensslKeyForTest(t)
+	lib.poolOnce.Do(func() {}) // as if starting the threads had failed
+	digest := sha256.Sum256([]byte("on the caller's thread"))
+	got, err := k.sign(digest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := rsa.SignPKCS1v15(nil, priv, crypto.SHA256, digest[:])
+	if !bytes.Equal(got, want) || lib.pool != nil {
+		t.Fatalf("signature equal %v, threads %v; want equal and none", bytes.Equal(got, want), lib.pool)
+	}
+	if _, err := k.sign(digest[:31]); err == nil {
+		t.Fatal("a 31-byte digest was signed; want OpenSSL's error")
+	}
+	if _, err := k.sign(nil); err == nil {
+		t.Fatal("an empty digest was signed")
+	}
+}
