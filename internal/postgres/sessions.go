@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -76,8 +77,9 @@ func (s *SessionStore) CreateSession(ctx context.Context, ns auth.NewSession, re
 
 // Refresh applies decide to the token's state in one transaction of two
 // round trips: one batch begins the transaction, locks and reads what decide
-// needs; another applies a rotation and commits (other outcomes take a
-// round trip more). The session row is locked first, then the token row,
+// needs; another applies a rotation and commits (a spent token, presented
+// only by a retry or a replay, and outcomes other than a rotation take a
+// round trip or two more). The session row is locked first, then the token row,
 // the same order as everywhere that ends sessions, so parallel refreshes and
 // logouts serialize without deadlock.
 func (s *SessionStore) Refresh(ctx context.Context, refreshHash []byte, decide func(auth.RefreshState) auth.RefreshDecision) (auth.RefreshState, error) {
@@ -112,42 +114,40 @@ func (s *SessionStore) Refresh(ctx context.Context, refreshHash []byte, decide f
 	return st, err
 }
 
-// The two statements of lockRefreshState, sent in one batch. The first
-// locks: FOR UPDATE OF takes each row's locks in the order it lists them,
-// session then token. The second reads once the locks are held: each
-// statement of a READ COMMITTED transaction has its own snapshot, taken when
-// the server reaches it, so it sees whatever committed before the locks
-// were granted, such as the successor a concurrent rotation of the same
-// token inserted while this one waited, or a user's new roles (one
-// statement locking and reading would see the rows it locks as they are
-// now, but the rest as they were when it started waiting).
+// The statements of lockRefreshState. The first locks: FOR UPDATE OF takes
+// each row's locks in the order it lists them, session then token. The
+// others read once the locks are held: each statement of a READ COMMITTED
+// transaction has its own snapshot, taken when the server reaches it, so
+// they see whatever committed before the locks were granted, such as a
+// user's new roles, or the successor a concurrent rotation of the same token
+// inserted while this one waited (one statement locking and reading would
+// see the rows it locks as they are now, but the rest as they were when it
+// started waiting).
 const (
 	refreshLockSQL = `SELECT FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
 		WHERE t.token_hash = $1 FOR UPDATE OF s, t`
-	// The successor is looked up only for a spent token: the condition on
-	// t alone is a one-time filter that skips the subquery's scan.
-	refreshStateSQL = `SELECT t.id, t.used_at, t.revoked_at, COALESCE(succ.id, 0), COALESCE(succ.unused, false), ` + sessionColumns + `, u.*
+	refreshStateSQL = `SELECT t.id, t.used_at, t.revoked_at, ` + sessionColumns + `, u.*
 		FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
 		CROSS JOIN LATERAL (SELECT ` + userColumns + ` FROM users WHERE id = s.user_id) u
-		LEFT JOIN LATERAL (SELECT c.id, c.used_at IS NULL AND c.revoked_at IS NULL AS unused FROM refresh_tokens c
-			WHERE t.used_at IS NOT NULL AND c.session_id = s.id AND c.parent_id = t.id
-			ORDER BY c.id DESC LIMIT 1 FOR UPDATE) succ ON true
 		WHERE t.token_hash = $1`
+	// Only for a spent token: its latest successor, locked, and whether it
+	// was ever presented.
+	refreshSuccessorSQL = `SELECT c.id, c.used_at IS NULL AND c.revoked_at IS NULL FROM refresh_tokens c
+		WHERE c.session_id = $1 AND c.parent_id = $2 ORDER BY c.id DESC LIMIT 1 FOR UPDATE`
 )
 
 type refreshStateRow struct {
-	TokenID         int64
-	UsedAt          *time.Time
-	RevokedAt       *time.Time
-	SuccessorID     int64
-	SuccessorUnused bool
+	TokenID   int64
+	UsedAt    *time.Time
+	RevokedAt *time.Time
 	sessionRow
 	userRow
 }
 
 // lockRefreshState locks the session and token of refreshHash and reads
-// them, the token's latest successor and the user, in one round trip (the
-// transaction's first, so it begins the transaction too).
+// them and the user in one round trip (the transaction's first, so it
+// begins the transaction too); for a spent token, which only a retry or a
+// replay presents, it then locks and reads the token's latest successor.
 func lockRefreshState(ctx context.Context, tx *Tx, refreshHash []byte) (st auth.RefreshState, err error) {
 	b := &pgx.Batch{}
 	b.Queue(refreshLockSQL, refreshHash).Exec(func(tag pgconn.CommandTag) error {
@@ -161,7 +161,7 @@ func lockRefreshState(ctx context.Context, tx *Tx, refreshHash []byte) (st auth.
 		if err != nil {
 			return translate(err)
 		}
-		st.TokenID, st.SuccessorID, st.SuccessorUnused = r.TokenID, r.SuccessorID, r.SuccessorUnused
+		st.TokenID = r.TokenID
 		st.Session, st.User = sessionFromRow(r.sessionRow), userFromRow(r.userRow)
 		if r.UsedAt != nil {
 			st.UsedAt = *r.UsedAt
@@ -171,7 +171,13 @@ func lockRefreshState(ctx context.Context, tx *Tx, refreshHash []byte) (st auth.
 		}
 		return nil
 	})
-	err = tx.Run(ctx, b)
+	if err := tx.Run(ctx, b); err != nil || st.UsedAt.IsZero() {
+		return st, err
+	}
+	err = tx.QueryRow(ctx, refreshSuccessorSQL, st.Session.ID, st.TokenID).Scan(&st.SuccessorID, &st.SuccessorUnused)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = nil
+	}
 	return st, err
 }
 
