@@ -206,7 +206,7 @@ func (tr *dataTier) measure(t *testing.T, c *client, load string, workers int, d
 	if tr.standby != nil {
 		pids["standby"] = tr.standby()
 	}
-	before := map[string]map[int]uint64{}
+	before := map[string]proctree.Tree{}
 	for role, pid := range pids {
 		before[role] = proctree.CPU(pid)
 	}
@@ -404,7 +404,7 @@ func measureSigning(t *testing.T) time.Duration {
 // what they start later inherits it.
 func pin(t *testing.T, pid, cpu int) {
 	t.Helper()
-	for p := range proctree.CPU(pid) {
+	for p := range proctree.CPU(pid).Procs {
 		out, err := exec.Command("taskset", "-a", "-p", "-c", strconv.Itoa(cpu), strconv.Itoa(p)).CombinedOutput()
 		if err != nil && p == pid {
 			t.Fatalf("taskset %d to CPU %d: %v %s", pid, cpu, err, out)

@@ -9,7 +9,11 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"fmt"
+	"math/bits"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -60,10 +64,41 @@ func TestSigningThreadsAnswerEachCaller(t *testing.T) {
 		t.Fatalf("signing threads %+v, want %d", p, runtime.GOMAXPROCS(0))
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if len(p.waiting) != 0 {
 		t.Errorf("%d callers still registered as waiting", len(p.waiting))
 	}
+	p.mu.Unlock()
+	// The signing threads block signals, so that the process's signals
+	// reach Go's threads.
+	if n := threadsBlockingSignals(t); n < p.threads {
+		t.Errorf("%d threads block (almost) every signal, want at least the %d signing threads", n, p.threads)
+	}
+}
+
+// threadsBlockingSignals counts this process's threads that block at least
+// 60 signals (glibc never blocks the two it uses itself).
+func threadsBlockingSignals(t *testing.T) int {
+	t.Helper()
+	dirs, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, d := range dirs {
+		b, err := os.ReadFile("/proc/self/task/" + d.Name() + "/status")
+		if err != nil {
+			continue // the thread ended
+		}
+		for line := range strings.Lines(string(b)) {
+			if hexMask, ok := strings.CutPrefix(line, "SigBlk:"); ok {
+				mask, err := strconv.ParseUint(strings.TrimSpace(hexMask), 16, 64)
+				if err == nil && bits.OnesCount64(mask) >= 60 {
+					n++
+				}
+			}
+		}
+	}
+	return n
 }
 
 // Without signing threads (they could not be started) a signature is made

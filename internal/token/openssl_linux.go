@@ -12,6 +12,7 @@ package token
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -169,6 +170,12 @@ static rs_pool *rs_pool_new(int n, int done_fd, int *err) {
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	// The threads start with every signal blocked (a new thread inherits
+	// its creator's mask), so that signals meant for the process reach Go's
+	// threads, not these.
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	int started = 0;
 	for (int i = 0; i < n; i++) {
 		pthread_t t;
@@ -176,6 +183,7 @@ static rs_pool *rs_pool_new(int n, int done_fd, int *err) {
 		if (rc != 0) { *err = rc; break; }
 		started++;
 	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	if (started == 0) { free(p); return NULL; } // threads never started: safe to free
 	return p;

@@ -665,7 +665,7 @@ func (h *harness) awaitIdleWorkers(ctx context.Context) {
 	for {
 		busy := 0
 		for _, p := range h.procs {
-			if p.cmd.Process != nil && len(treeCPU(p.cmd.Process.Pid)) > 1 {
+			if p.cmd.Process != nil && len(treeCPU(p.cmd.Process.Pid).Procs) > 1 {
 				busy++
 			}
 		}
@@ -703,7 +703,7 @@ func (h *harness) measure(ctx context.Context, p *proc, script, url string, conn
 	// The server's tree: the server and its password-hashing worker
 	// processes, whose CPU and memory are the service's too.
 	pid := p.cmd.Process.Pid
-	for p := range treeCPU(pid) {
+	for p := range treeCPU(pid).Procs {
 		resetPeakRSS(p)
 	}
 	srv0, pg0 := treeCPU(pid), treeCPU(h.pgPID)
@@ -716,7 +716,7 @@ func (h *harness) measure(ctx context.Context, p *proc, script, url string, conn
 	srv := treeDelta(srv0, srvTree)
 	pg := treeDelta(pg0, treeCPU(h.pgPID))
 	var peakKiB uint64
-	for p := range srvTree {
+	for p := range srvTree.Procs {
 		peakKiB += peakRSSKiB(p)
 	}
 	core, loadCore := readCPUTimes(h.o.serverCPU).sub(core0), readCPUTimes(h.o.loadCPU).sub(load0)
