@@ -252,3 +252,32 @@ func TestRefreshRotationIsTwoRoundTrips(t *testing.T) {
 		t.Fatalf("unknown token: %v, want not found", err)
 	}
 }
+
+// Every transaction is bounded by statement_timeout on the server, whichever
+// way it begins: directly it is the session's default; through a
+// transaction pooler SET LOCAL travels with BEGIN, in a batch too.
+func TestTxStatementTimeout(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	for _, pooler := range []Pooler{Direct, TransactionPooler} {
+		db := open(t, url, 1500*time.Millisecond, pooler)
+		var inBatch, alone string
+		err := db.tx(ctx, func(ctx context.Context, tx *Tx) error {
+			b := &pgx.Batch{}
+			b.Queue(`SELECT current_setting('statement_timeout')`).QueryRow(func(r pgx.Row) error { return r.Scan(&inBatch) })
+			return tx.Run(ctx, b)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = db.tx(ctx, func(ctx context.Context, tx *Tx) error {
+			return tx.QueryRow(ctx, `SELECT current_setting('statement_timeout')`).Scan(&alone)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inBatch != "1500ms" || alone != "1500ms" {
+			t.Errorf("%s: statement_timeout %q begun with a batch, %q begun alone; want 1500ms", pooler, inBatch, alone)
+		}
+	}
+}
