@@ -16,10 +16,13 @@ function urlWith(range) {
 export function useUrlRange(today) {
   const [range, setRangeState] = useState(() => rangeFromSearch(window.location.search) ?? defaultRange(today));
   const lastStep = useRef({ at: 0, coalesce: false });
+  // The current month moves on in a page left open (useCurrentMonth).
+  const todayRef = useRef(today);
+  todayRef.current = today;
 
   useEffect(() => {
     if (!rangeFromSearch(window.location.search)) window.history.replaceState(window.history.state, '', urlWith(range));
-    const onPopState = () => setRangeState(rangeFromSearch(window.location.search) ?? defaultRange(today));
+    const onPopState = () => setRangeState(rangeFromSearch(window.location.search) ?? defaultRange(todayRef.current));
     window.addEventListener('popstate', onPopState);
     return () => window.removeEventListener('popstate', onPopState);
     // Only on mount: later ranges are written by setRange, and `today` only

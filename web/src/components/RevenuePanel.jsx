@@ -2,8 +2,8 @@ import { useEffect, useState } from 'react';
 import { csvFileName, downloadText, revenueCsv } from '../csv.js';
 import { loadRangeFor, sortMonths, summarize } from '../figures.js';
 import { describeError, isTemporarilyUnavailable } from '../messages.js';
-import { currentMonth } from '../months.js';
 import { defaultRange, describeRange } from '../ranges.js';
+import { useCurrentMonth } from '../useCurrentMonth.js';
 import { useRevenue } from '../useRevenue.js';
 import { useUrlRange } from '../useUrlRange.js';
 import AdminTools, { canWriteRevenue, EditableAmount } from './AdminTools.jsx';
@@ -21,7 +21,7 @@ export const BASE_TITLE = 'Revenue dashboard';
 // them with a way to try again.
 // Admins (revenue:write) also edit months in the table and import CSV files.
 export default function RevenuePanel({ api, user, onSignOut, today: fixedToday }) {
-  const [today] = useState(() => fixedToday ?? currentMonth());
+  const today = useCurrentMonth(fixedToday);
   const [range, setRange] = useUrlRange(today);
   const { revenue, loadedRange, error, loading, reload } = useRevenue(api, range, { widen: loadRangeFor });
   const [sort, setSort] = useState({ key: 'month', direction: 'asc' });
