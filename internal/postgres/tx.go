@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -19,17 +20,26 @@ import (
 // refresh, is two round trips.
 //
 // PostgreSQL runs a batch's statements in order and, after an error, skips
-// the rest up to the batch's end, so a COMMIT queued behind a failed
-// statement never runs: the transaction stays open and DB.tx rolls it back.
+// the rest up to the batch's end, so a COMMIT queued behind a statement the
+// server failed never runs: the transaction stays open and DB.tx rolls it
+// back. A callback's error (QueuedQuery.Exec, Query, QueryRow) is Go's, not
+// the server's: the server would run the whole batch, COMMIT included, so
+// Commit takes no batch with callbacks (check rows with Run, then Commit).
 type Tx struct {
 	conn      *pgx.Conn
 	begin     []string // the statements that open the transaction, until sent
 	committed bool
 }
 
-// errCommitRolledBack: COMMIT of a transaction a statement had failed, and
-// PostgreSQL rolled it back instead ("ROLLBACK" is its command tag).
-var errCommitRolledBack = errors.New("commit unexpectedly resulted in rollback")
+var (
+	// errCommitRolledBack: COMMIT of a transaction a statement had failed,
+	// and PostgreSQL rolled it back instead ("ROLLBACK" is its command tag).
+	errCommitRolledBack = errors.New("commit unexpectedly resulted in rollback")
+	// errCommitCallbacks: a committing batch with callbacks (see Tx).
+	errCommitCallbacks = errors.New("postgres: a batch sent with COMMIT may not have callbacks")
+	// errTxCommitted: a statement after the transaction committed.
+	errTxCommitted = errors.New("postgres: the transaction has committed")
+)
 
 // tx runs f in one transaction, committed when f returns nil (unless f
 // committed it with Tx.Commit) and rolled back otherwise. f gets the bounded
@@ -71,6 +81,9 @@ func beginStatements(p Pooler, timeoutMillis int64) []string {
 // started sends the opening statements, if not yet sent, in one round trip
 // of the simple protocol.
 func (t *Tx) started(ctx context.Context) error {
+	if t.committed {
+		return errTxCommitted
+	}
 	if t.begin == nil {
 		return nil
 	}
@@ -110,15 +123,21 @@ func (t *Tx) Run(ctx context.Context, b *pgx.Batch) error {
 	return t.send(ctx, b, false)
 }
 
-// Commit sends b (which may be nil) with COMMIT behind it, in one round
-// trip.
+// Commit sends b (which may be nil; it may have no callbacks) with COMMIT
+// behind it, in one round trip. Nothing may be sent after it.
 func (t *Tx) Commit(ctx context.Context, b *pgx.Batch) error {
 	return t.send(ctx, b, true)
 }
 
 func (t *Tx) send(ctx context.Context, b *pgx.Batch, commit bool) error {
+	if t.committed {
+		return errTxCommitted
+	}
 	if b == nil {
 		b = &pgx.Batch{}
+	}
+	if commit && slices.ContainsFunc(b.QueuedQueries, func(q *pgx.QueuedQuery) bool { return q.Fn != nil }) {
+		return errCommitCallbacks
 	}
 	if commit && len(b.QueuedQueries) == 0 && t.begin != nil {
 		t.committed = true // never begun: nothing to commit

@@ -184,6 +184,36 @@ func TestTx(t *testing.T) {
 		}
 	})
 
+	t.Run("a committing batch takes no callbacks: the server would commit whatever they say", func(t *testing.T) {
+		reset(t)
+		err := run(t, func(ctx context.Context, tx *Tx) error {
+			if err := tx.Run(ctx, insert("a")); err != nil {
+				return err
+			}
+			b := insert("b")
+			b.Queue(`SELECT 1`).Exec(func(pgconn.CommandTag) error { return errors.New("a check that fails") })
+			return tx.Commit(ctx, b)
+		})
+		if !errors.Is(err, errCommitCallbacks) || count(t) != 0 {
+			t.Fatalf("err %v, %d rows, want %v and 0 rows", err, count(t), errCommitCallbacks)
+		}
+	})
+
+	t.Run("nothing is sent after the commit", func(t *testing.T) {
+		reset(t)
+		var after error
+		err := run(t, func(ctx context.Context, tx *Tx) error {
+			if err := tx.Commit(ctx, insert("a")); err != nil {
+				return err
+			}
+			_, after = tx.Exec(ctx, `INSERT INTO tx_test VALUES ('b')`)
+			return nil
+		})
+		if err != nil || !errors.Is(after, errTxCommitted) || count(t) != 1 {
+			t.Fatalf("err %v, after the commit %v, %d rows; want nil, %v, 1 row", err, after, count(t), errTxCommitted)
+		}
+	})
+
 	t.Run("nothing sent, nothing to commit", func(t *testing.T) {
 		if err := run(t, func(context.Context, *Tx) error { return nil }); err != nil {
 			t.Fatal(err)

@@ -18,6 +18,8 @@ import (
 	"testing"
 )
 
+// opensslKeyForTest loads the library (another instance each time, as each
+// signer does) and hands it a new key.
 func opensslKeyForTest(t *testing.T) (*libcrypto, *rsa.PrivateKey, *opensslKey) {
 	t.Helper()
 	lib, err := openLibcrypto(libcryptoNames)
@@ -36,21 +38,27 @@ func opensslKeyForTest(t *testing.T) (*libcrypto, *rsa.PrivateKey, *opensslKey) 
 }
 
 // Each caller gets its own signature back from the signing threads, with
-// many waiting at once: every signature equals crypto/rsa's for the same
-// message (PKCS#1 v1.5 is deterministic).
+// many waiting at once and keys of two loaded libraries: every signature
+// equals crypto/rsa's for the same message (PKCS#1 v1.5 is deterministic).
+// One set of threads serves every library and key.
 func TestSigningThreadsAnswerEachCaller(t *testing.T) {
-	lib, priv, k := opensslKeyForTest(t)
+	_, priv, k := opensslKeyForTest(t)
+	_, priv2, k2 := opensslKeyForTest(t)
 	var wg sync.WaitGroup
 	for g := range 32 {
 		wg.Go(func() {
+			key, pk := k, priv
+			if g%2 == 1 {
+				key, pk = k2, priv2
+			}
 			for i := range 10 {
 				digest := sha256.Sum256(fmt.Appendf(nil, "message %d of goroutine %d", i, g))
-				got, err := k.sign(digest[:])
+				got, err := key.sign(digest[:])
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				want, _ := rsa.SignPKCS1v15(nil, priv, crypto.SHA256, digest[:])
+				want, _ := rsa.SignPKCS1v15(nil, pk, crypto.SHA256, digest[:])
 				if !bytes.Equal(got, want) {
 					t.Errorf("goroutine %d, message %d: got another message's signature or a wrong one", g, i)
 					return
@@ -59,7 +67,7 @@ func TestSigningThreadsAnswerEachCaller(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	p := lib.signPool()
+	p := signingThreads()
 	if p == nil || p.threads != runtime.GOMAXPROCS(0) {
 		t.Fatalf("signing threads %+v, want %d", p, runtime.GOMAXPROCS(0))
 	}
@@ -69,9 +77,9 @@ func TestSigningThreadsAnswerEachCaller(t *testing.T) {
 	}
 	p.mu.Unlock()
 	// The signing threads block signals, so that the process's signals
-	// reach Go's threads.
-	if n := threadsBlockingSignals(t); n < p.threads {
-		t.Errorf("%d threads block (almost) every signal, want at least the %d signing threads", n, p.threads)
+	// reach Go's threads; and there is one set of them, not one per library.
+	if n := threadsBlockingSignals(t); n < p.threads || n >= 2*p.threads {
+		t.Errorf("%d threads block (almost) every signal, want the %d signing threads", n, p.threads)
 	}
 }
 
@@ -104,21 +112,22 @@ func threadsBlockingSignals(t *testing.T) int {
 // Without signing threads (they could not be started) a signature is made
 // on the caller's thread, the same bytes.
 func TestSigningOnTheCallersThread(t *testing.T) {
-	lib, priv, k := opensslKeyForTest(t)
-	lib.poolOnce.Do(func() {}) // as if starting the threads had failed
+	_, priv, k := opensslKeyForTest(t)
 	digest := sha256.Sum256([]byte("on the caller's thread"))
-	got, err := k.sign(digest[:])
+	got, err := k.signOn(nil, digest[:])
 	if err != nil {
 		t.Fatal(err)
 	}
 	want, _ := rsa.SignPKCS1v15(nil, priv, crypto.SHA256, digest[:])
-	if !bytes.Equal(got, want) || lib.pool != nil {
-		t.Fatalf("signature equal %v, threads %v; want equal and none", bytes.Equal(got, want), lib.pool)
+	if !bytes.Equal(got, want) {
+		t.Fatal("the signature made on the caller's thread differs from crypto/rsa's")
 	}
-	if _, err := k.sign(digest[:31]); err == nil {
-		t.Fatal("a 31-byte digest was signed; want OpenSSL's error")
-	}
-	if _, err := k.sign(nil); err == nil {
-		t.Fatal("an empty digest was signed")
+	for _, short := range [][]byte{digest[:31], nil} {
+		if _, err := k.signOn(nil, short); err == nil {
+			t.Fatalf("a %d-byte digest was signed on the caller's thread", len(short))
+		}
+		if _, err := k.sign(short); err == nil {
+			t.Fatalf("a %d-byte digest was signed on a signing thread", len(short))
+		}
 	}
 }

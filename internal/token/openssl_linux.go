@@ -145,7 +145,7 @@ static void *rs_pool_run(void *arg) {
 		pthread_mutex_unlock(&p->mu);
 		j->siglen = sizeof j->sig;
 		j->step = rs_sign(j->f, j->pkey, j->digest, j->dlen, j->sig, &j->siglen, &j->err);
-		uintptr_t id = (uintptr_t)j;
+		uint64_t id = (uint64_t)(uintptr_t)j; // 8 bytes on every platform
 		const char *b = (const char *)&id;
 		size_t left = sizeof id;
 		while (left > 0) { // a pipe write this small is atomic; EINTR aside
@@ -159,9 +159,10 @@ static void *rs_pool_run(void *arg) {
 	return NULL;
 }
 
-// rs_pool_new starts n signing threads writing finished jobs to done_fd. It
-// returns NULL with errno's value in *err when nothing could be started.
-static rs_pool *rs_pool_new(int n, int done_fd, int *err) {
+// rs_pool_new starts up to n signing threads writing finished jobs to
+// done_fd, and says in *started how many it started. It returns NULL with
+// errno's value in *err when none could be started.
+static rs_pool *rs_pool_new(int n, int done_fd, int *started_out, int *err) {
 	rs_pool *p = calloc(1, sizeof *p);
 	if (p == NULL) { *err = ENOMEM; return NULL; }
 	pthread_mutex_init(&p->mu, NULL);
@@ -185,6 +186,7 @@ static rs_pool *rs_pool_new(int n, int done_fd, int *err) {
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
+	*started_out = started;
 	if (started == 0) { free(p); return NULL; } // threads never started: safe to free
 	return p;
 }
@@ -223,9 +225,6 @@ type libcrypto struct {
 	name    string
 	version string
 	live    atomic.Int64 // EVP_PKEYs made and not yet freed (tests watch it)
-
-	poolOnce sync.Once
-	pool     *signPool // nil: sign on the calling thread
 }
 
 // openLibcrypto loads the first of names that is an OpenSSL 3 libcrypto.
@@ -294,6 +293,11 @@ var signSteps = [...]string{1: "EVP_PKEY_CTX_new", 2: "EVP_PKEY_sign_init", 3: "
 // signing thread (or on the calling one when those could not be started).
 // Errors carry the failing function and OpenSSL's error code only.
 func (k *opensslKey) sign(digest []byte) ([]byte, error) {
+	return k.signOn(signingThreads(), digest)
+}
+
+// signOn signs on p's threads, or on the calling thread when p is nil.
+func (k *opensslKey) signOn(p *signPool, digest []byte) ([]byte, error) {
 	if len(digest) == 0 || len(digest) > len(C.rs_job{}.digest) {
 		return nil, fmt.Errorf("OpenSSL: a %d-byte digest", len(digest))
 	}
@@ -307,7 +311,7 @@ func (k *opensslKey) sign(digest []byte) ([]byte, error) {
 	defer C.free(unsafe.Pointer(j))
 	j.f, j.pkey, j.dlen = k.lib.fns, k.pkey, C.size_t(len(digest))
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(&j.digest[0])), len(j.digest)), digest)
-	if p := k.lib.signPool(); p != nil {
+	if p != nil {
 		p.run(j)
 	} else {
 		j.siglen = C.size_t(len(j.sig))
@@ -324,28 +328,34 @@ func (k *opensslKey) sign(digest []byte) ([]byte, error) {
 	return C.GoBytes(unsafe.Pointer(&j.sig[0]), C.int(k.size)), nil
 }
 
-// signPool is the signing threads of one libcrypto and the goroutine that
-// reads which job each finished.
+// signPool is the process's signing threads and the goroutine that reads
+// which job each finished. Every job carries its own function table and key,
+// so one pool serves every loaded library and key.
 type signPool struct {
 	c       *C.rs_pool
-	threads int
+	threads int      // started
 	w       *os.File // the pipe's write end, held open for the threads
 
 	mu      sync.Mutex
 	waiting map[uintptr]chan struct{}
 }
 
-// signPool starts the signing threads on first use, one per GOMAXPROCS,
-// and returns them, or nil if they could not be started (then every
-// signature is made on its caller's thread, as correct but slower).
-func (l *libcrypto) signPool() *signPool {
-	l.poolOnce.Do(func() {
-		p, err := startSignPool(runtime.GOMAXPROCS(0))
-		if err == nil {
-			l.pool = p
+var (
+	threadsOnce sync.Once
+	threadsPool *signPool // nil: sign on the calling thread
+)
+
+// signingThreads starts the signing threads on first use, one per
+// GOMAXPROCS, and returns them, or nil if none could be started (then every
+// signature is made on its caller's thread, as correct but slower). They
+// live as long as the process.
+func signingThreads() *signPool {
+	threadsOnce.Do(func() {
+		if p, err := startSignPool(runtime.GOMAXPROCS(0)); err == nil {
+			threadsPool = p
 		}
 	})
-	return l.pool
+	return threadsPool
 }
 
 func startSignPool(threads int) (*signPool, error) {
@@ -354,14 +364,14 @@ func startSignPool(threads int) (*signPool, error) {
 		return nil, err
 	}
 	// Fd puts the write end in blocking mode, as the threads need it.
-	var cerr C.int
-	c := C.rs_pool_new(C.int(threads), C.int(w.Fd()), &cerr)
+	var started, cerr C.int
+	c := C.rs_pool_new(C.int(threads), C.int(w.Fd()), &started, &cerr)
 	if c == nil {
 		r.Close()
 		w.Close()
 		return nil, fmt.Errorf("signing threads: %w", syscall.Errno(cerr))
 	}
-	p := &signPool{c: c, threads: threads, w: w, waiting: map[uintptr]chan struct{}{}}
+	p := &signPool{c: c, threads: int(started), w: w, waiting: map[uintptr]chan struct{}{}}
 	go p.dispatch(r)
 	return p, nil
 }
