@@ -205,7 +205,7 @@ func serveVerifierOnly(ctx context.Context, cfg config.Config, log *slog.Logger,
 		poller := &token.FeedPoller{URL: feedURL, Token: cfg.RevocationFeedToken, Issuer: cfg.Issuer, Keys: remote,
 			Set: revoked, Interval: cfg.RevocationPoll, LongPoll: feedLongPoll, Timeout: cfg.JWKSFetchTimeout, Leeway: cfg.ClockLeeway,
 			Client: &http.Client{}, Log: log, Now: now}
-		if err := poller.Poll(ctx); err != nil {
+		if err := poller.CatchUp(ctx); err != nil {
 			log.Warn("no revocations yet: tokens are refused until the feed answers", "url", feedURL, "err", err)
 		}
 		go poller.Run(refreshCtx)

@@ -99,6 +99,9 @@ type Env struct {
 	Logs         *syncbuf.Buffer
 	Metrics      *httpapi.Metrics
 	Revocations  *revocation.Set
+	// Feed is the revocation feed the handler serves (nil without a feed
+	// token); a test may change its page size.
+	Feed *httpapi.RevocationFeed
 
 	deps httpapi.Deps
 }
@@ -205,7 +208,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	}
 	return &Env{deps: deps, T: t, Config: cfg, Clock: clock, DB: db, Auth: svc, Keyring: keyring, Key: key,
 		Signer: signer, Verifier: verifier, FullVerifier: full, Handler: handler, Logs: logs, Metrics: metrics,
-		Revocations: revoked}
+		Revocations: revoked, Feed: feed}
 }
 
 // Request describes one call to the service.

@@ -1042,11 +1042,11 @@ func (s *service) feedPage(sid string) func(t *testing.T, a answer) {
 		if err := page.Value.ContentSchema.Value.VisitJSON(claims, openapi3.EnableFormatValidation()); err != nil {
 			t.Errorf("the page's claims break the document's RevocationFeedClaims: %v\nclaims: %s", err, parts[1])
 		}
-		revs, _, err := token.ParseRevocations(string(a.body), s.Keyring, s.Config.Issuer, s.Config.ClockLeeway, s.Clock.Now)
+		parsed, err := token.ParseRevocations(string(a.body), s.Keyring, s.Config.Issuer, s.Config.ClockLeeway, s.Clock.Now)
 		if err != nil {
 			t.Fatalf("the page does not verify with the issuer's keys: %v", err)
 		}
-		if !slices.ContainsFunc(revs, func(r revocation.Revocation) bool { return r.Kind == revocation.KindSession && r.Subject == sid }) {
+		if revs := parsed.Revocations; !slices.ContainsFunc(revs, func(r revocation.Revocation) bool { return r.Kind == revocation.KindSession && r.Subject == sid }) {
 			t.Errorf("the logged-out session %s is not in the page: %+v", sid, revs)
 		}
 	}

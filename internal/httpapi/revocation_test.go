@@ -2,7 +2,11 @@ package httpapi_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -202,26 +206,26 @@ func TestRevocationFeed(t *testing.T) {
 		if resp.Code != 200 || resp.Header().Get("Content-Type") != "application/jwt" || resp.Header().Get("Cache-Control") != "no-store" {
 			t.Fatalf("feed: %d %q %q", resp.Code, resp.Header().Get("Content-Type"), resp.Header().Get("Cache-Control"))
 		}
-		revs, _, err := token.ParseRevocations(resp.Body.String(), env.Keyring, env.Config.Issuer, env.Config.ClockLeeway, env.Clock.Now)
+		page, err := token.ParseRevocations(resp.Body.String(), env.Keyring, env.Config.Issuer, env.Config.ClockLeeway, env.Clock.Now)
 		if err != nil {
 			t.Fatalf("the page does not verify with the issuer's keys: %v", err)
 		}
 		found := false
-		for _, r := range revs {
+		for _, r := range page.Revocations {
 			found = found || (r.Kind == revocation.KindSession && r.Subject == sid)
 		}
 		if !found {
-			t.Fatalf("the logout's session %s is not in the page: %+v", sid, revs)
+			t.Fatalf("the logout's session %s is not in the page: %+v", sid, page.Revocations)
 		}
 		// Signed for another issuer, or altered, it is refused.
-		if _, _, err := token.ParseRevocations(resp.Body.String(), env.Keyring, "https://other.example", env.Config.ClockLeeway, env.Clock.Now); err == nil {
+		if _, err := token.ParseRevocations(resp.Body.String(), env.Keyring, "https://other.example", env.Config.ClockLeeway, env.Clock.Now); err == nil {
 			t.Fatal("a page from another issuer must be refused")
 		}
-		if _, _, err := token.ParseRevocations(resp.Body.String()+"x", env.Keyring, env.Config.Issuer, env.Config.ClockLeeway, env.Clock.Now); err == nil {
+		if _, err := token.ParseRevocations(resp.Body.String()+"x", env.Keyring, env.Config.Issuer, env.Config.ClockLeeway, env.Clock.Now); err == nil {
 			t.Fatal("an altered page must be refused")
 		}
 		// An access token is not a feed page, whatever its signature.
-		if _, _, err := token.ParseRevocations(tk.AccessToken, env.Keyring, env.Config.Issuer, env.Config.ClockLeeway, env.Clock.Now); err == nil {
+		if _, err := token.ParseRevocations(tk.AccessToken, env.Keyring, env.Config.Issuer, env.Config.ClockLeeway, env.Clock.Now); err == nil {
 			t.Fatal("an access token must not pass for a feed page")
 		}
 	})
@@ -271,6 +275,62 @@ func TestRevocationFeed(t *testing.T) {
 			t.Fatalf("got %d, want 404", resp.Code)
 		}
 	})
+}
+
+// A verifier that starts while more revocations are live than a page holds
+// reads them in pages, and its set counts as complete only after the last.
+func TestRevocationFeedInPages(t *testing.T) {
+	env := apitest.New(t, withFeed)
+	env.Feed.PageSize = 4
+	now := env.Clock.Now()
+	const n = 22
+	var revs []revocation.Revocation
+	for i := range n {
+		revs = append(revs, revocation.Revocation{ID: int64(1000 + i), XID: uint64(5000 + i), Kind: revocation.KindSession,
+			Subject: fmt.Sprintf("%08x-0000-4000-8000-00000000feed", i), Reason: "logout",
+			NotBefore: now, RevokedAt: now, ExpiresAt: now.Add(time.Hour)})
+	}
+	env.Revocations.CatchUp(now, revs, 6000)
+
+	srv := httptest.NewServer(env.Handler)
+	t.Cleanup(srv.Close)
+	reader := revocation.NewSet(time.Minute)
+	poller := &token.FeedPoller{URL: srv.URL + "/revocations", Token: testFeedToken, Issuer: env.Config.Issuer, Keys: env.Keyring,
+		Set: reader, Interval: time.Second, LongPoll: 10 * time.Second, Timeout: 5 * time.Second, Leeway: env.Config.ClockLeeway,
+		Client: srv.Client(), Log: slog.New(slog.DiscardHandler), Now: env.Clock.Now}
+
+	if err := poller.Poll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(reader.Since(0, now, 0).Revocations); got != 4 || !reader.Stale(now) {
+		t.Fatalf("after the first page: %d revocations, stale %v; want 4 and not yet confirmed", got, reader.Stale(now))
+	}
+	if err := poller.CatchUp(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	page := reader.Since(0, now, 0)
+	if len(page.Revocations) != n || page.Cursor != 6000 || reader.Stale(now) {
+		t.Fatalf("after the catch-up: %d revocations up to %d, stale %v; want all %d up to 6000, confirmed",
+			len(page.Revocations), page.Cursor, reader.Stale(now), n)
+	}
+	for _, r := range revs {
+		if err := reader.Check(r.Subject, "0b1f1d7e-6b1c-4a0c-8d8f-2f3c0e9b7a55", now, now); !errors.Is(err, revocation.ErrRevoked) {
+			t.Fatalf("session %s: %v, want revoked", r.Subject, err)
+		}
+	}
+
+	// A page with more to follow is never answered 304, which would
+	// confirm a reader that lacks the rest: named again, it comes again.
+	first := env.Do(apitest.Request{Method: http.MethodGet, Path: "/revocations?cursor=0", Token: testFeedToken})
+	got, err := token.ParseRevocations(first.Body.String(), env.Keyring, env.Config.Issuer, env.Config.ClockLeeway, env.Clock.Now)
+	if err != nil || !got.More || len(got.Revocations) != 4 {
+		t.Fatalf("first page: %+v, %v; want 4 revocations and more", got, err)
+	}
+	again := env.Do(apitest.Request{Method: http.MethodGet, Path: "/revocations?cursor=0", Token: testFeedToken,
+		Header: http.Header{"If-None-Match": {first.Header().Get("ETag")}}})
+	if again.Code != http.StatusOK || again.Header().Get("ETag") != first.Header().Get("ETag") {
+		t.Fatalf("the same page with more to follow, named in If-None-Match: %d, want 200 and the same page", again.Code)
+	}
 }
 
 // sessionOf returns the sid of an access token, as the verifier reads it.

@@ -27,7 +27,23 @@ import (
 // at cursor lacks.
 type RevocationFeed struct {
 	Token string // the shared feed token
-	Sign  func(revs []revocation.Revocation, cursor uint64) (string, error)
+	Sign  func(revocation.Page) (string, error)
+	// PageSize bounds the revocations of one page (0: DefaultFeedPageSize),
+	// so that a verifier starting while many revocations are live reads
+	// them in pages it can hold, not one page of any size.
+	PageSize int
+}
+
+// DefaultFeedPageSize is the most revocations a page of the feed carries
+// (a page ends with its last transaction's, so it can carry a few more):
+// about 4 MB of signed page.
+const DefaultFeedPageSize = 10_000
+
+func (f *RevocationFeed) pageSize() int {
+	if f.PageSize > 0 {
+		return f.PageSize
+	}
+	return DefaultFeedPageSize
 }
 
 // checkRevoked refuses a verified token that was revoked since it was
@@ -96,45 +112,61 @@ func (s *Server) revocationFeed(c *gin.Context) {
 				Message: "This replica's revocation state is stale. Retry shortly.", RetryAfter: time.Second})
 			return
 		}
-		revs, next := s.Revocations.Since(cursor, now)
-		tag := pageTag(revs, next)
+		page := s.Revocations.Since(cursor, now, s.Feed.pageSize())
+		tag := pageTag(page)
 		c.Header("ETag", tag)
+		// A 304 tells the reader it has everything: never for a page
+		// with more to follow, which the reader already has but which
+		// the watermark does not yet let this replica go past (more
+		// revocations above it than a page holds). That page is
+		// answered again, once it changed or after the wait.
 		if c.GetHeader("If-None-Match") != tag {
-			page, err := s.Feed.Sign(revs, next)
-			if err != nil {
-				s.fail(c, err)
+			s.writeFeedPage(c, page)
+			return
+		}
+		if wait > 0 {
+			select {
+			case <-changed:
+				continue
+			case <-c.Request.Context().Done():
 				return
+			case <-timeout.C:
 			}
-			c.Data(http.StatusOK, "application/jwt", []byte(page))
-			return
 		}
-		if wait == 0 {
+		if page.More {
+			s.writeFeedPage(c, page)
+		} else {
 			c.Status(http.StatusNotModified)
-			return
 		}
-		select {
-		case <-changed:
-		case <-c.Request.Context().Done():
-			return
-		case <-timeout.C:
-			c.Status(http.StatusNotModified)
-			return
-		}
+		return
 	}
 }
 
-// pageTag names a page by its cursor and the revocations in it, the same
-// on every replica that would answer the same page.
-func pageTag(revs []revocation.Revocation, cursor uint64) string {
-	ids := make([]int64, len(revs))
-	for i, r := range revs {
+func (s *Server) writeFeedPage(c *gin.Context, page revocation.Page) {
+	signed, err := s.Feed.Sign(page)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Data(http.StatusOK, "application/jwt", []byte(signed))
+}
+
+// pageTag names a page by its cursor, whether more follow and the
+// revocations in it, the same on every replica that would answer the same
+// page.
+func pageTag(page revocation.Page) string {
+	ids := make([]int64, len(page.Revocations))
+	for i, r := range page.Revocations {
 		ids[i] = r.ID
 	}
 	slices.Sort(ids)
 	h := sha256.New()
 	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], cursor)
+	binary.BigEndian.PutUint64(b[:], page.Cursor)
 	h.Write(b[:])
+	if page.More {
+		h.Write([]byte{1})
+	}
 	for _, id := range ids {
 		binary.BigEndian.PutUint64(b[:], uint64(id))
 		h.Write(b[:])

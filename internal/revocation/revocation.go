@@ -11,10 +11,12 @@
 package revocation
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"maps"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -135,6 +137,20 @@ type record struct {
 	expiresAt int64
 }
 
+// position is a revocation's place in the feed: by transaction id, then
+// row id.
+type position struct {
+	xid uint64
+	id  int64
+}
+
+func comparePositions(a, b position) int {
+	if c := cmp.Compare(a.xid, b.xid); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.id, b.id)
+}
+
 // foldAt is the size at which recent additions are folded into the base
 // maps: each addition copies the small map, each fold the large one.
 const foldAt = 1024
@@ -163,6 +179,7 @@ type Set struct {
 
 	mu        sync.Mutex
 	byID      map[int64]record // what the feed republishes, by row id
+	order     []position       // byID's keys in feed order, for Since
 	reasons   []string
 	reasonIdx map[string]uint8
 	watermark uint64        // every revocation with XID below it is known
@@ -226,10 +243,16 @@ func (s *Set) addLocked(now time.Time, revs []Revocation) int {
 		rec := record{xid: r.XID, kind: r.Kind, subject: subject, reason: s.reasonLocked(r.Reason),
 			notBefore: r.NotBefore.UnixNano(), revokedAt: r.RevokedAt.UnixNano(), expiresAt: r.ExpiresAt.UnixNano()}
 		s.byID[r.ID] = rec
+		s.order = append(s.order, position{r.XID, r.ID})
 		fresh = append(fresh, rec)
 	}
 	if len(fresh) == 0 {
 		return 0
+	}
+	// Additions come mostly in transaction order; sort only when they do
+	// not (a transaction that committed after a later one).
+	if tail := s.order[max(0, len(s.order)-len(fresh)-1):]; !slices.IsSortedFunc(tail, comparePositions) {
+		slices.SortFunc(s.order, comparePositions)
 	}
 	base, old := s.base.Load(), s.recent.Load()
 	recent := newSnapshot(len(old.sessions)+len(fresh), len(old.users)+len(fresh))
@@ -304,14 +327,22 @@ func (s *Set) reasonLocked(reason string) uint8 {
 // the new watermark (every revocation with an XID below it is now known),
 // and confirms the set as complete at now.
 func (s *Set) CatchUp(now time.Time, revs []Revocation, watermark uint64) int {
+	added := s.Advance(now, revs, watermark)
+	s.Confirm(now)
+	return added
+}
+
+// Advance is CatchUp for a partial read (a feed page with more to follow):
+// it records the revocations and the watermark but does not confirm the
+// set complete.
+func (s *Set) Advance(now time.Time, revs []Revocation, watermark uint64) int {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	added := s.addLocked(now, revs)
 	if watermark != s.watermark {
 		s.watermark = watermark
 		s.notifyLocked()
 	}
-	s.mu.Unlock()
-	s.Confirm(now)
 	return added
 }
 
@@ -349,24 +380,50 @@ func (s *Set) Stale(now time.Time) bool { return s.maxLag > 0 && s.Lag(now) > s.
 // Len is how many sessions and users have a live revocation.
 func (s *Set) Len() int { return int(s.live.Load()) }
 
-// Since returns the live revocations whose XID is at least cursor, and the
-// set's watermark: what a reader that has everything below cursor lacks,
-// and the cursor of its next call. The watermark can be below cursor when
-// this set lags the one the reader last asked: the reader then asks again
-// from the lower cursor, and misses nothing.
-func (s *Set) Since(cursor uint64, now time.Time) ([]Revocation, uint64) {
+// Page is what Since answers a reader.
+type Page struct {
+	Revocations []Revocation
+	// Cursor is the reader's next cursor: it then has every revocation
+	// with an XID below it.
+	Cursor uint64
+	// More is set when the page was cut at limit: the reader must ask
+	// again from Cursor before it has everything this set has.
+	More bool
+}
+
+// Since returns the live revocations whose XID is at least cursor, in XID
+// order, at most about limit of them (limit <= 0: all): what a reader that
+// has everything below cursor lacks, and the cursor of its next call.
+//
+// A whole page carries the set's watermark as its cursor. The watermark
+// can be below cursor when this set lags the one the reader last asked:
+// the reader then asks again from the lower cursor, and misses nothing.
+// A page cut at limit ends at a change of XID, so one transaction's
+// revocations are never split (a page can exceed limit by the rest of
+// one transaction's), and its cursor is the next page's first XID, never
+// above the watermark: revocations of transactions still running can
+// only have higher XIDs.
+func (s *Set) Since(cursor uint64, now time.Time, limit int) Page {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []Revocation
 	n := now.UnixNano()
-	for rowID, r := range s.byID {
-		if r.xid >= cursor && n < r.expiresAt {
-			out = append(out, Revocation{ID: rowID, XID: r.xid, Kind: r.kind, Subject: r.subject.String(),
-				Reason: s.reasons[r.reason], NotBefore: time.Unix(0, r.notBefore), RevokedAt: time.Unix(0, r.revokedAt),
-				ExpiresAt: time.Unix(0, r.expiresAt)})
+	start, _ := slices.BinarySearchFunc(s.order, position{xid: cursor}, comparePositions)
+	var out []Revocation
+	var lastXID uint64
+	for _, p := range s.order[start:] {
+		r := s.byID[p.id]
+		if n >= r.expiresAt {
+			continue
 		}
+		if limit > 0 && len(out) >= limit && r.xid != lastXID {
+			return Page{Revocations: out, Cursor: min(r.xid, s.watermark), More: true}
+		}
+		lastXID = r.xid
+		out = append(out, Revocation{ID: p.id, XID: r.xid, Kind: r.kind, Subject: r.subject.String(),
+			Reason: s.reasons[r.reason], NotBefore: time.Unix(0, r.notBefore), RevokedAt: time.Unix(0, r.revokedAt),
+			ExpiresAt: time.Unix(0, r.expiresAt)})
 	}
-	return out, s.watermark
+	return Page{Revocations: out, Cursor: s.watermark}
 }
 
 // Changed returns a channel closed at the next change of the set.
@@ -397,6 +454,10 @@ func (s *Set) Prune(now time.Time) int {
 	if dropped == 0 {
 		return 0
 	}
+	s.order = slices.DeleteFunc(s.order, func(p position) bool {
+		_, kept := s.byID[p.id]
+		return !kept
+	})
 	base, recent := s.base.Load(), s.recent.Load()
 	next := newSnapshot(len(base.sessions)+len(recent.sessions), len(base.users)+len(recent.users))
 	for _, snap := range []*snapshot{base, recent} {

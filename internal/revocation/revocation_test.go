@@ -135,16 +135,15 @@ func TestSinceAndWatermark(t *testing.T) {
 	default:
 		t.Fatal("Changed: the channel must close when revocations arrive")
 	}
-	got, next := s.Since(103, t0)
-	if len(got) != 1 || got[0].ID != 2 || next != 103 {
-		t.Fatalf("Since(103): got %v next %d, want row 2 and 103", got, next)
+	page := s.Since(103, t0, 0)
+	if len(page.Revocations) != 1 || page.Revocations[0].ID != 2 || page.Cursor != 103 || page.More {
+		t.Fatalf("Since(103): got %+v, want row 2 and cursor 103", page)
 	}
-	got, _ = s.Since(0, t0)
-	if len(got) != 2 {
-		t.Fatalf("Since(0): got %d rows, want 2", len(got))
+	if page := s.Since(0, t0, 0); len(page.Revocations) != 2 {
+		t.Fatalf("Since(0): got %d rows, want 2", len(page.Revocations))
 	}
-	if got, _ := s.Since(0, t0.Add(time.Hour)); len(got) != 0 {
-		t.Fatalf("Since after expiry: got %d rows, want 0", len(got))
+	if page := s.Since(0, t0.Add(time.Hour), 0); len(page.Revocations) != 0 {
+		t.Fatalf("Since after expiry: got %d rows, want 0", len(page.Revocations))
 	}
 }
 
@@ -182,8 +181,138 @@ func TestManyAdditionsFoldAndStayRevoked(t *testing.T) {
 			t.Fatalf("session %d after folding: %v, want revoked", i, err)
 		}
 	}
-	if got, _ := s.Since(0, t0); len(got) != n {
-		t.Fatalf("Since: %d rows, want %d", len(got), n)
+	if page := s.Since(0, t0, 0); len(page.Revocations) != n {
+		t.Fatalf("Since: %d rows, want %d", len(page.Revocations), n)
+	}
+}
+
+// readAll pages through s from cursor as a feed reader does, limit
+// revocations a page, and returns what it read in order, the pages' sizes
+// and the last page.
+func readAll(t *testing.T, s *revocation.Set, cursor uint64, limit int) ([]revocation.Revocation, []int, revocation.Page) {
+	t.Helper()
+	var read []revocation.Revocation
+	var sizes []int
+	for range 1000 {
+		page := s.Since(cursor, t0, limit)
+		read = append(read, page.Revocations...)
+		sizes = append(sizes, len(page.Revocations))
+		if !page.More {
+			return read, sizes, page
+		}
+		if page.Cursor <= cursor {
+			t.Fatalf("a page with more to follow did not move the cursor: %d after %d", page.Cursor, cursor)
+		}
+		cursor = page.Cursor
+	}
+	t.Fatal("the pages never end")
+	return nil, nil, revocation.Page{}
+}
+
+func TestSinceInPages(t *testing.T) {
+	s := revocation.NewSet(0)
+	// Transactions 10..29, one revocation each, except 15 (three) and 20
+	// (five), added out of order as commits can be; the watermark is 40.
+	var revs []revocation.Revocation
+	id := int64(0)
+	for xid := uint64(29); xid >= 10; xid-- {
+		n := 1
+		switch xid {
+		case 15:
+			n = 3
+		case 20:
+			n = 5
+		}
+		for range n {
+			id++
+			revs = append(revs, sessionRev(id, xid, fmt.Sprintf("%08x-0000-4000-8000-000000000002", id)))
+		}
+	}
+	for i := 0; i < len(revs); i += 7 {
+		s.Add(t0, revs[i:min(i+7, len(revs))]...)
+	}
+	s.CatchUp(t0, nil, 40)
+	total := len(revs)
+
+	read, sizes, last := readAll(t, s, 0, 4)
+	if len(read) != total {
+		t.Fatalf("read %d revocations in pages of 4, want %d (pages %v)", len(read), total, sizes)
+	}
+	seen := map[int64]bool{}
+	var lastXID uint64
+	for _, r := range read {
+		if seen[r.ID] {
+			t.Fatalf("row %d read twice", r.ID)
+		}
+		seen[r.ID] = true
+		if r.XID < lastXID {
+			t.Fatalf("read out of transaction order: %d after %d", r.XID, lastXID)
+		}
+		lastXID = r.XID
+	}
+	if last.Cursor != 40 {
+		t.Fatalf("the last page's cursor is %d, want the watermark 40", last.Cursor)
+	}
+	// Transaction 15's three and 20's five are never split: pages are
+	// 4 (10..13), 4 (14, 15×3), 4 (16..19), 5 (20×5), 4 (21..24),
+	// 4 (25..28), 1 (29).
+	want := []int{4, 4, 4, 5, 4, 4, 1}
+	if fmt.Sprint(sizes) != fmt.Sprint(want) {
+		t.Fatalf("page sizes %v, want %v", sizes, want)
+	}
+	// Without a limit, or with one above the count, one page.
+	for _, limit := range []int{0, total, total + 1} {
+		if page := s.Since(0, t0, limit); page.More || len(page.Revocations) != total || page.Cursor != 40 {
+			t.Fatalf("limit %d: %d revocations, more %v, cursor %d; want all %d in one page, cursor 40",
+				limit, len(page.Revocations), page.More, page.Cursor, total)
+		}
+	}
+	// Expired revocations neither count nor show, and pruning keeps the
+	// order of the rest.
+	s.Prune(t0.Add(17 * time.Minute))
+	if page := s.Since(0, t0.Add(17*time.Minute), 4); len(page.Revocations) != 0 || page.More {
+		t.Fatalf("after expiry: %+v, want an empty last page", page)
+	}
+}
+
+// A page is never cut above the watermark: transactions below it may still
+// commit, and a reader sent past them would never read them.
+func TestSincePagesStopAtTheWatermark(t *testing.T) {
+	s := revocation.NewSet(0)
+	for i := range 6 {
+		s.Add(t0, sessionRev(int64(i+1), uint64(100+i), fmt.Sprintf("%08x-0000-4000-8000-000000000003", i)))
+	}
+	s.CatchUp(t0, nil, 102) // 100 and 101 are settled; 102..105 committed early
+	page := s.Since(0, t0, 3)
+	if !page.More || page.Cursor != 102 || len(page.Revocations) != 3 {
+		t.Fatalf("first page: %d revocations, cursor %d, more %v; want 3, cursor 102 (the watermark), more", len(page.Revocations), page.Cursor, page.More)
+	}
+	// From the watermark the same revocations come again until it moves:
+	// more than a page above it cannot be passed yet.
+	page = s.Since(102, t0, 3)
+	if !page.More || page.Cursor != 102 {
+		t.Fatalf("from the watermark: cursor %d, more %v; want 102 and more", page.Cursor, page.More)
+	}
+	s.CatchUp(t0, nil, 106)
+	read, _, last := readAll(t, s, 102, 3)
+	if len(read) != 4 || read[0].ID != 3 || read[3].ID != 6 || last.Cursor != 106 {
+		t.Fatalf("after the watermark moved: read %+v up to %d, want rows 3..6 up to 106", read, last.Cursor)
+	}
+}
+
+// Advance records a partial read without confirming the set.
+func TestAdvanceDoesNotConfirm(t *testing.T) {
+	s := revocation.NewSet(time.Minute)
+	s.Advance(t0, []revocation.Revocation{sessionRev(1, 5, uuid("adv"))}, 6)
+	if !s.Stale(t0) || s.Watermark() != 6 {
+		t.Fatalf("after Advance: stale %v, watermark %d; want stale (never confirmed), 6", s.Stale(t0), s.Watermark())
+	}
+	if err := s.Check(uuid("adv"), uuid("u"), t0, t0); !errors.Is(err, revocation.ErrStale) {
+		t.Fatalf("Check before any confirmation: %v, want ErrStale", err)
+	}
+	s.CatchUp(t0, nil, 6)
+	if err := s.Check(uuid("adv"), uuid("u"), t0, t0); !errors.Is(err, revocation.ErrRevoked) {
+		t.Fatalf("Check after the last page: %v, want ErrRevoked", err)
 	}
 }
 
@@ -192,7 +321,7 @@ func TestSinceReturnsWhatWasAdded(t *testing.T) {
 	in := userRev(7, 42, "0B1F1D7E-6B1C-4A0C-8D8F-2F3C0E9B7A55", t0.Add(time.Second))
 	in.Reason = "roles_changed"
 	s.Add(t0, in)
-	got, _ := s.Since(0, t0)
+	got := s.Since(0, t0, 0).Revocations
 	want := in
 	want.Subject = "0b1f1d7e-6b1c-4a0c-8d8f-2f3c0e9b7a55" // canonical form
 	if len(got) != 1 || got[0].ID != want.ID || got[0].XID != want.XID || got[0].Kind != want.Kind ||
@@ -243,4 +372,29 @@ func TestConcurrentChecksAddsAndPrunes(t *testing.T) {
 	}
 	close(done)
 	wg.Wait()
+}
+
+// BenchmarkSince is a verifier's long poll answered at the watermark, and
+// a verifier's first page, with 100,000 live revocations.
+func BenchmarkSince(b *testing.B) {
+	s := revocation.NewSet(0)
+	revs := make([]revocation.Revocation, 100_000)
+	for i := range revs {
+		revs[i] = sessionRev(int64(i+1), uint64(i), fmt.Sprintf("%08x-0000-4000-8000-000000000000", i))
+	}
+	s.CatchUp(t0, revs, uint64(len(revs)))
+	b.Run("up-to-date", func(b *testing.B) {
+		for b.Loop() {
+			if page := s.Since(uint64(len(revs)), t0, 10_000); len(page.Revocations) != 0 {
+				b.Fatal("not empty")
+			}
+		}
+	})
+	b.Run("first-page", func(b *testing.B) {
+		for b.Loop() {
+			if page := s.Since(0, t0, 10_000); !page.More {
+				b.Fatal("not cut")
+			}
+		}
+	})
 }

@@ -56,6 +56,7 @@ type FeedEvent struct {
 type feedClaims struct {
 	jwt.RegisteredClaims
 	Cursor string      `json:"cursor"`
+	More   bool        `json:"more,omitempty"` // cut at the page size: ask again from Cursor at once
 	Events []FeedEvent `json:"events"`
 }
 
@@ -70,11 +71,12 @@ func eventType(r revocation.Revocation) string {
 }
 
 // SignRevocations signs one page of the feed with the current key: the
-// revocations and the cursor of the reader's next call.
-func (s *Signer) SignRevocations(revs []revocation.Revocation, cursor uint64) (string, error) {
+// revocations, the cursor of the reader's next call and whether more
+// follow.
+func (s *Signer) SignRevocations(page revocation.Page) (string, error) {
 	now := s.now().Truncate(time.Second)
-	events := make([]FeedEvent, 0, len(revs))
-	for _, r := range revs {
+	events := make([]FeedEvent, 0, len(page.Revocations))
+	for _, r := range page.Revocations {
 		events = append(events, FeedEvent{
 			Type:           eventType(r),
 			Subject:        FeedSubject{Format: "opaque", ID: r.Subject},
@@ -93,14 +95,15 @@ func (s *Signer) SignRevocations(revs []revocation.Revocation, cursor uint64) (s
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(feedLifetime)),
 		},
-		Cursor: strconv.FormatUint(cursor, 10),
+		Cursor: strconv.FormatUint(page.Cursor, 10),
+		More:   page.More,
 		Events: events,
 	}, TypeRevocationFeed)
 }
 
 // ParseRevocations verifies a page of the feed (RS256 by a key of keys,
-// typ, iss, exp, iat) and returns its revocations and cursor.
-func ParseRevocations(raw string, keys KeyLookup, issuer string, leeway time.Duration, now func() time.Time) ([]revocation.Revocation, uint64, error) {
+// typ, iss, exp, iat) and returns it.
+func ParseRevocations(raw string, keys KeyLookup, issuer string, leeway time.Duration, now func() time.Time) (revocation.Page, error) {
 	p := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}), jwt.WithIssuer(issuer),
 		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(leeway), jwt.WithTimeFunc(now))
 	var c feedClaims
@@ -121,23 +124,23 @@ func ParseRevocations(raw string, keys KeyLookup, issuer string, leeway time.Dur
 		return pub, nil
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("revocation feed: %w", err)
+		return revocation.Page{}, fmt.Errorf("revocation feed: %w", err)
 	}
 	cursor, err := strconv.ParseUint(c.Cursor, 10, 64)
 	if err != nil {
-		return nil, 0, fmt.Errorf("revocation feed: cursor %q is not a number", c.Cursor)
+		return revocation.Page{}, fmt.Errorf("revocation feed: cursor %q is not a number", c.Cursor)
 	}
 	revs := make([]revocation.Revocation, 0, len(c.Events))
 	for _, e := range c.Events {
 		kind := revocation.Kind(e.SubjectKind)
 		xid, err := strconv.ParseUint(e.XID, 10, 64)
 		if err != nil || (kind != revocation.KindSession && kind != revocation.KindUser) || e.Subject.ID == "" {
-			return nil, 0, fmt.Errorf("revocation feed: event %d is malformed", e.ID)
+			return revocation.Page{}, fmt.Errorf("revocation feed: event %d is malformed", e.ID)
 		}
 		revs = append(revs, revocation.Revocation{ID: e.ID, XID: xid, Kind: kind, Subject: e.Subject.ID, Reason: e.Reason,
 			NotBefore: time.Unix(e.NotBefore, 0), RevokedAt: time.Unix(e.EventTimestamp, 0), ExpiresAt: time.Unix(e.ExpiresAt, 0)})
 	}
-	return revs, cursor, nil
+	return revocation.Page{Revocations: revs, Cursor: cursor, More: c.More}, nil
 }
 
 // FeedPoller keeps a verifier-only process's revocation.Set complete from
@@ -162,9 +165,12 @@ type FeedPoller struct {
 	Now      func() time.Time
 
 	etag string // names the page last applied
+	more bool   // the page last applied was cut: ask again without the pause between polls
 }
 
-// Poll asks the feed once and applies what it answers.
+// Poll asks the feed once and applies what it answers. A page cut at the
+// issuer's page size (More) is applied without confirming the set: only the
+// last page of a catch-up does.
 func (f *FeedPoller) Poll(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, f.Timeout+f.LongPoll)
 	defer cancel()
@@ -198,20 +204,39 @@ func (f *FeedPoller) Poll(ctx context.Context) error {
 	}
 	switch resp.StatusCode {
 	case http.StatusNotModified:
-		// The issuer vouches that nothing changed (a stale issuer answers 503).
-		f.Set.Confirm(f.Now())
+		// The issuer vouches that nothing changed (a stale issuer answers
+		// 503, and a page with more to follow is never answered 304).
+		if !f.more {
+			f.Set.Confirm(f.Now())
+		}
 		return nil
 	case http.StatusOK:
 	default:
 		return fmt.Errorf("revocation feed answered %s", resp.Status)
 	}
-	revs, cursor, err := ParseRevocations(string(body), f.Keys, f.Issuer, f.Leeway, f.Now)
+	page, err := ParseRevocations(string(body), f.Keys, f.Issuer, f.Leeway, f.Now)
 	if err != nil {
 		return err
 	}
-	f.Set.CatchUp(f.Now(), revs, cursor)
-	f.etag = resp.Header.Get("ETag")
+	if page.More {
+		f.Set.Advance(f.Now(), page.Revocations, page.Cursor)
+	} else {
+		f.Set.CatchUp(f.Now(), page.Revocations, page.Cursor)
+	}
+	f.etag, f.more = resp.Header.Get("ETag"), page.More
 	return nil
+}
+
+// CatchUp polls until the set is complete (one page, or every page of a
+// catch-up cut at the issuer's page size), or a page repeats (the issuer
+// cannot yet answer further; Run goes on from there).
+func (f *FeedPoller) CatchUp(ctx context.Context) error {
+	for {
+		last := f.etag
+		if err := f.Poll(ctx); err != nil || !f.more || f.etag == last {
+			return err
+		}
+	}
 }
 
 // minPollGap keeps a long-polling loop from spinning when the issuer
@@ -233,7 +258,13 @@ func (f *FeedPoller) Run(ctx context.Context) {
 			lastErr = ""
 		}
 		pause := minPollGap
-		if err != nil || f.LongPoll == 0 {
+		switch {
+		case err != nil:
+			pause = f.Interval
+		case f.more:
+			// The rest of a catch-up: the issuer answers the next page at
+			// once (it differs from the one named by If-None-Match).
+		case f.LongPoll == 0:
 			pause = f.Interval
 		}
 		select {

@@ -77,20 +77,20 @@ func TestOpenSSLTokensAreGoTokens(t *testing.T) {
 	}
 	revs := []revocation.Revocation{{ID: 1, XID: 9, Kind: revocation.KindSession, Subject: "sid-1", Reason: "logout",
 		NotBefore: clock.Now(), RevokedAt: clock.Now(), ExpiresAt: clock.Now().Add(time.Hour)}}
-	a, err := viaOpenSSL.SignRevocations(revs, 9)
+	a, err := viaOpenSSL.SignRevocations(revocation.Page{Revocations: revs, Cursor: 9})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := viaGo.SignRevocations(revs, 9)
+	b, err := viaGo.SignRevocations(revocation.Page{Revocations: revs, Cursor: 9})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a != b {
 		t.Fatalf("the same page signed by OpenSSL and by Go differ:\n%s\n%s", a, b)
 	}
-	got, cursor, err := token.ParseRevocations(a, keyring, cacheIssuer, cacheLeeway, clock.Now)
-	if err != nil || cursor != 9 || len(got) != 1 || got[0].Subject != "sid-1" {
-		t.Fatalf("ParseRevocations = %v, %d, %v", got, cursor, err)
+	got, err := token.ParseRevocations(a, keyring, cacheIssuer, cacheLeeway, clock.Now)
+	if err != nil || got.Cursor != 9 || got.More || len(got.Revocations) != 1 || got.Revocations[0].Subject != "sid-1" {
+		t.Fatalf("ParseRevocations = %+v, %v", got, err)
 	}
 	if n := viaOpenSSL.OpenSSLFallbacks(); n != 0 {
 		t.Errorf("%d signatures fell back to Go, want 0", n)

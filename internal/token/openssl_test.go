@@ -12,6 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/revenue-api/revenue-api/internal/revocation"
 	"github.com/revenue-api/revenue-api/internal/syncbuf"
 	"github.com/revenue-api/revenue-api/internal/token"
 )
@@ -169,7 +170,7 @@ func TestSignerFallsBackToGoWhenTheLibraryCannotBeLoaded(t *testing.T) {
 	for range 3 {
 		f.issueAndVerify()
 	}
-	if _, err := f.signer.SignRevocations(nil, 7); err != nil {
+	if _, err := f.signer.SignRevocations(revocation.Page{Cursor: 7}); err != nil {
 		t.Fatalf("SignRevocations: %v", err)
 	}
 	if len(f.logRecords("signing key uses")) != 1 {
