@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -330,6 +332,54 @@ func TestRevocationFeedInPages(t *testing.T) {
 		Header: http.Header{"If-None-Match": {first.Header().Get("ETag")}}})
 	if again.Code != http.StatusOK || again.Header().Get("ETag") != first.Header().Get("ETag") {
 		t.Fatalf("the same page with more to follow, named in If-None-Match: %d, want 200 and the same page", again.Code)
+	}
+}
+
+// Verifiers that wake at the same revocation ask for the same page: it is
+// signed once for all of them, and again once the reuse period is over.
+func TestRevocationFeedSignsAPageOnce(t *testing.T) {
+	env := apitest.New(t, withFeed)
+	var signatures atomic.Int32
+	sign := env.Feed.Sign
+	env.Feed.Sign = func(p revocation.Page) (string, error) {
+		signatures.Add(1)
+		return sign(p)
+	}
+	read := func() apitest.Response {
+		return env.Do(apitest.Request{Method: http.MethodGet, Path: "/revocations?cursor=0", Token: testFeedToken})
+	}
+	tk := env.Login(apitest.AliceEmail, apitest.AlicePassword)
+	env.Do(apitest.Request{Method: http.MethodPost, Path: "/logout", Token: tk.AccessToken})
+
+	const readers = 20
+	answers := make(chan apitest.Response, readers)
+	var wg sync.WaitGroup
+	for range readers {
+		wg.Go(func() { answers <- read() })
+	}
+	wg.Wait()
+	close(answers)
+	var body string
+	for resp := range answers {
+		if resp.Code != 200 || (body != "" && resp.Body.String() != body) {
+			t.Fatalf("reader: %d; want 200 and the same page as the others", resp.Code)
+		}
+		body = resp.Body.String()
+	}
+	if n := signatures.Load(); n != 1 {
+		t.Fatalf("%d readers of the same page: %d signatures, want 1", readers, n)
+	}
+	// A new revocation makes a new page, signed once.
+	tk = env.Login(apitest.AliceEmail, apitest.AlicePassword)
+	env.Do(apitest.Request{Method: http.MethodPost, Path: "/logout", Token: tk.AccessToken})
+	if resp := read(); resp.Code != 200 || resp.Body.String() == body || signatures.Load() != 2 {
+		t.Fatalf("after another logout: %d, %d signatures; want a new page, 2 signatures", resp.Code, signatures.Load())
+	}
+	body = read().Body.String()
+	// Past the reuse period the same page is signed again, with a new iat.
+	env.Clock.Advance(11 * time.Second)
+	if resp := read(); resp.Code != 200 || resp.Body.String() == body || signatures.Load() != 3 {
+		t.Fatalf("11 s later: %d, %d signatures; want the page signed again (3)", resp.Code, signatures.Load())
 	}
 }
 

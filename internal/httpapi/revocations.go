@@ -11,9 +11,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/revenue-api/revenue-api/internal/apperr"
 	"github.com/revenue-api/revenue-api/internal/auth"
@@ -32,6 +34,47 @@ type RevocationFeed struct {
 	// so that a verifier starting while many revocations are live reads
 	// them in pages it can hold, not one page of any size.
 	PageSize int
+
+	signing singleflight.Group // one signature of a page for every reader waiting for it
+	mu      sync.Mutex
+	last    signedPage // the page signed last, answered again for a while
+}
+
+// signedPage is a page as signed, with its tag and when.
+type signedPage struct {
+	tag string
+	jws string
+	at  time.Time
+}
+
+// feedPageReuse is how long a signed page is answered again to readers
+// asking for the same page: every verifier long-polling a replica wakes at
+// the same revocation and asks for the same page, which then costs one
+// signature, not one per verifier. A page is valid for a minute from its
+// iat, so a reused one still has at least 50 seconds.
+const feedPageReuse = 10 * time.Second
+
+// signed returns page, named tag, signed: the last signature of the same
+// page if it is recent, else a new one, made once for all the readers
+// asking for it at the same time.
+func (f *RevocationFeed) signed(page revocation.Page, tag string, now time.Time) (string, error) {
+	f.mu.Lock()
+	last := f.last
+	f.mu.Unlock()
+	if last.tag == tag && !now.Before(last.at) && now.Sub(last.at) < feedPageReuse {
+		return last.jws, nil
+	}
+	v, err, _ := f.signing.Do(tag, func() (any, error) {
+		jws, err := f.Sign(page)
+		if err != nil {
+			return "", err
+		}
+		f.mu.Lock()
+		f.last = signedPage{tag: tag, jws: jws, at: now}
+		f.mu.Unlock()
+		return jws, nil
+	})
+	return v.(string), err
 }
 
 // DefaultFeedPageSize is the most revocations a page of the feed carries
@@ -121,7 +164,7 @@ func (s *Server) revocationFeed(c *gin.Context) {
 		// revocations above it than a page holds). That page is
 		// answered again, once it changed or after the wait.
 		if c.GetHeader("If-None-Match") != tag {
-			s.writeFeedPage(c, page)
+			s.writeFeedPage(c, page, tag, now)
 			return
 		}
 		if wait > 0 {
@@ -134,7 +177,7 @@ func (s *Server) revocationFeed(c *gin.Context) {
 			}
 		}
 		if page.More {
-			s.writeFeedPage(c, page)
+			s.writeFeedPage(c, page, tag, s.Now())
 		} else {
 			c.Status(http.StatusNotModified)
 		}
@@ -142,8 +185,8 @@ func (s *Server) revocationFeed(c *gin.Context) {
 	}
 }
 
-func (s *Server) writeFeedPage(c *gin.Context, page revocation.Page) {
-	signed, err := s.Feed.Sign(page)
+func (s *Server) writeFeedPage(c *gin.Context, page revocation.Page, tag string, now time.Time) {
+	signed, err := s.Feed.signed(page, tag, now)
 	if err != nil {
 		s.fail(c, err)
 		return
