@@ -198,84 +198,114 @@ func (h *harness) run(ctx context.Context) (*report, error) {
 	}
 
 	// One process per variant: CPU and memory figures are each its own.
-	api := func(name string, env ...string) (*proc, error) { return h.startAPI(ctx, name, env...) }
-	base := func(name, mode string, extra ...string) (*proc, error) {
-		return h.startBaseline(ctx, name, mode, extra...)
-	}
-	var err error
-	must := func(p *proc, e error) *proc {
-		err = errors.Join(err, e)
-		return p
+	// Only the variants -only selects are started: idle servers would
+	// still add noise (timers, the collector) to the ones measured.
+	wanted := func(endpoint, label string) bool {
+		return h.o.only == nil || h.o.only.MatchString(endpoint+" "+label)
 	}
 	const cacheOff = "REVENUE_TOKEN_CACHE_SIZE=0"
-	loginSrv := must(api("api-login"))
-	refreshSrv := must(api("api-refresh"))
-	pressureSrv := must(api("api-pressure"))
-	meCache, meNoCache := must(api("api-me-cache")), must(api("api-me-nocache", cacheOff))
-	meQuiet := must(api("api-me-cache-nolog", "REVENUE_LOG_LEVEL=warn"))
-	revCache, revNoCache := must(api("api-revenue-cache")), must(api("api-revenue-nocache", cacheOff))
 	// The same GET /me server on two copies of the database, one holding
 	// -revocations live revocations.
 	noRevs, manyRevs := "DATABASE_URL="+h.cluster.ConnString(dbNoRevocations), "DATABASE_URL="+h.cluster.ConnString(dbManyRevocations)
-	rev0Cache, revNCache := must(api("api-me-rev0-cache", noRevs)), must(api("api-me-revmany-cache", manyRevs))
-	rev0NoCache, revNNoCache := must(api("api-me-rev0-nocache", noRevs, cacheOff)), must(api("api-me-revmany-nocache", manyRevs, cacheOff))
+	type server struct {
+		name        string
+		mode        string   // a baseline's mode; "" for the service
+		args        []string // the service's environment, or a baseline's flags
+		revocations int      // live revocations the service must report at start (-1: not checked)
+	}
+	api := func(name string, env ...string) server { return server{name: name, args: env, revocations: -1} }
+	base := func(name, mode string, flags ...string) server {
+		return server{name: name, mode: mode, args: flags, revocations: -1}
+	}
+	withRevocations := func(s server, n int) server { s.revocations = n; return s }
+	startServer := func(s server) (*proc, error) {
+		if s.mode != "" {
+			return h.startBaseline(ctx, s.name, s.mode, s.args...)
+		}
+		p, err := h.startAPI(ctx, s.name, s.args...)
+		if err == nil && s.revocations >= 0 {
+			err = expectRevocations(p, s.revocations)
+		}
+		return p, err
+	}
+
+	// The login server also logs in the bearer every variant presents.
+	loginSrv, err := startServer(api("api-login"))
 	if err != nil {
 		return nil, err
-	}
-	for p, want := range map[*proc]int{rev0Cache: 0, rev0NoCache: 0, revNCache: h.o.revocations, revNNoCache: h.o.revocations} {
-		if err := expectRevocations(p, want); err != nil {
-			return nil, err
-		}
 	}
 	if err := h.login(ctx, loginSrv.url); err != nil {
 		return nil, err
 	}
-	meNoAuth, meJWT, meSession := must(base("baseline-me-noauth", modeNoAuth)), must(base("baseline-me-jwt", modeJWT)), must(base("baseline-me-session", modeSession))
-	meNoAuthHeaders := must(base("baseline-me-noauth-headers", modeNoAuth, "-headers"))
-	meJWTHeaders := must(base("baseline-me-jwt-headers", modeJWT, "-headers"))
-	revNoAuth, revJWT, revSession := must(base("baseline-revenue-noauth", modeNoAuth)), must(base("baseline-revenue-jwt", modeJWT)), must(base("baseline-revenue-session", modeSession))
-	if err != nil {
-		return nil, err
-	}
-
 	bearer := map[string]string{"Authorization": "Bearer " + h.token}
 	cookie := map[string]string{"Cookie": sessionCookie + "=" + h.identity.SessionID}
-	get := func(p *proc, path string, headers map[string]string) load {
-		return load{method: http.MethodGet, url: p.url + path, headers: headers, conns: h.o.conns}
-	}
 	loginLoad := func(p *proc, conns int) load {
 		body, _ := json.Marshal(map[string]string{"email": demoEmail, "password": demoPassword})
 		return load{method: http.MethodPost, url: p.url + "/login", body: string(body),
 			headers: map[string]string{"Content-Type": "application/json"}, conns: conns}
 	}
-	chains, refreshLoad, err := newRefreshChains(ctx, h.tmp, refreshSrv.url, h.o.refreshConns)
+	var variants []*variant
+	get := func(endpoint, path, label, kind string, srv server, headers map[string]string) error {
+		if !wanted(endpoint, label) {
+			return nil
+		}
+		p, err := startServer(srv)
+		if err != nil {
+			return err
+		}
+		variants = append(variants, &variant{endpoint: endpoint, label: label, kind: kind, proc: p,
+			load: load{method: http.MethodGet, url: p.url + path, headers: headers, conns: h.o.conns}})
+		return nil
+	}
+	me := func(label, kind string, srv server, headers map[string]string) error {
+		return get("GET /me", "/me", label, kind, srv, headers)
+	}
+	rev := func(label, kind string, srv server, headers map[string]string) error {
+		return get("GET /revenue", "/revenue", label, kind, srv, headers)
+	}
+	err = errors.Join(
+		me("revenue-api, token cache on (default)", kindAPI, api("api-me-cache"), bearer),
+		me("revenue-api, token cache off", kindAPINoCache, api("api-me-nocache", cacheOff), bearer),
+		me("revenue-api, cache on, no access log (REVENUE_LOG_LEVEL=warn)", kindAPIQuiet, api("api-me-cache-nolog", "REVENUE_LOG_LEVEL=warn"), bearer),
+		me("baseline: no authentication", modeNoAuth, base("baseline-me-noauth", modeNoAuth), bearer),
+		me("baseline: no authentication, the service's 5 response headers", kindNoAuthHeaders, base("baseline-me-noauth-headers", modeNoAuth, "-headers"), bearer),
+		me("baseline: minimal golang-jwt", modeJWT, base("baseline-me-jwt", modeJWT), bearer),
+		me("baseline: minimal golang-jwt, the service's 5 response headers", kindJWTHeaders, base("baseline-me-jwt-headers", modeJWT, "-headers"), bearer),
+		me("baseline: PostgreSQL session", modeSession, base("baseline-me-session", modeSession), cookie),
+		me(revocationLabel("on", 0), kindRev0Cache, withRevocations(api("api-me-rev0-cache", noRevs), 0), bearer),
+		me(revocationLabel("on", h.o.revocations), kindRevManyCache, withRevocations(api("api-me-revmany-cache", manyRevs), h.o.revocations), bearer),
+		me(revocationLabel("off", 0), kindRev0NoCache, withRevocations(api("api-me-rev0-nocache", noRevs, cacheOff), 0), bearer),
+		me(revocationLabel("off", h.o.revocations), kindRevManyNoCache, withRevocations(api("api-me-revmany-nocache", manyRevs, cacheOff), h.o.revocations), bearer),
+		rev("revenue-api, token cache on (default)", kindAPI, api("api-revenue-cache"), bearer),
+		rev("revenue-api, token cache off", kindAPINoCache, api("api-revenue-nocache", cacheOff), bearer),
+		rev("baseline: no authentication", modeNoAuth, base("baseline-revenue-noauth", modeNoAuth), bearer),
+		rev("baseline: minimal golang-jwt", modeJWT, base("baseline-revenue-jwt", modeJWT), bearer),
+		rev("baseline: PostgreSQL session", modeSession, base("baseline-revenue-session", modeSession), cookie),
+	)
 	if err != nil {
 		return nil, err
 	}
-	variants := []*variant{
-		{endpoint: "GET /me", label: "revenue-api, token cache on (default)", kind: kindAPI, proc: meCache, load: get(meCache, "/me", bearer)},
-		{endpoint: "GET /me", label: "revenue-api, token cache off", kind: kindAPINoCache, proc: meNoCache, load: get(meNoCache, "/me", bearer)},
-		{endpoint: "GET /me", label: "revenue-api, cache on, no access log (REVENUE_LOG_LEVEL=warn)", kind: kindAPIQuiet, proc: meQuiet, load: get(meQuiet, "/me", bearer)},
-		{endpoint: "GET /me", label: "baseline: no authentication", kind: modeNoAuth, proc: meNoAuth, load: get(meNoAuth, "/me", bearer)},
-		{endpoint: "GET /me", label: "baseline: no authentication, the service's 5 response headers", kind: kindNoAuthHeaders, proc: meNoAuthHeaders, load: get(meNoAuthHeaders, "/me", bearer)},
-		{endpoint: "GET /me", label: "baseline: minimal golang-jwt", kind: modeJWT, proc: meJWT, load: get(meJWT, "/me", bearer)},
-		{endpoint: "GET /me", label: "baseline: minimal golang-jwt, the service's 5 response headers", kind: kindJWTHeaders, proc: meJWTHeaders, load: get(meJWTHeaders, "/me", bearer)},
-		{endpoint: "GET /me", label: "baseline: PostgreSQL session", kind: modeSession, proc: meSession, load: get(meSession, "/me", cookie)},
-		{endpoint: "GET /me", label: revocationLabel("on", 0), kind: kindRev0Cache, proc: rev0Cache, load: get(rev0Cache, "/me", bearer)},
-		{endpoint: "GET /me", label: revocationLabel("on", h.o.revocations), kind: kindRevManyCache, proc: revNCache, load: get(revNCache, "/me", bearer)},
-		{endpoint: "GET /me", label: revocationLabel("off", 0), kind: kindRev0NoCache, proc: rev0NoCache, load: get(rev0NoCache, "/me", bearer)},
-		{endpoint: "GET /me", label: revocationLabel("off", h.o.revocations), kind: kindRevManyNoCache, proc: revNNoCache, load: get(revNNoCache, "/me", bearer)},
-		{endpoint: "GET /revenue", label: "revenue-api, token cache on (default)", kind: kindAPI, proc: revCache, load: get(revCache, "/revenue", bearer)},
-		{endpoint: "GET /revenue", label: "revenue-api, token cache off", kind: kindAPINoCache, proc: revNoCache, load: get(revNoCache, "/revenue", bearer)},
-		{endpoint: "GET /revenue", label: "baseline: no authentication", kind: modeNoAuth, proc: revNoAuth, load: get(revNoAuth, "/revenue", bearer)},
-		{endpoint: "GET /revenue", label: "baseline: minimal golang-jwt", kind: modeJWT, proc: revJWT, load: get(revJWT, "/revenue", bearer)},
-		{endpoint: "GET /revenue", label: "baseline: PostgreSQL session", kind: modeSession, proc: revSession, load: get(revSession, "/revenue", cookie)},
-		{endpoint: "POST /login", label: "revenue-api (argon2id, default cost)", kind: kindAPI, proc: loginSrv, load: loginLoad(loginSrv, h.o.loginConns)},
-		{endpoint: "POST /token/refresh", label: fmt.Sprintf("revenue-api, %d chains, each presenting the token it just got", h.o.refreshConns),
-			kind: kindAPI, proc: refreshSrv, load: refreshLoad, before: chains.topUp},
+	if label := "revenue-api (argon2id, default cost)"; wanted("POST /login", label) {
+		variants = append(variants, &variant{endpoint: "POST /login", label: label, kind: kindAPI, proc: loginSrv,
+			load: loginLoad(loginSrv, h.o.loginConns)})
 	}
-	if h.o.only != nil {
-		variants = slices.DeleteFunc(variants, func(v *variant) bool { return !h.o.only.MatchString(v.endpoint + " " + v.label) })
+	if label := fmt.Sprintf("revenue-api, %d chains, each presenting the token it just got", h.o.refreshConns); wanted("POST /token/refresh", label) {
+		refreshSrv, err := startServer(api("api-refresh"))
+		if err != nil {
+			return nil, err
+		}
+		chains, refreshLoad, err := newRefreshChains(ctx, h.tmp, refreshSrv.url, h.o.refreshConns)
+		if err != nil {
+			return nil, err
+		}
+		variants = append(variants, &variant{endpoint: "POST /token/refresh", label: label, kind: kindAPI, proc: refreshSrv,
+			load: refreshLoad, before: chains.topUp})
+	}
+	var pressureSrv *proc
+	if strings.Contains(h.o.phases, "pressure") {
+		if pressureSrv, err = startServer(api("api-pressure")); err != nil {
+			return nil, err
+		}
 	}
 	for i, v := range variants {
 		if v.script, err = v.load.script(h.tmp, fmt.Sprintf("variant-%d", i)); err != nil {
