@@ -121,7 +121,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	revoked.RegisterMetrics(reg, now)
 	var feed *httpapi.RevocationFeed
 	if cfg.RevocationFeedToken != "" {
-		feed = &httpapi.RevocationFeed{Token: cfg.RevocationFeedToken, Sign: signer.SignRevocations}
+		feed = &httpapi.RevocationFeed{Token: cfg.RevocationFeedToken, Sign: signer.SignRevocations, KeyID: signer.KeyID}
 	}
 	authSvc := auth.NewService(
 		postgres.NewUserStore(b.db), postgres.NewSessionStore(b.db), postgres.NewEventStore(b.db),

@@ -169,7 +169,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	})
 	var feed *httpapi.RevocationFeed
 	if cfg.RevocationFeedToken != "" {
-		feed = &httpapi.RevocationFeed{Token: cfg.RevocationFeedToken, Sign: signer.SignRevocations}
+		feed = &httpapi.RevocationFeed{Token: cfg.RevocationFeedToken, Sign: signer.SignRevocations, KeyID: signer.KeyID}
 	}
 	svc := auth.NewService(postgres.NewUserStore(db), postgres.NewSessionStore(db), postgres.NewEventStore(db),
 		signer, hasher, cfg.AuthPolicy(), log, clock.Now)

@@ -2,6 +2,10 @@ package httpapi_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -380,6 +384,46 @@ func TestRevocationFeedSignsAPageOnce(t *testing.T) {
 	env.Clock.Advance(11 * time.Second)
 	if resp := read(); resp.Code != 200 || resp.Body.String() == body || signatures.Load() != 3 {
 		t.Fatalf("11 s later: %d, %d signatures; want the page signed again (3)", resp.Code, signatures.Load())
+	}
+	// A new signing key signs the same page anew at once: the old key may
+	// be on its way out of the JWKS.
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := &token.Key{ID: token.Thumbprint(&priv.PublicKey), Public: &priv.PublicKey, Private: priv}
+	env.Keyring.Replace(token.NewKeySet([]*token.Key{env.Key, next}, next))
+	resp := read()
+	var header struct{ Kid string }
+	head, _, _ := strings.Cut(resp.Body.String(), ".")
+	if raw, err := base64.RawURLEncoding.DecodeString(head); err != nil || json.Unmarshal(raw, &header) != nil {
+		t.Fatalf("page %q: no JOSE header", resp.Body.String())
+	}
+	if resp.Code != 200 || header.Kid != next.ID || signatures.Load() != 4 {
+		t.Fatalf("after a key rotation: %d, kid %q, %d signatures; want the page signed with the new key %q (4)",
+			resp.Code, header.Kid, signatures.Load(), next.ID)
+	}
+}
+
+// A replica whose revocation state goes stale while it holds a long poll
+// says so when the wait ends, instead of vouching for the reader's page.
+func TestRevocationFeedLongPollEndsStale(t *testing.T) {
+	env := apitest.New(t, withFeed)
+	set := revocation.NewSet(2 * time.Second)
+	set.CatchUp(env.Clock.Now(), nil, 10)
+	h := env.WithRevocations(set)
+	first := env.DoWith(h, apitest.Request{Method: http.MethodGet, Path: "/revocations?cursor=10", Token: testFeedToken})
+	if first.Code != 200 {
+		t.Fatalf("first page: %d", first.Code)
+	}
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		env.Clock.Advance(5 * time.Second) // no confirmation comes meanwhile
+	}()
+	resp := env.DoWith(h, apitest.Request{Method: http.MethodGet, Path: "/revocations?cursor=10&wait=1", Token: testFeedToken,
+		Header: http.Header{"If-None-Match": {first.Header().Get("ETag")}}})
+	if resp.Code != http.StatusServiceUnavailable || resp.ProblemCode(t) != "revocations_unavailable" {
+		t.Fatalf("long poll that outlived the replica's confirmation: %d %s, want 503 revocations_unavailable", resp.Code, resp.Body.String())
 	}
 }
 

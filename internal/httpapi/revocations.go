@@ -34,6 +34,9 @@ type RevocationFeed struct {
 	// so that a verifier starting while many revocations are live reads
 	// them in pages it can hold, not one page of any size.
 	PageSize int
+	// KeyID names the key Sign signs with now; a page signed with another
+	// is not reused.
+	KeyID func() string
 
 	signing singleflight.Group // one signature of a page for every reader waiting for it
 	mu      sync.Mutex
@@ -58,6 +61,9 @@ const feedPageReuse = 10 * time.Second
 // page if it is recent, else a new one, made once for all the readers
 // asking for it at the same time.
 func (f *RevocationFeed) signed(page revocation.Page, tag string, now time.Time) (string, error) {
+	if f.KeyID != nil {
+		tag += " " + f.KeyID() // a new signing key signs anew: the old one may be withdrawn
+	}
 	f.mu.Lock()
 	last := f.last
 	f.mu.Unlock()
@@ -147,6 +153,7 @@ func (s *Server) revocationFeed(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	timeout := time.NewTimer(wait)
 	defer timeout.Stop()
+	waited := wait == 0
 	for {
 		changed := s.Revocations.Changed() // before reading: a change in between wakes the wait
 		now := s.Now()
@@ -158,26 +165,25 @@ func (s *Server) revocationFeed(c *gin.Context) {
 		page := s.Revocations.Since(cursor, now, s.Feed.pageSize())
 		tag := pageTag(page)
 		c.Header("ETag", tag)
-		// A 304 tells the reader it has everything: never for a page
-		// with more to follow, which the reader already has but which
-		// the watermark does not yet let this replica go past (more
-		// revocations above it than a page holds). That page is
-		// answered again, once it changed or after the wait.
 		if c.GetHeader("If-None-Match") != tag {
 			s.writeFeedPage(c, page, tag, now)
 			return
 		}
-		if wait > 0 {
+		if !waited {
 			select {
 			case <-changed:
-				continue
 			case <-c.Request.Context().Done():
 				return
 			case <-timeout.C:
+				waited = true // once more round: the state may have gone stale meanwhile
 			}
+			continue
 		}
+		// A 304 tells the reader it has everything: never for a page
+		// with more to follow (a reader asking for the one it has, from
+		// a replica behind the one that gave it).
 		if page.More {
-			s.writeFeedPage(c, page, tag, s.Now())
+			s.writeFeedPage(c, page, tag, now)
 		} else {
 			c.Status(http.StatusNotModified)
 		}

@@ -398,11 +398,14 @@ type Page struct {
 // A whole page carries the set's watermark as its cursor. The watermark
 // can be below cursor when this set lags the one the reader last asked:
 // the reader then asks again from the lower cursor, and misses nothing.
-// A page cut at limit ends at a change of XID, so one transaction's
-// revocations are never split (a page can exceed limit by the rest of
-// one transaction's), and its cursor is the next page's first XID, never
-// above the watermark: revocations of transactions still running can
-// only have higher XIDs.
+// A page is cut at limit only where the XID changes (one transaction's
+// revocations are never split: a page can exceed limit by the rest of one
+// transaction's) and only at or below the watermark: its cursor is the
+// next page's first XID, and the reader then has every revocation below
+// it, while a transaction above the watermark may still be running and
+// commit below any later XID. So every page with more to follow moves the
+// reader's cursor forward, and the revocations at or above the watermark
+// all go in the last page.
 func (s *Set) Since(cursor uint64, now time.Time, limit int) Page {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -415,8 +418,8 @@ func (s *Set) Since(cursor uint64, now time.Time, limit int) Page {
 		if n >= r.expiresAt {
 			continue
 		}
-		if limit > 0 && len(out) >= limit && r.xid != lastXID {
-			return Page{Revocations: out, Cursor: min(r.xid, s.watermark), More: true}
+		if limit > 0 && len(out) >= limit && r.xid != lastXID && r.xid <= s.watermark {
+			return Page{Revocations: out, Cursor: r.xid, More: true}
 		}
 		lastXID = r.xid
 		out = append(out, Revocation{ID: p.id, XID: r.xid, Kind: r.kind, Subject: r.subject.String(),

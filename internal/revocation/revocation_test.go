@@ -276,27 +276,41 @@ func TestSinceInPages(t *testing.T) {
 }
 
 // A page is never cut above the watermark: transactions below it may still
-// commit, and a reader sent past them would never read them.
+// commit, and a reader sent past them would never read them. What is at or
+// above the watermark goes in the last page, so a reader always finishes.
 func TestSincePagesStopAtTheWatermark(t *testing.T) {
 	s := revocation.NewSet(0)
 	for i := range 6 {
 		s.Add(t0, sessionRev(int64(i+1), uint64(100+i), fmt.Sprintf("%08x-0000-4000-8000-000000000003", i)))
 	}
 	s.CatchUp(t0, nil, 102) // 100 and 101 are settled; 102..105 committed early
-	page := s.Since(0, t0, 3)
-	if !page.More || page.Cursor != 102 || len(page.Revocations) != 3 {
-		t.Fatalf("first page: %d revocations, cursor %d, more %v; want 3, cursor 102 (the watermark), more", len(page.Revocations), page.Cursor, page.More)
+	read, sizes, last := readAll(t, s, 0, 2)
+	if len(read) != 6 || last.Cursor != 102 || fmt.Sprint(sizes) != "[2 4]" {
+		t.Fatalf("pages of 2: read %d in pages %v up to %d; want 2 below the watermark, then the 4 from it in the last page, up to 102",
+			len(read), sizes, last.Cursor)
 	}
-	// From the watermark the same revocations come again until it moves:
-	// more than a page above it cannot be passed yet.
-	page = s.Since(102, t0, 3)
-	if !page.More || page.Cursor != 102 {
-		t.Fatalf("from the watermark: cursor %d, more %v; want 102 and more", page.Cursor, page.More)
+	// A reader at the watermark gets everything from it in one last page,
+	// however many that is.
+	if page := s.Since(102, t0, 1); page.More || len(page.Revocations) != 4 || page.Cursor != 102 {
+		t.Fatalf("from the watermark, pages of 1: %d revocations, more %v, cursor %d; want the last page: all 4, cursor 102",
+			len(page.Revocations), page.More, page.Cursor)
 	}
-	s.CatchUp(t0, nil, 106)
-	read, _, last := readAll(t, s, 102, 3)
-	if len(read) != 4 || read[0].ID != 3 || read[3].ID != 6 || last.Cursor != 106 {
-		t.Fatalf("after the watermark moved: read %+v up to %d, want rows 3..6 up to 106", read, last.Cursor)
+}
+
+// A transaction that commits after later ones, added alone, takes its place
+// in the feed order: a reader from an earlier cursor gets it.
+func TestSinceOrdersALateCommit(t *testing.T) {
+	s := revocation.NewSet(0)
+	for i, xid := range []uint64{10, 11, 12, 5, 13, 14} {
+		s.Add(t0, sessionRev(int64(i+1), xid, fmt.Sprintf("%08x-0000-4000-8000-000000000004", i)))
+	}
+	s.CatchUp(t0, nil, 20)
+	if page := s.Since(12, t0, 0); len(page.Revocations) != 3 {
+		t.Fatalf("Since(12): %d revocations, want 3 (12, 13, 14)", len(page.Revocations))
+	}
+	read, _, _ := readAll(t, s, 0, 2)
+	if len(read) != 6 || read[0].XID != 5 {
+		t.Fatalf("paged from 0: %+v; want all 6, the late 5 first", read)
 	}
 }
 

@@ -246,7 +246,7 @@ const minPollGap = 10 * time.Millisecond
 // Run polls until ctx ends. Failures are logged once per change of error;
 // the set's lag grows meanwhile, and the process's staleness policy decides.
 func (f *FeedPoller) Run(ctx context.Context) {
-	var lastErr string
+	var lastErr, lastPage string
 	for {
 		err := f.Poll(ctx)
 		switch {
@@ -261,12 +261,13 @@ func (f *FeedPoller) Run(ctx context.Context) {
 		switch {
 		case err != nil:
 			pause = f.Interval
-		case f.more:
+		case f.more && f.etag != lastPage:
 			// The rest of a catch-up: the issuer answers the next page at
 			// once (it differs from the one named by If-None-Match).
-		case f.LongPoll == 0:
-			pause = f.Interval
+		case f.LongPoll == 0 || f.more:
+			pause = f.Interval // a page with more to follow came again
 		}
+		lastPage = f.etag
 		select {
 		case <-ctx.Done():
 			return

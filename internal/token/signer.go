@@ -78,6 +78,14 @@ func (s *Signer) Issue(id auth.Identity) (string, time.Time, error) {
 	return signed, exp, nil
 }
 
+// KeyID is the kid of the key the signer signs with now ("" with none).
+func (s *Signer) KeyID() string {
+	if k := s.keys.Set().Signing(); k != nil {
+		return k.ID
+	}
+	return ""
+}
+
 // sign makes a JWS of claims with typ and the signing key's kid.
 func (s *Signer) sign(claims jwt.Claims, typ string) (string, error) {
 	k, err := s.signingKey()
