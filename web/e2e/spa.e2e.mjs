@@ -32,12 +32,25 @@ let page;
 // Console errors and uncaught exceptions of every page, checked at the end.
 const consoleErrors = [];
 
-function watchConsole(watched) {
+function watchConsole(watched, errors = consoleErrors) {
   watched.setDefaultTimeout(STEP_TIMEOUT_MS);
   watched.on('console', (message) => {
-    if (message.type() === 'error') consoleErrors.push(message.text());
+    if (message.type() === 'error') errors.push(message.text());
   });
-  watched.on('pageerror', (error) => consoleErrors.push(`uncaught: ${error.message}`));
+  watched.on('pageerror', (error) => errors.push(`uncaught: ${error.message}`));
+}
+
+// Chromium logs every 4xx answer (wrong password, revoked token, refused
+// refresh, bob's 403) as "Failed to load resource"; those are no app errors.
+// Going offline on purpose (the failed-load step) logs
+// ERR_INTERNET_DISCONNECTED the same way.
+function unexpectedConsoleErrors(errors) {
+  return errors.filter(
+    (text) =>
+      !/^Failed to load resource: (the server responded with a status of 4\d\d\b|net::ERR_INTERNET_DISCONNECTED$)/.test(
+        text,
+      ),
+  );
 }
 
 before(async () => {
@@ -58,21 +71,32 @@ function screenshot(name, on = page) {
   return on.screenshot({ path: `${RESULTS_DIR}${name}.png`, fullPage: true });
 }
 
-const afterLayout = () =>
-  page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+const afterLayout = (on = page) =>
+  on.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
 
 // The state on screen once more: dark (`name-dark`) and on a 390 px wide
 // screen (`name-phone`), then back to light at the desktop width.
-async function screenshotDarkAndPhone(name) {
-  await page.emulateMedia({ colorScheme: 'dark' });
-  await screenshot(`${name}-dark`);
-  await page.emulateMedia({ colorScheme: 'light' });
-  const desktop = page.viewportSize();
-  await page.setViewportSize({ width: 390, height: 844 });
-  await afterLayout();
-  await screenshot(`${name}-phone`);
-  await page.setViewportSize(desktop);
-  await afterLayout();
+async function screenshotDarkAndPhone(name, on = page) {
+  await on.emulateMedia({ colorScheme: 'dark' });
+  await screenshot(`${name}-dark`, on);
+  await on.emulateMedia({ colorScheme: 'light' });
+  const desktop = on.viewportSize();
+  await on.setViewportSize({ width: 390, height: 844 });
+  await afterLayout(on);
+  await screenshot(`${name}-phone`, on);
+  await on.setViewportSize(desktop);
+  await afterLayout(on);
+}
+
+// At 390 px wide the page must not scroll sideways.
+async function expectFitsPhone(what, on = page) {
+  const desktop = on.viewportSize();
+  await on.setViewportSize({ width: 390, height: 844 });
+  await afterLayout(on);
+  const width = await on.evaluate(() => document.documentElement.scrollWidth);
+  await on.setViewportSize(desktop);
+  await afterLayout(on);
+  assert.ok(width <= 390, `${what} on a 390 px phone: ${width} px wide, it scrolls sideways`);
 }
 
 const focusedTestId = () => page.evaluate(() => document.activeElement?.dataset.testid);
@@ -630,8 +654,13 @@ test('single-page app against the real API', async (t) => {
     const earlier = monthFromNow(-2);
     const before = await amountOnServer(earlier);
     const bad = `month,amount\n${earlier},100\n${month},"12,5"\n`;
+    // Waited for before the focus: Playwright turns the interception of file
+    // choosers on (and off again after each) without waiting for it, and a
+    // Space that outruns it opens a chooser that Playwright never sees.
+    const chosen = page.waitForEvent('filechooser');
     await byTestId('import-file').focus();
-    const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Space')]);
+    await page.keyboard.press('Space');
+    const chooser = await chosen;
     await chooser.setFiles({ name: 'figures.csv', mimeType: 'text/csv', buffer: Buffer.from(bad) });
     await byTestId('import-error').first().waitFor();
     assert.deepEqual(await byTestId('import-error').allInnerTexts(), [
@@ -653,8 +682,10 @@ test('single-page app against the real API', async (t) => {
     assert.equal(await amountOnServer(month), 12_345_678, 'Cancel writes nothing');
 
     // The corrected file: a preview with counts, then Import.
+    const chosenAgain = page.waitForEvent('filechooser');
     await byTestId('import-file').focus();
-    const [again] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Space')]);
+    await page.keyboard.press('Space');
+    const again = await chosenAgain;
     await again.setFiles({
       name: 'figures.csv',
       mimeType: 'text/csv',
@@ -742,16 +773,212 @@ test('single-page app against the real API', async (t) => {
   });
 
   await t.test('the console has no errors but the failed requests the steps expect', async () => {
-    // Chromium logs every 4xx answer (wrong password, revoked token, refused
-    // refresh, bob's 403) as "Failed to load resource"; those are no app errors.
-    // Going offline on purpose (the failed-load step) logs
-    // ERR_INTERNET_DISCONNECTED the same way.
-    const unexpected = consoleErrors.filter(
-      (text) =>
-        !/^Failed to load resource: (the server responded with a status of 4\d\d\b|net::ERR_INTERNET_DISCONNECTED$)/.test(
-          text,
-        ),
+    assert.deepEqual(unexpectedConsoleErrors(consoleErrors), []);
+  });
+});
+
+// Stands apart from the visit above: its own browser contexts, users signed
+// in afresh, and a month of its own (no other step reads 2001), created
+// through the API and removed again, so the figures end as they began.
+test('removing a month, recent changes, and ending a session elsewhere', async (t) => {
+  const errors = [];
+  const contexts = [];
+  // A page in a browser of its own (its own cookies: another "device").
+  async function openBrowser(options = {}) {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, ...options });
+    contexts.push(context);
+    const opened = await context.newPage();
+    watchConsole(opened, errors);
+    return opened;
+  }
+  async function signInOn(on, { email, password }, path = '/') {
+    await on.goto(new URL(path, BASE_URL).href);
+    await on.getByTestId('login-email').fill(email);
+    await on.getByTestId('login-password').fill(password);
+    await on.getByTestId('login-submit').click();
+    await on.getByTestId('current-user').waitFor();
+  }
+  const focusedOn = (on) => on.evaluate(() => document.activeElement?.dataset.testid);
+  t.after(() => Promise.all(contexts.map((context) => context.close())));
+
+  await t.test('carol (admin) removes a month, asked first, and sees it in Recent changes', async () => {
+    const month = '2001-02';
+    const login = await apiCall('/login', { method: 'POST', body: CAROL });
+    assert.equal(login.status, 200, JSON.stringify(login.body));
+    const token = login.body.access_token;
+    const put = await apiCall(`/revenue/months/${month}`, {
+      method: 'PUT',
+      token,
+      body: { amount_cents: 424_200 },
+    });
+    assert.ok([200, 201].includes(put.status), JSON.stringify(put.body));
+
+    const admin = await openBrowser();
+    await signInOn(admin, CAROL, `/?from=${month}&to=${month}`);
+    const row = admin.locator(`[data-testid="revenue-row"][data-month="${month}"]`);
+    await row.waitFor();
+    await admin.getByTestId('recent-changes').waitFor();
+
+    // Remove, by keyboard: the question comes with the focus on Cancel, and
+    // Escape leaves it without a request.
+    let deletes = 0;
+    admin.on('request', (request) => {
+      if (request.method() === 'DELETE') deletes += 1;
+    });
+    await row.getByTestId('remove-month').focus();
+    await admin.keyboard.press('Enter');
+    await admin.getByTestId('remove-confirmation').waitFor();
+    assert.equal(
+      await admin.getByTestId('remove-confirmation').locator('span').first().innerText(),
+      'Remove February 2001 ($4,242.00)?',
     );
-    assert.deepEqual(unexpected, []);
+    assert.equal(await focusedOn(admin), 'remove-cancel');
+    await admin.keyboard.press('Escape');
+    await admin.getByTestId('remove-confirmation').waitFor({ state: 'detached' });
+    assert.equal(await focusedOn(admin), 'remove-month');
+    assert.equal(deletes, 0, 'nothing is sent before "Remove"');
+
+    await admin.keyboard.press('Enter');
+    await admin.getByTestId('remove-confirmation').waitFor();
+    await expectAccessible('a removal asked for', admin);
+    await screenshot('21-admin-remove-asked', admin);
+    await screenshotDarkAndPhone('21-admin-remove-asked', admin);
+    await expectFitsPhone('a removal asked for', admin);
+    await admin.keyboard.press('Shift+Tab');
+    assert.equal(await focusedOn(admin), 'remove-confirm');
+    const removed = admin.waitForResponse(
+      (response) =>
+        new URL(response.url()).pathname === `/revenue/months/${month}` &&
+        response.request().method() === 'DELETE',
+    );
+    await admin.keyboard.press('Enter');
+    const answer = await removed;
+    assert.equal(answer.status(), 204);
+    assert.match(
+      answer.request().headers()['if-match'] ?? '',
+      /^"rev-\d+"$/,
+      'the removal is If-Match the figures shown',
+    );
+
+    // The figures reloaded without it; what happened is said, and has the focus.
+    await admin.getByTestId('revenue-empty').waitFor();
+    assert.equal(await admin.getByTestId('remove-message').innerText(), 'Removed February 2001 ($4,242.00).');
+    assert.equal(await focusedOn(admin), 'remove-message');
+    const onServer = await apiCall(`/revenue?from=${month}&to=${month}`, { token });
+    assert.equal(onServer.status, 200);
+    assert.deepEqual(onServer.body.months, [], 'removed on the server');
+
+    // Recent changes (loaded again for the figures' new version): the
+    // month's newest change is this removal, by carol, through the API.
+    await admin.waitForFunction(
+      (m) =>
+        document
+          .querySelector(`[data-testid="change-row"][data-month="${m}"] [data-testid="change-amounts"]`)
+          ?.textContent.startsWith('Removed'),
+      month,
+    );
+    const change = admin.locator(`[data-testid="change-row"][data-month="${month}"]`).first();
+    assert.equal(await change.getByTestId('change-amounts').innerText(), 'Removed $4,242.00');
+    assert.equal(await change.getByTestId('change-actor').innerText(), CAROL.email);
+    assert.equal(await change.getByTestId('change-source').innerText(), 'API');
+    assert.equal(await change.locator('th').innerText(), 'Feb 2001');
+    // The list is newest first, as the API gives it.
+    const listed = await apiCall('/revenue/changes?limit=5', { token });
+    assert.equal(listed.status, 200);
+    const rows = await admin.getByTestId('change-row').evaluateAll((all) => all.map((r) => r.dataset.month));
+    assert.deepEqual(
+      rows.slice(0, listed.body.changes.length),
+      listed.body.changes.map((c) => c.month),
+    );
+    assert.equal(listed.body.changes.find((c) => c.month === month)?.new_amount_cents, null);
+    await expectAccessible('the dashboard with recent changes', admin);
+    await screenshot('22-admin-removed', admin);
+    await screenshotDarkAndPhone('22-admin-removed', admin);
+    await expectFitsPhone('the recent changes', admin);
+
+    await admin.getByTestId('logout').click();
+    await admin.getByTestId('login-form').waitFor();
+    await apiCall('/logout', { method: 'POST', token });
+  });
+
+  await t.test('alice, signed in on two browsers, ends the other one from the first', async () => {
+    const firefox = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0';
+    const there = await openBrowser({ userAgent: firefox });
+    await signInOn(there, ALICE);
+    await there.getByTestId('revenue-chart').waitFor();
+    const here = await openBrowser();
+    await signInOn(here, ALICE);
+    await here.getByTestId('revenue-chart').waitFor();
+
+    // Sessions, from the user bar: this browser marked, the other listed.
+    const toggle = here.getByTestId('sessions-toggle');
+    assert.equal(await toggle.getAttribute('aria-expanded'), 'false');
+    await toggle.click();
+    await here.getByTestId('session-list').waitFor();
+    assert.equal(await toggle.getAttribute('aria-expanded'), 'true');
+    const current = here.locator('[data-testid="session"][data-current="true"]');
+    assert.equal(await current.count(), 1);
+    assert.match(await current.innerText(), /this browser/);
+    assert.equal(
+      await current.getByTestId('session-end').count(),
+      0,
+      'this browser is signed out, not ended',
+    );
+    assert.equal(await current.getByTestId('session-sign-out').count(), 1);
+    const other = here.locator('[data-testid="session"]', { hasText: 'Firefox on Windows' });
+    assert.equal(await other.count(), 1, 'the other browser is listed by its user agent');
+    assert.match(await other.innerText(), /Signed in .+ · last used .+ · from 127\.0\.0\.1/);
+    await expectAccessible('the sessions panel', here);
+    await screenshot('23-sessions', here);
+    await screenshotDarkAndPhone('23-sessions', here);
+    await expectFitsPhone('the sessions panel', here);
+
+    const ended = here.waitForResponse(
+      (response) =>
+        new URL(response.url()).pathname.startsWith('/sessions/') && response.request().method() === 'DELETE',
+    );
+    await other.getByTestId('session-end').click();
+    assert.equal((await ended).status(), 204);
+    assert.equal(
+      await here.getByTestId('sessions-message').innerText(),
+      'Ended the session on Firefox on Windows: it is signed out there.',
+    );
+    await other.waitFor({ state: 'detached' });
+    assert.equal(await current.count(), 1, 'this browser stays listed');
+
+    // The other browser's next request is refused: back to the login form,
+    // every figure gone.
+    const refused = there.waitForResponse((response) => new URL(response.url()).pathname === '/revenue');
+    await there.getByTestId('revenue-reload').click();
+    assert.equal((await refused).status(), 401);
+    await there.getByTestId('login-form').waitFor();
+    assert.match(await there.getByTestId('session-ended').innerText(), /session (was|has) ended/i);
+    for (const id of ['revenue-row', 'revenue-chart', 'current-user']) {
+      assert.equal(await there.getByTestId(id).count(), 0, `no ${id} on the other browser`);
+    }
+    await screenshot('24-session-ended-there', there);
+
+    // This one goes on.
+    const reloaded = here.waitForResponse(
+      (response) => new URL(response.url()).pathname === '/revenue' && response.ok(),
+    );
+    await here.getByTestId('revenue-reload').click();
+    await reloaded;
+    assert.ok((await here.getByTestId('revenue-row').count()) > 0);
+
+    // Close gives the focus back to the Sessions button; Sign out in the
+    // panel is the ordinary logout (the refresh cookie goes too).
+    await here.getByTestId('sessions-close').click();
+    await here.getByTestId('sessions-panel').waitFor({ state: 'detached' });
+    assert.equal(await focusedOn(here), 'sessions-toggle');
+    await toggle.press('Enter');
+    await here.getByTestId('session-sign-out').click();
+    await here.getByTestId('login-form').waitFor();
+    await here.reload();
+    await here.getByTestId('login-form').waitFor();
+  });
+
+  await t.test('the console has no errors but the failed requests the steps expect', async () => {
+    assert.deepEqual(unexpectedConsoleErrors(errors), []);
   });
 });

@@ -1,8 +1,9 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useId, useRef, useState } from 'react';
 import { SESSION_ENDED, SESSION_REVOKED } from './api/problem.js';
 import ErrorNotice from './components/ErrorNotice.jsx';
 import LoginForm from './components/LoginForm.jsx';
 import RevenuePanel from './components/RevenuePanel.jsx';
+import SessionsPanel from './components/SessionsPanel.jsx';
 import UserBar from './components/UserBar.jsx';
 import { describeError, isTemporarilyUnavailable, retryDelayMs } from './messages.js';
 import { useSessionCheck } from './useSessionCheck.js';
@@ -30,6 +31,12 @@ function withUnavailable(error) {
 // signed out (the login form) or signed in (user, logout and revenue).
 export default function App({ api }) {
   const [session, setSession] = useState({ status: 'checking' });
+  // "Your sessions", opened from the user bar; closing it gives the focus
+  // back to the button that opened it.
+  const [sessionsOpen, setSessionsOpen] = useState(false);
+  const sessionsButton = useRef(null);
+  const sessionsPanelId = useId();
+  const signedIn = session.status === 'signed-in';
 
   const restore = useCallback(async () => {
     setSession({ status: 'checking' });
@@ -63,6 +70,16 @@ export default function App({ api }) {
   // stays on screen.
   useEffect(() => api.onSessionEnded((error) => setSession(sessionOver(error))), [api]);
 
+  // Whoever signs in next starts with the panel closed.
+  useEffect(() => {
+    if (!signedIn) setSessionsOpen(false);
+  }, [signedIn]);
+
+  function closeSessions() {
+    setSessionsOpen(false);
+    sessionsButton.current?.focus();
+  }
+
   // Notices a session ended elsewhere even when the user does nothing.
   useSessionCheck(api, {
     enabled: session.status === 'signed-in',
@@ -84,8 +101,20 @@ export default function App({ api }) {
     <main className="app">
       <header className="app-header">
         <h1>Revenue</h1>
-        {session.status === 'signed-in' && <UserBar user={session.user} onLogout={logout} />}
+        {signedIn && (
+          <UserBar
+            user={session.user}
+            onLogout={logout}
+            sessionsOpen={sessionsOpen}
+            sessionsPanelId={sessionsPanelId}
+            onToggleSessions={() => (sessionsOpen ? closeSessions() : setSessionsOpen(true))}
+            sessionsButton={sessionsButton}
+          />
+        )}
       </header>
+      {signedIn && sessionsOpen && (
+        <SessionsPanel api={api} id={sessionsPanelId} onSignOut={logout} onClose={closeSessions} />
+      )}
       {session.status === 'checking' && (
         <p className="card" role="status" data-testid="session-loading">
           Loading…

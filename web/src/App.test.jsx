@@ -219,6 +219,103 @@ describe('App', () => {
   });
 });
 
+describe('App: your sessions', () => {
+  const THIS = {
+    id: 's1',
+    created_at: '2026-11-27T09:00:00Z',
+    last_used_at: '2026-11-27T16:00:00Z',
+    idle_expires_at: '2026-12-11T16:00:00Z',
+    expires_at: '2026-12-27T09:00:00Z',
+    client_ip: '127.0.0.1',
+    user_agent:
+      'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+    current: true,
+  };
+  const OTHER = { ...THIS, id: 's2', user_agent: 'curl/8.5.0', current: false };
+
+  function sessionsApi(overrides = {}) {
+    return fakeApi({
+      restoreSession: vi.fn(async () => true),
+      listSessions: vi.fn(async () => [THIS, OTHER]),
+      deleteSession: vi.fn(async () => {}),
+      ...overrides,
+    });
+  }
+
+  it('opens from the user bar, and closing gives the focus back to its button', async () => {
+    const api = sessionsApi();
+    const page = await render(<App api={api} />);
+    await settle();
+    const toggle = page.byTestId('sessions-toggle');
+    expect(toggle.getAttribute('aria-expanded')).toBe('false');
+    expect(toggle.hasAttribute('aria-controls')).toBe(false);
+    expect(page.byTestId('sessions-panel')).toBeNull();
+
+    await click(toggle);
+    await settle();
+    const panel = page.byTestId('sessions-panel');
+    expect(toggle.getAttribute('aria-expanded')).toBe('true');
+    expect(toggle.getAttribute('aria-controls')).toBe(panel.id);
+    expect(page.allByTestId('session')).toHaveLength(2);
+    expect(page.byTestId('session-this')).not.toBeNull();
+    // The dashboard stays under it.
+    expect(page.allByTestId('revenue-row')).toHaveLength(2);
+
+    await click(page.byTestId('sessions-close'));
+    expect(page.byTestId('sessions-panel')).toBeNull();
+    expect(toggle.getAttribute('aria-expanded')).toBe('false');
+    expect(document.activeElement).toBe(toggle);
+
+    // The button closes it too, and each opening asks for the list afresh.
+    await click(toggle);
+    await settle();
+    expect(api.listSessions).toHaveBeenCalledTimes(2);
+    await click(toggle);
+    expect(page.byTestId('sessions-panel')).toBeNull();
+  });
+
+  it('"Sign out" on this browser’s session is the ordinary logout', async () => {
+    const api = sessionsApi();
+    const page = await render(<App api={api} />);
+    await settle();
+    await click(page.byTestId('sessions-toggle'));
+    await settle();
+
+    await click(page.byTestId('session-sign-out'));
+    await settle();
+
+    expect(api.logout).toHaveBeenCalledTimes(1);
+    expect(api.deleteSession).not.toHaveBeenCalled();
+    expect(page.byTestId('login-form')).not.toBeNull();
+    expect(page.byTestId('sessions-panel')).toBeNull();
+
+    // Whoever signs in next finds it closed.
+    await signIn(page, 'alice@example.com', 'alice-password-1');
+    expect(page.byTestId('current-user')).not.toBeNull();
+    expect(page.byTestId('sessions-panel')).toBeNull();
+    expect(page.byTestId('sessions-toggle').getAttribute('aria-expanded')).toBe('false');
+  });
+
+  it('leaves for the login form when this session turns out to be over', async () => {
+    const api = sessionsApi();
+    api.deleteSession = vi.fn(async () => {
+      throw api.endSession(SESSION_REVOKED);
+    });
+    const page = await render(<App api={api} />);
+    await settle();
+    await click(page.byTestId('sessions-toggle'));
+    await settle();
+
+    await click(page.byTestId('session-end'));
+    await settle();
+
+    expect(api.deleteSession).toHaveBeenCalledWith('s2');
+    expect(page.byTestId('sessions-panel')).toBeNull();
+    expect(page.byTestId('session-ended').textContent).toBe('This session was ended. Log in again.');
+    expectNoRevenueShown(page);
+  });
+});
+
 // With a fake clock: runs the timers due within `ms`, then the promise
 // callbacks and renders they cause.
 async function advance(ms) {

@@ -52,3 +52,12 @@ export function formatMonth(month, locale, options = { month: 'short', year: 'nu
     new Date(Date.UTC(year, monthNumber - 1, 1)),
   );
 }
+
+// An RFC 3339 instant from the API → "Nov 27, 2026, 4:05 PM", in the
+// browser's time zone (tests pass `timeZone`); "" for a missing or unreadable
+// one.
+export function formatDateTime(instant, locale, { timeZone } = {}) {
+  const date = new Date(instant ?? NaN);
+  if (Number.isNaN(date.getTime())) return '';
+  return new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short', timeZone }).format(date);
+}

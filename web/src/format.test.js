@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { formatAmount, formatChangePercent, formatCompactAmount, formatMonth, formatSignedAmount } from './format.js';
+import {
+  formatAmount,
+  formatChangePercent,
+  formatCompactAmount,
+  formatDateTime,
+  formatMonth,
+  formatSignedAmount,
+} from './format.js';
 
 describe('formatAmount', () => {
   it('turns cents into dollars', () => {
@@ -42,5 +49,20 @@ describe('axis and change formats', () => {
     expect(formatSignedAmount(0, 'USD', 'en-US')).toBe('$0.00');
     expect(formatChangePercent(0.1234, 'en-US')).toBe('+12.3%');
     expect(formatChangePercent(-0.5, 'en-US')).toBe('-50%');
+  });
+});
+
+describe('formatDateTime', () => {
+  it('formats an API instant in the given time zone, and nothing for a missing one', () => {
+    // Intl may put a narrow no-break space before AM/PM.
+    const shown = (text) => text.replace(/\u202f/g, ' ');
+    expect(shown(formatDateTime('2026-11-27T16:05:09Z', 'en-US', { timeZone: 'UTC' }))).toBe(
+      'Nov 27, 2026, 4:05 PM',
+    );
+    expect(shown(formatDateTime('2026-11-27T16:05:09Z', 'en-US', { timeZone: 'America/New_York' }))).toBe(
+      'Nov 27, 2026, 11:05 AM',
+    );
+    expect(formatDateTime(null, 'en-US')).toBe('');
+    expect(formatDateTime('not a date', 'en-US')).toBe('');
   });
 });

@@ -246,6 +246,41 @@ export function createApiClient({
       return { ...answer.data, etag: answer.etag };
     },
 
+    // DELETE /revenue/months/{month} (revenue:write): `etag`, the figures'
+    // new version. 404 not_found when the month has no figure; 412 when the
+    // figures are no longer at `etag`.
+    async deleteMonth(month, { etag } = {}) {
+      const answer = await authorized(`/revenue/months/${encodeURIComponent(month)}`, {
+        method: 'DELETE',
+        headers: ifMatch(etag),
+        withETag: true,
+      });
+      return { etag: answer.etag };
+    },
+
+    // GET /revenue/changes (revenue:write): {changes, next_cursor}, newest
+    // first; `cursor` is the previous page's next_cursor.
+    getRevenueChanges({ cursor, limit } = {}) {
+      const query = new URLSearchParams();
+      if (cursor) query.set('cursor', cursor);
+      if (limit) query.set('limit', String(limit));
+      const search = query.toString();
+      return authorized(search ? `/revenue/changes?${search}` : '/revenue/changes');
+    },
+
+    // GET /sessions: the caller's active sessions, the current one `current`.
+    async listSessions() {
+      const { sessions } = await authorized('/sessions');
+      return sessions;
+    },
+
+    // DELETE /sessions/{id}: ends one of the caller's sessions (404
+    // not_found when it has ended already). For this browser's own session
+    // use logout(), which also clears the refresh cookie.
+    async deleteSession(id) {
+      await authorized(`/sessions/${encodeURIComponent(id)}`, { method: 'DELETE' });
+    },
+
     // Called with the SESSION_ENDED or SESSION_REVOKED error when a data call
     // finds the session over; returns an unsubscribe.
     onSessionEnded(listener) {

@@ -547,3 +547,90 @@ describe('revenue writes', () => {
     expect(real.method).toBe('POST');
   });
 });
+
+describe('removing a month and the changes', () => {
+  it('sends DELETE If-Match the figures shown and reads the new ETag', async () => {
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'DELETE /revenue/months/2026-03': [
+        () => new Response(null, { status: 204, headers: { ETag: '"rev-9"' } }),
+      ],
+    });
+    const api = client(server);
+    await api.login('a@example.com', 'p');
+
+    await expect(api.deleteMonth('2026-03', { etag: '"rev-8"' })).resolves.toEqual({ etag: '"rev-9"' });
+
+    const removal = server.requests.at(-1);
+    expect(removal.method).toBe('DELETE');
+    expect(removal.body).toBeUndefined();
+    expect(removal.headers).toMatchObject({ Authorization: 'Bearer access-1', 'If-Match': '"rev-8"' });
+    expect(removal.headers['Content-Type']).toBeUndefined();
+  });
+
+  it('passes on a 404 (no figure) and a 412 (figures changed)', async () => {
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'DELETE /revenue/months/2026-03': [
+        () => problem(404, 'not_found'),
+        () => problem(412, 'precondition_failed'),
+      ],
+    });
+    const api = client(server);
+    await api.login('a@example.com', 'p');
+    await expect(api.deleteMonth('2026-03', { etag: '"rev-8"' })).rejects.toMatchObject({
+      status: 404,
+      code: 'not_found',
+    });
+    await expect(api.deleteMonth('2026-03', { etag: '"rev-8"' })).rejects.toMatchObject({
+      status: 412,
+      code: 'precondition_failed',
+    });
+  });
+
+  it('asks for a page of changes, the next one with the cursor given', async () => {
+    const page = { changes: [{ id: '7', month: '2026-03' }], next_cursor: '7' };
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'GET /revenue/changes': [() => json(200, page), () => json(200, { changes: [], next_cursor: null })],
+    });
+    const api = client(server);
+    await api.login('a@example.com', 'p');
+
+    await expect(api.getRevenueChanges({ limit: 20 })).resolves.toEqual(page);
+    await expect(api.getRevenueChanges({ cursor: '7', limit: 20 })).resolves.toEqual({
+      changes: [],
+      next_cursor: null,
+    });
+
+    const [, first, next] = server.requests;
+    expect(first.path).toBe('/revenue/changes?limit=20');
+    expect(next.path).toBe('/revenue/changes?cursor=7&limit=20');
+    expect(next.headers.Authorization).toBe('Bearer access-1');
+  });
+});
+
+describe('sessions', () => {
+  it('lists the caller’s sessions and ends one by id', async () => {
+    const sessions = [
+      { id: 'a1', current: true },
+      { id: 'b 2', current: false },
+    ];
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'GET /sessions': [() => json(200, { sessions })],
+      'DELETE /sessions/b%202': [() => new Response(null, { status: 204 }), () => problem(404, 'not_found')],
+    });
+    const api = client(server);
+    await api.login('a@example.com', 'p');
+
+    await expect(api.listSessions()).resolves.toEqual(sessions);
+    await expect(api.deleteSession('b 2')).resolves.toBeUndefined();
+    await expect(api.deleteSession('b 2')).rejects.toMatchObject({ status: 404, code: 'not_found' });
+
+    const [, list, end] = server.requests;
+    expect(list.headers.Authorization).toBe('Bearer access-1');
+    expect(end.method).toBe('DELETE');
+    expect(end.headers.Authorization).toBe('Bearer access-1');
+  });
+});

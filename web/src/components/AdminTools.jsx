@@ -1,4 +1,4 @@
-import { useId, useRef, useState } from 'react';
+import { useEffect, useId, useRef, useState } from 'react';
 import { majorUnits, parseCsvLines, parseMajorUnits } from '../csv.js';
 import { formatAmount, formatMonth } from '../format.js';
 import { describeError } from '../messages.js';
@@ -15,14 +15,20 @@ export function canWriteRevenue(user) {
 
 // One month's amount in the table, with an Edit button that turns it into a
 // field: Enter or Save writes it (If-Match the figures shown), Escape or
-// Cancel leaves it.
-export function EditableAmount({ entry, currency, onSave }) {
+// Cancel leaves it. With onRemove, a Remove button asks first (the focus on
+// Cancel, Escape cancels); only "Remove" then calls onRemove(month, cents),
+// which says how it went itself (the row may be gone by then).
+export function EditableAmount({ entry, currency, onSave, onRemove }) {
   const [editing, setEditing] = useState(false);
+  const [confirming, setConfirming] = useState(false);
   const [text, setText] = useState('');
   const [error, setError] = useState(null);
   const [pending, setPending] = useState(false);
   const editButton = useRef(null);
+  const removeButton = useRef(null);
+  const cancelRemoveButton = useRef(null);
   const errorId = useId();
+  const questionId = useId();
   const name = longMonth(entry.month);
 
   function open() {
@@ -55,6 +61,65 @@ export function EditableAmount({ entry, currency, onSave }) {
     }
   }
 
+  // Asked to remove: the focus on Cancel, so that a second Enter does not
+  // remove. (Not autoFocus: React reuses the Remove button's element for it.)
+  useEffect(() => {
+    if (confirming) cancelRemoveButton.current?.focus();
+  }, [confirming]);
+
+  function keep() {
+    setConfirming(false);
+    setTimeout(() => removeButton.current?.focus(), 0);
+  }
+
+  async function remove() {
+    setPending(true);
+    try {
+      await onRemove(entry.month, entry.amount_cents);
+    } finally {
+      setPending(false);
+      setConfirming(false);
+    }
+  }
+
+  if (confirming) {
+    return (
+      <span
+        className="remove-confirm"
+        role="group"
+        aria-labelledby={questionId}
+        onKeyDown={(event) => {
+          if (event.key === 'Escape' && !pending) keep();
+        }}
+        data-testid="remove-confirmation"
+      >
+        <span id={questionId}>
+          Remove {name} ({formatAmount(entry.amount_cents, currency)})?
+        </span>
+        <button
+          type="button"
+          className="danger small"
+          onClick={remove}
+          disabled={pending}
+          aria-label={`Remove ${name}`}
+          data-testid="remove-confirm"
+        >
+          {pending ? 'Removing…' : 'Remove'}
+        </button>
+        <button
+          type="button"
+          className="secondary small"
+          ref={cancelRemoveButton}
+          onClick={keep}
+          disabled={pending}
+          data-testid="remove-cancel"
+        >
+          Cancel
+        </button>
+      </span>
+    );
+  }
+
   if (!editing) {
     return (
       <span className="editable-amount">
@@ -69,6 +134,18 @@ export function EditableAmount({ entry, currency, onSave }) {
         >
           Edit
         </button>
+        {onRemove && (
+          <button
+            type="button"
+            className="secondary small"
+            ref={removeButton}
+            onClick={() => setConfirming(true)}
+            aria-label={`Remove ${name}`}
+            data-testid="remove-month"
+          >
+            Remove
+          </button>
+        )}
       </span>
     );
   }

@@ -32,6 +32,18 @@ function fakeApi(overrides = {}) {
       return { month, amount_cents: cents, etag: `"rev-${version}"` };
     }),
     importCsv: vi.fn(async () => ({ dry_run: true, months: 2, inserted: 1, updated: 1, unchanged: 0, etag: '"rev-9"' })),
+    deleteMonth: vi.fn(async (month) => {
+      if (!months.has(month))
+        throw new ApiError({ status: 404, code: 'not_found', detail: 'No such resource.' });
+      months.delete(month);
+      version += 1;
+      return { etag: `"rev-${version}"` };
+    }),
+    getRevenueChanges: vi.fn(async () => ({ changes: [], next_cursor: null })),
+    // Another admin's write, between two requests of this page.
+    writeElsewhere: () => {
+      version += 1;
+    },
     ...overrides,
   };
 }
@@ -208,5 +220,189 @@ describe('admin tools', () => {
     ]);
     expect(page.byTestId('import-preview').textContent).toContain('The figures changed since you loaded them');
     expect(page.byTestId('import-confirm')).not.toBeNull();
+  });
+});
+
+const rowOf = (page, month) => page.allByTestId('revenue-row').find((row) => row.dataset.month === month);
+const inRow = (page, month, id) => rowOf(page, month)?.querySelector(`[data-testid="${id}"]`);
+
+async function pressEscape(element) {
+  await act(async () =>
+    element.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true })),
+  );
+}
+
+describe('removing a month', () => {
+  it('is offered to an admin only, next to Edit', async () => {
+    const finance = await renderPanel(fakeApi(), ALICE);
+    expect(finance.allByTestId('remove-month')).toHaveLength(0);
+
+    const admin = await renderPanel(fakeApi());
+    expect(admin.allByTestId('remove-month')).toHaveLength(2);
+    expect(inRow(admin, '2025-02', 'remove-month').getAttribute('aria-label')).toBe('Remove February 2025');
+  });
+
+  it('asks first, with the focus on Cancel; Cancel or Escape sends nothing and goes back to Remove', async () => {
+    const api = fakeApi();
+    const page = await renderPanel(api);
+
+    await click(inRow(page, '2025-01', 'remove-month'));
+    const confirmation = page.byTestId('remove-confirmation');
+    expect(confirmation.textContent).toContain(`Remove January 2025 (${formatAmount(100_000, 'USD')})?`);
+    expect(confirmation.getAttribute('role')).toBe('group');
+    expect(document.activeElement).toBe(page.byTestId('remove-cancel'));
+
+    await click(page.byTestId('remove-cancel'));
+    await settle();
+    expect(page.byTestId('remove-confirmation')).toBeNull();
+    expect(document.activeElement).toBe(inRow(page, '2025-01', 'remove-month'));
+
+    await click(inRow(page, '2025-01', 'remove-month'));
+    await pressEscape(page.byTestId('remove-cancel'));
+    await settle();
+    expect(page.byTestId('remove-confirmation')).toBeNull();
+    expect(document.activeElement).toBe(inRow(page, '2025-01', 'remove-month'));
+
+    expect(api.deleteMonth).not.toHaveBeenCalled();
+    expect(api.getRevenue).toHaveBeenCalledTimes(1);
+    expect(page.allByTestId('revenue-row')).toHaveLength(2);
+  });
+
+  it('removes the month If-Match the figures shown, reloads them and says so, with the focus there', async () => {
+    const api = fakeApi();
+    const page = await renderPanel(api);
+
+    await click(inRow(page, '2025-01', 'remove-month'));
+    await click(page.byTestId('remove-confirm'));
+    await settle();
+
+    expect(api.deleteMonth).toHaveBeenCalledWith('2025-01', { etag: '"rev-1"' });
+    expect(api.getRevenue).toHaveBeenCalledTimes(2);
+    expect(page.allByTestId('revenue-row').map((row) => row.dataset.month)).toEqual(['2025-02']);
+    expect(page.byTestId('revenue-total').textContent).toBe(formatAmount(200_000, 'USD'));
+    const message = page.byTestId('remove-message');
+    expect(message.textContent).toBe(`Removed January 2025 (${formatAmount(100_000, 'USD')}).`);
+    expect(message.getAttribute('role')).toBe('status');
+    expect(document.activeElement).toBe(message);
+  });
+
+  it('says the figures changed meanwhile on a 412, reloads them and removes nothing', async () => {
+    const api = fakeApi();
+    const page = await renderPanel(api);
+    api.writeElsewhere();
+    api.deleteMonth.mockRejectedValueOnce(new ApiError({ status: 412, code: 'precondition_failed' }));
+
+    await click(inRow(page, '2025-02', 'remove-month'));
+    await click(page.byTestId('remove-confirm'));
+    await settle();
+
+    expect(api.deleteMonth).toHaveBeenCalledWith('2025-02', { etag: '"rev-1"' });
+    const message = page.byTestId('remove-message');
+    expect(message.textContent).toContain('The figures changed since you loaded them');
+    expect(message.getAttribute('role')).toBe('alert');
+    expect(document.activeElement).toBe(message);
+    expect(api.getRevenue).toHaveBeenCalledTimes(2);
+    expect(page.allByTestId('revenue-row')).toHaveLength(2);
+    expect(page.byTestId('remove-confirmation')).toBeNull();
+
+    // The next try goes If-Match the figures now shown.
+    await click(inRow(page, '2025-02', 'remove-month'));
+    await click(page.byTestId('remove-confirm'));
+    await settle();
+    expect(api.deleteMonth).toHaveBeenLastCalledWith('2025-02', { etag: '"rev-2"' });
+    expect(page.allByTestId('revenue-row').map((row) => row.dataset.month)).toEqual(['2025-01']);
+  });
+
+  it('reloads and says the month had no figure on a 404', async () => {
+    const api = fakeApi();
+    const page = await renderPanel(api);
+    // Removed elsewhere after this page loaded the figures.
+    api.months.delete('2025-01');
+
+    await click(inRow(page, '2025-01', 'remove-month'));
+    await click(page.byTestId('remove-confirm'));
+    await settle();
+
+    expect(page.byTestId('remove-message').textContent).toBe(
+      'January 2025 had no figure to remove; it may have been removed meanwhile. The figures are reloaded.',
+    );
+    expect(api.getRevenue).toHaveBeenCalledTimes(2);
+    expect(page.allByTestId('revenue-row').map((row) => row.dataset.month)).toEqual(['2025-02']);
+  });
+
+  it('says why when the removal fails otherwise, keeps the figures and can be tried again', async () => {
+    const api = fakeApi();
+    const page = await renderPanel(api);
+    api.deleteMonth.mockRejectedValueOnce(new ApiError({ status: 0, code: 'network_error' }));
+
+    await click(inRow(page, '2025-01', 'remove-month'));
+    await click(page.byTestId('remove-confirm'));
+    await settle();
+
+    const message = page.byTestId('remove-message');
+    expect(message.textContent).toBe(
+      'Could not remove January 2025. Could not reach the server. Check your connection and try again.',
+    );
+    expect(message.getAttribute('role')).toBe('alert');
+    expect(api.getRevenue).toHaveBeenCalledTimes(1);
+    expect(page.allByTestId('revenue-row')).toHaveLength(2);
+
+    await click(inRow(page, '2025-01', 'remove-month'));
+    await click(page.byTestId('remove-confirm'));
+    await settle();
+    expect(page.byTestId('remove-message').textContent).toContain('Removed January 2025');
+    expect(page.allByTestId('revenue-row')).toHaveLength(1);
+  });
+});
+
+describe('recent changes on the admin dashboard', () => {
+  it('are shown to an admin only', async () => {
+    const finance = fakeApi();
+    const alice = await renderPanel(finance, ALICE);
+    expect(alice.byTestId('recent-changes')).toBeNull();
+    expect(finance.getRevenueChanges).not.toHaveBeenCalled();
+
+    const api = fakeApi();
+    const carol = await renderPanel(api);
+    expect(carol.byTestId('changes-empty').textContent).toContain('No change recorded yet');
+    expect(api.getRevenueChanges).toHaveBeenCalledTimes(1);
+  });
+
+  it('load the newest again after the admin edits, removes or imports', async () => {
+    const api = fakeApi();
+    const page = await renderPanel(api);
+    expect(api.getRevenueChanges).toHaveBeenCalledTimes(1);
+
+    await click(inRow(page, '2025-01', 'edit-month'));
+    await typeInto(page.byTestId('edit-amount'), '5');
+    await submit(page.byTestId('edit-amount').form);
+    await settle();
+    expect(api.getRevenueChanges).toHaveBeenCalledTimes(2);
+
+    await click(inRow(page, '2025-02', 'remove-month'));
+    await click(page.byTestId('remove-confirm'));
+    await settle();
+    expect(api.getRevenueChanges).toHaveBeenCalledTimes(3);
+
+    await pickFile(page.byTestId('import-file'), 'good.csv', 'month,amount\n2025-02,2500\n');
+    expect(api.getRevenueChanges).toHaveBeenCalledTimes(3);
+    api.importCsv.mockImplementationOnce(async () => {
+      api.writeElsewhere();
+      return { dry_run: false, months: 1, inserted: 1, updated: 0, unchanged: 0, etag: '"rev-x"' };
+    });
+    await click(page.byTestId('import-confirm'));
+    await settle();
+    expect(api.getRevenueChanges).toHaveBeenCalledTimes(4);
+    // Each time the newest page, not one after a cursor.
+    expect(api.getRevenueChanges.mock.calls.every(([options]) => !options.cursor)).toBe(true);
+  });
+
+  it('stay as they are when a reload finds the same figures', async () => {
+    const api = fakeApi();
+    const page = await renderPanel(api);
+    await click(page.byTestId('revenue-reload'));
+    await settle();
+    expect(api.getRevenue).toHaveBeenCalledTimes(2);
+    expect(api.getRevenueChanges).toHaveBeenCalledTimes(1);
   });
 });

@@ -1,6 +1,7 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { csvFileName, downloadText, revenueCsv } from '../csv.js';
 import { loadRangeFor, sortMonths, summarize } from '../figures.js';
+import { formatAmount, formatMonth } from '../format.js';
 import { describeError, isTemporarilyUnavailable } from '../messages.js';
 import { defaultRange, describeRange } from '../ranges.js';
 import { useCurrentMonth } from '../useCurrentMonth.js';
@@ -10,21 +11,39 @@ import AdminTools, { canWriteRevenue, EditableAmount } from './AdminTools.jsx';
 import ErrorNotice from './ErrorNotice.jsx';
 import Headline from './Headline.jsx';
 import RangeControls from './RangeControls.jsx';
+import RecentChanges from './RecentChanges.jsx';
 import RevenueChart from './RevenueChart.jsx';
 import RevenueTable from './RevenueTable.jsx';
 
 export const BASE_TITLE = 'Revenue dashboard';
 
+const longMonth = (month) => formatMonth(month, undefined, { month: 'long', year: 'numeric' });
+
 // The organization's revenue for the range in the address: range controls,
 // then the figures (or why there are none). Figures once shown stay through
 // a reload, another range being loaded, or a failure, which is said above
 // them with a way to try again.
-// Admins (revenue:write) also edit months in the table and import CSV files.
+// Admins (revenue:write) also edit and remove months in the table, import CSV
+// files and see the recent changes.
 export default function RevenuePanel({ api, user, onSignOut, today: fixedToday }) {
   const today = useCurrentMonth(fixedToday);
   const [range, setRange] = useUrlRange(today);
   const { revenue, loadedRange, error, loading, reload } = useRevenue(api, range, { widen: loadRangeFor });
   const [sort, setSort] = useState({ key: 'month', direction: 'asc' });
+  // {error, text}: how the last removal of a month went.
+  const [removal, setRemoval] = useState(null);
+  const removalNotice = useRef(null);
+
+  // The focus goes to what a removal says: the month's row, and the button
+  // that was pressed, may be gone.
+  useEffect(() => {
+    if (removal) removalNotice.current?.focus();
+  }, [removal]);
+
+  // Another range starts without it.
+  useEffect(() => {
+    setRemoval(null);
+  }, [range.from, range.to]);
 
   useEffect(() => {
     if (revenue) document.title = `${revenue.organization.name} revenue, ${describeRange(loadedRange)} · ${BASE_TITLE}`;
@@ -46,6 +65,29 @@ export default function RevenuePanel({ api, user, onSignOut, today: fixedToday }
     } catch (saveError) {
       if (saveError.code === 'precondition_failed') reload();
       throw saveError;
+    }
+    reload();
+  }
+
+  // Removed If-Match the figures on screen too; a 412 and a 404 (no figure
+  // to remove: gone meanwhile) reload them as well.
+  async function removeMonth(month, cents) {
+    const name = longMonth(month);
+    try {
+      await api.deleteMonth(month, { etag: revenue?.etag });
+      setRemoval({ error: false, text: `Removed ${name} (${formatAmount(cents, revenue.currency)}).` });
+    } catch (removeError) {
+      if (removeError.status === 404) {
+        setRemoval({
+          error: false,
+          text: `${name} had no figure to remove; it may have been removed meanwhile. The figures are reloaded.`,
+        });
+      } else if (removeError.code === 'precondition_failed') {
+        setRemoval({ error: true, text: describeError(removeError) });
+      } else {
+        setRemoval({ error: true, text: `Could not remove ${name}. ${describeError(removeError)}` });
+        return;
+      }
     }
     reload();
   }
@@ -79,9 +121,29 @@ export default function RevenuePanel({ api, user, onSignOut, today: fixedToday }
           onShowDefault={
             rangeIs(loadedRange, defaultRange(today)) ? null : () => setRange(defaultRange(today))
           }
+          notice={
+            removal && (
+              <p
+                ref={removalNotice}
+                tabIndex={-1}
+                className={`notice removal-notice${removal.error ? ' notice-error' : ''}`}
+                role={removal.error ? 'alert' : 'status'}
+                data-testid="remove-message"
+              >
+                {removal.text}
+              </p>
+            )
+          }
           renderAmount={
             canWrite
-              ? (entry) => <EditableAmount entry={entry} currency={revenue.currency} onSave={saveMonth} />
+              ? (entry) => (
+                  <EditableAmount
+                    entry={entry}
+                    currency={revenue.currency}
+                    onSave={saveMonth}
+                    onRemove={removeMonth}
+                  />
+                )
               : undefined
           }
         />
@@ -89,6 +151,7 @@ export default function RevenuePanel({ api, user, onSignOut, today: fixedToday }
       {revenue && canWrite && (
         <AdminTools api={api} currency={revenue.currency} onSave={saveMonth} onChanged={reload} />
       )}
+      {revenue && canWrite && <RecentChanges api={api} currency={revenue.currency} version={revenue.etag} />}
     </section>
   );
 }
@@ -134,7 +197,7 @@ function ReportSkeleton() {
   );
 }
 
-function RevenueReport({ revenue, range, stale, sort, onSort, onShowDefault, renderAmount }) {
+function RevenueReport({ revenue, range, stale, sort, onSort, onShowDefault, renderAmount, notice }) {
   const { organization, currency } = revenue;
   const summary = summarize(revenue.months, range);
   const shown = summary.months;
@@ -165,6 +228,7 @@ function RevenueReport({ revenue, range, stale, sort, onSort, onShowDefault, ren
           Showing {describeRange(range)}, the last figures loaded.
         </p>
       )}
+      {notice}
       {shown.length === 0 ? (
         <div className="empty" data-testid="revenue-empty">
           <p>No revenue recorded for {describeRange(range)}.</p>
