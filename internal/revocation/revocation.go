@@ -235,6 +235,7 @@ func (s *Set) Add(now time.Time, revs ...Revocation) int {
 
 func (s *Set) addLocked(now time.Time, revs []Revocation) int {
 	var fresh []record
+	var added []position
 	for _, r := range revs {
 		subject, ok := parseID(r.Subject)
 		if _, known := s.byID[r.ID]; known || !ok || !now.Before(r.ExpiresAt) || (r.Kind != KindSession && r.Kind != KindUser) {
@@ -243,17 +244,13 @@ func (s *Set) addLocked(now time.Time, revs []Revocation) int {
 		rec := record{xid: r.XID, kind: r.Kind, subject: subject, reason: s.reasonLocked(r.Reason),
 			notBefore: r.NotBefore.UnixNano(), revokedAt: r.RevokedAt.UnixNano(), expiresAt: r.ExpiresAt.UnixNano()}
 		s.byID[r.ID] = rec
-		s.order = append(s.order, position{r.XID, r.ID})
 		fresh = append(fresh, rec)
+		added = append(added, position{r.XID, r.ID})
 	}
 	if len(fresh) == 0 {
 		return 0
 	}
-	// Additions come mostly in transaction order; sort only when they do
-	// not (a transaction that committed after a later one).
-	if tail := s.order[max(0, len(s.order)-len(fresh)-1):]; !slices.IsSortedFunc(tail, comparePositions) {
-		slices.SortFunc(s.order, comparePositions)
-	}
+	s.placeLocked(added)
 	base, old := s.base.Load(), s.recent.Load()
 	recent := newSnapshot(len(old.sessions)+len(fresh), len(old.users)+len(fresh))
 	maps.Copy(recent.sessions, old.sessions)
@@ -282,6 +279,33 @@ func (s *Set) addLocked(now time.Time, revs []Revocation) int {
 	s.recent.Store(recent)
 	s.notifyLocked()
 	return len(fresh)
+}
+
+// sortAbove is the size of a batch of additions (a catch-up) that is
+// appended and sorted with the rest at once, rather than placed one by one.
+const sortAbove = 64
+
+// placeLocked puts added into s.order. Additions come mostly in transaction
+// order and are appended; one that does not (a transaction that committed
+// after a later one) is inserted in its place, a search and a move of the
+// few positions after it, where sorting the whole order again cost ~0.2 ms
+// at 100,000 live revocations.
+func (s *Set) placeLocked(added []position) {
+	if len(added) > sortAbove {
+		s.order = append(s.order, added...)
+		if tail := s.order[max(0, len(s.order)-len(added)-1):]; !slices.IsSortedFunc(tail, comparePositions) {
+			slices.SortFunc(s.order, comparePositions)
+		}
+		return
+	}
+	for _, p := range added {
+		if n := len(s.order); n == 0 || comparePositions(p, s.order[n-1]) > 0 {
+			s.order = append(s.order, p)
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(s.order, p, comparePositions)
+		s.order = slices.Insert(s.order, i, p)
+	}
 }
 
 // merge adds rec to recent (whose entry may also be in base) and reports

@@ -1,8 +1,10 @@
 package revocation_test
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -312,6 +314,17 @@ func TestSinceOrdersALateCommit(t *testing.T) {
 	if len(read) != 6 || read[0].XID != 5 {
 		t.Fatalf("paged from 0: %+v; want all 6, the late 5 first", read)
 	}
+	// A large batch (a catch-up) in any order.
+	var batch []revocation.Revocation
+	for i := range 200 {
+		batch = append(batch, sessionRev(int64(100+i), uint64(1000-i), fmt.Sprintf("%08x-0000-4000-8000-000000000005", i)))
+	}
+	s.CatchUp(t0, batch, 2000)
+	read, _, _ = readAll(t, s, 0, 50)
+	if len(read) != 206 || !slices.IsSortedFunc(read, func(a, b revocation.Revocation) int { return cmp.Compare(a.XID, b.XID) }) {
+		t.Fatalf("after a reversed batch of 200: read %d, in order %v; want 206 in transaction order", len(read),
+			slices.IsSortedFunc(read, func(a, b revocation.Revocation) int { return cmp.Compare(a.XID, b.XID) }))
+	}
 }
 
 // Advance records a partial read without confirming the set.
@@ -386,6 +399,23 @@ func TestConcurrentChecksAddsAndPrunes(t *testing.T) {
 	}
 	close(done)
 	wg.Wait()
+}
+
+// BenchmarkAddOutOfOrder adds, to 100,000 live revocations, pairs of
+// revocations whose transactions committed out of order.
+func BenchmarkAddOutOfOrder(b *testing.B) {
+	s := revocation.NewSet(0)
+	revs := make([]revocation.Revocation, 100_000)
+	for i := range revs {
+		revs[i] = sessionRev(int64(i+1), uint64(i+10), fmt.Sprintf("%08x-0000-4000-8000-000000000000", i))
+	}
+	s.CatchUp(t0, revs, 1)
+	id, xid := int64(1_000_000), uint64(200_000)
+	for b.Loop() {
+		id, xid = id+2, xid+2
+		s.Add(t0, sessionRev(id, xid, fmt.Sprintf("%08x-0000-4000-8000-000000000001", id)))
+		s.Add(t0, sessionRev(id+1, xid-1, fmt.Sprintf("%08x-0000-4000-8000-000000000001", id+1)))
+	}
 }
 
 // BenchmarkSince is a verifier's long poll answered at the watermark, and
