@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
@@ -201,14 +202,24 @@ func (s *Server) writeFeedPage(c *gin.Context, page revocation.Page, tag string,
 }
 
 // pageTag names a page by its cursor, whether more follow and the
-// revocations in it, the same on every replica that would answer the same
-// page.
+// revocations in it (transaction and row ids: a row id alone can come
+// back after a database restore), the same on every replica that would
+// answer the same page.
 func pageTag(page revocation.Page) string {
-	ids := make([]int64, len(page.Revocations))
-	for i, r := range page.Revocations {
-		ids[i] = r.ID
+	type pos struct {
+		xid uint64
+		id  int64
 	}
-	slices.Sort(ids)
+	ps := make([]pos, len(page.Revocations))
+	for i, r := range page.Revocations {
+		ps[i] = pos{r.XID, r.ID}
+	}
+	slices.SortFunc(ps, func(a, b pos) int {
+		if c := cmp.Compare(a.xid, b.xid); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.id, b.id)
+	})
 	h := sha256.New()
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], page.Cursor)
@@ -216,8 +227,10 @@ func pageTag(page revocation.Page) string {
 	if page.More {
 		h.Write([]byte{1})
 	}
-	for _, id := range ids {
-		binary.BigEndian.PutUint64(b[:], uint64(id))
+	for _, p := range ps {
+		binary.BigEndian.PutUint64(b[:], p.xid)
+		h.Write(b[:])
+		binary.BigEndian.PutUint64(b[:], uint64(p.id))
 		h.Write(b[:])
 	}
 	return `"` + hex.EncodeToString(h.Sum(nil)[:16]) + `"`

@@ -177,9 +177,13 @@ type Set struct {
 	confirmed atomic.Int64
 	maxLag    time.Duration
 
-	mu        sync.Mutex
-	byID      map[int64]record // what the feed republishes, by row id
-	order     []position       // byID's keys in feed order, for Since
+	mu sync.Mutex
+	// byPos is what the feed republishes, by transaction id and row id:
+	// a row id alone is not an identity across a database restored from a
+	// dump, whose id sequence hands out again ids that live revocations
+	// hold.
+	byPos     map[position]record
+	order     []position // byPos's keys in feed order, for Since
 	reasons   []string
 	reasonIdx map[string]uint8
 	watermark uint64        // every revocation with XID below it is known
@@ -190,7 +194,7 @@ type Set struct {
 // (ErrStale) while the set has not been confirmed for longer than maxLag,
 // and before its first confirmation.
 func NewSet(maxLag time.Duration) *Set {
-	s := &Set{maxLag: maxLag, byID: make(map[int64]record), reasonIdx: make(map[string]uint8), changed: make(chan struct{})}
+	s := &Set{maxLag: maxLag, byPos: make(map[position]record), reasonIdx: make(map[string]uint8), changed: make(chan struct{})}
 	s.base.Store(newSnapshot(0, 0))
 	s.recent.Store(newSnapshot(0, 0))
 	return s
@@ -238,12 +242,12 @@ func (s *Set) addLocked(now time.Time, revs []Revocation) int {
 	var added []position
 	for _, r := range revs {
 		subject, ok := parseID(r.Subject)
-		if _, known := s.byID[r.ID]; known || !ok || !now.Before(r.ExpiresAt) || (r.Kind != KindSession && r.Kind != KindUser) {
+		if _, known := s.byPos[position{r.XID, r.ID}]; known || !ok || !now.Before(r.ExpiresAt) || (r.Kind != KindSession && r.Kind != KindUser) {
 			continue
 		}
 		rec := record{xid: r.XID, kind: r.Kind, subject: subject, reason: s.reasonLocked(r.Reason),
 			notBefore: r.NotBefore.UnixNano(), revokedAt: r.RevokedAt.UnixNano(), expiresAt: r.ExpiresAt.UnixNano()}
-		s.byID[r.ID] = rec
+		s.byPos[position{r.XID, r.ID}] = rec
 		fresh = append(fresh, rec)
 		added = append(added, position{r.XID, r.ID})
 	}
@@ -283,7 +287,7 @@ func (s *Set) addLocked(now time.Time, revs []Revocation) int {
 
 // sortAbove is the size of a batch of additions (a catch-up) that is
 // appended and sorted with the rest at once, rather than placed one by one.
-const sortAbove = 64
+const sortAbove = 16
 
 // placeLocked puts added into s.order. Additions come mostly in transaction
 // order and are appended; one that does not (a transaction that committed
@@ -438,7 +442,7 @@ func (s *Set) Since(cursor uint64, now time.Time, limit int) Page {
 	var out []Revocation
 	var lastXID uint64
 	for _, p := range s.order[start:] {
-		r := s.byID[p.id]
+		r := s.byPos[p]
 		if n >= r.expiresAt {
 			continue
 		}
@@ -472,9 +476,9 @@ func (s *Set) Prune(now time.Time) int {
 	defer s.mu.Unlock()
 	n := now.UnixNano()
 	dropped := 0
-	for rowID, r := range s.byID {
+	for p, r := range s.byPos {
 		if n >= r.expiresAt {
-			delete(s.byID, rowID)
+			delete(s.byPos, p)
 			dropped++
 		}
 	}
@@ -482,7 +486,7 @@ func (s *Set) Prune(now time.Time) int {
 		return 0
 	}
 	s.order = slices.DeleteFunc(s.order, func(p position) bool {
-		_, kept := s.byID[p.id]
+		_, kept := s.byPos[p]
 		return !kept
 	})
 	base, recent := s.base.Load(), s.recent.Load()

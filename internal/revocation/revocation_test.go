@@ -327,6 +327,26 @@ func TestSinceOrdersALateCommit(t *testing.T) {
 	}
 }
 
+// A database restored from a dump hands out again row ids that live
+// revocations hold: a revocation is known by its transaction and row id,
+// so a new one with an old row id is kept, and the feed carries both.
+func TestARowIDReusedAfterARestoreIsANewRevocation(t *testing.T) {
+	s := revocation.NewSet(0)
+	s.CatchUp(t0, []revocation.Revocation{sessionRev(42, 5000, uuid("before-restore"))}, 5001)
+	if n := s.Add(t0, sessionRev(42, 700, uuid("after-restore"))); n != 1 {
+		t.Fatalf("Add of row 42 from another transaction: added %d, want 1", n)
+	}
+	if err := s.Check(uuid("after-restore"), uuid("u"), t0, t0); !errors.Is(err, revocation.ErrRevoked) {
+		t.Fatalf("the session revoked after the restore: %v, want revoked", err)
+	}
+	if n := s.Add(t0, sessionRev(42, 700, uuid("after-restore"))); n != 0 {
+		t.Fatalf("the same row again: added %d, want 0", n)
+	}
+	if page := s.Since(0, t0, 0); len(page.Revocations) != 2 {
+		t.Fatalf("the feed carries %d revocations, want both rows 42", len(page.Revocations))
+	}
+}
+
 // Advance records a partial read without confirming the set.
 func TestAdvanceDoesNotConfirm(t *testing.T) {
 	s := revocation.NewSet(time.Minute)

@@ -248,6 +248,7 @@ const minPollGap = 10 * time.Millisecond
 func (f *FeedPoller) Run(ctx context.Context) {
 	var lastErr, lastPage string
 	for {
+		before := f.Set.Watermark()
 		err := f.Poll(ctx)
 		switch {
 		case err != nil && err.Error() != lastErr:
@@ -261,11 +262,13 @@ func (f *FeedPoller) Run(ctx context.Context) {
 		switch {
 		case err != nil:
 			pause = f.Interval
-		case f.more && f.etag != lastPage:
+		case f.more && f.etag != lastPage && f.Set.Watermark() > before:
 			// The rest of a catch-up: the issuer answers the next page at
 			// once (it differs from the one named by If-None-Match).
 		case f.LongPoll == 0 || f.more:
-			pause = f.Interval // a page with more to follow came again
+			// A page with more to follow came again, or sent the cursor
+			// back (a replica behind the one that gave the last page).
+			pause = f.Interval
 		}
 		lastPage = f.etag
 		select {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,7 +34,13 @@ func TestFeedPollerPacesARepeatedPage(t *testing.T) {
 		}
 	}
 	var served atomic.Int32
+	var mu sync.Mutex
+	var at []time.Duration
+	start := time.Now()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		at = append(at, time.Since(start))
+		mu.Unlock()
 		// Two pages in a row, then the last one again and again.
 		n := min(int(served.Add(1))-1, len(pages)-1)
 		w.Header().Set("ETag", `"page-`+string(rune('0'+n))+`"`)
@@ -44,8 +51,8 @@ func TestFeedPollerPacesARepeatedPage(t *testing.T) {
 
 	set := revocation.NewSet(time.Minute)
 	poller := &token.FeedPoller{URL: srv.URL, Token: "feed", Issuer: cacheIssuer, Keys: keyring, Set: set,
-		Interval: 200 * time.Millisecond, Timeout: time.Second, Leeway: cacheLeeway, Client: srv.Client(),
-		Log: slog.New(slog.DiscardHandler), Now: time.Now}
+		Interval: 200 * time.Millisecond, LongPoll: 10 * time.Second, Timeout: time.Second, Leeway: cacheLeeway,
+		Client: srv.Client(), Log: slog.New(slog.DiscardHandler), Now: time.Now}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	poller.Run(ctx)
@@ -54,6 +61,11 @@ func TestFeedPollerPacesARepeatedPage(t *testing.T) {
 	// second, where a 10 ms pause would make about a hundred.
 	if n := served.Load(); n < 3 || n > 10 {
 		t.Fatalf("%d polls in 1 s with a repeating page and a 200 ms interval, want 3 and then about 5", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if at[2] > 150*time.Millisecond {
+		t.Fatalf("the three pages of the catch-up were asked for at %v: want them back to back", at[:3])
 	}
 	if got := len(set.Since(0, time.Now(), 0).Revocations); got != 3 || set.Watermark() != 30 || !set.Stale(time.Now()) {
 		t.Fatalf("set: %d revocations, watermark %d, stale %v; want the 3 pages' revocations, 30, and not confirmed",
