@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { formatAmount, formatDateTime, formatMonth } from '../format.js';
 import { describeError } from '../messages.js';
+import { settle, useLatest } from '../useLatest.js';
 import ErrorNotice from './ErrorNotice.jsx';
 
 // Changes a page asks for; "Show more" asks for the next as many.
@@ -39,33 +40,28 @@ export default function RecentChanges({ api, currency, version }) {
   const [firstNew, setFirstNew] = useState(null);
   const firstNewRow = useRef(null);
   const heading = useRef(null);
-  // Counts first-page loads: a page asked for before the latest one is
-  // dropped (a "Show more" too, which would continue an older list).
-  const loads = useRef(0);
+  // A page asked for before the latest first-page load is dropped (a "Show
+  // more" too, which would continue an older list).
+  const { begin, current } = useLatest();
 
   const load = useCallback(async () => {
-    const request = (loads.current += 1);
+    const isLatest = begin();
     setLoading(true);
     setLoadingMore(false);
     setMoreError(null);
     setFirstNew(null);
-    try {
-      const page = await api.getRevenueChanges({ limit: CHANGES_PAGE_SIZE });
-      if (request !== loads.current) return;
-      setList({ changes: page.changes, next: page.next_cursor });
-      setError(null);
-    } catch (loadError) {
-      if (request === loads.current) setError(loadError);
-    } finally {
-      if (request === loads.current) setLoading(false);
-    }
-  }, [api]);
+    await settle(isLatest, api.getRevenueChanges({ limit: CHANGES_PAGE_SIZE }), {
+      onValue: (page) => {
+        setList({ changes: page.changes, next: page.next_cursor });
+        setError(null);
+      },
+      onError: setError,
+      onDone: () => setLoading(false),
+    });
+  }, [api, begin]);
 
   useEffect(() => {
     load();
-    return () => {
-      loads.current += 1;
-    };
     // `version` is no input of load(); a new one is the reason to load again.
   }, [load, version]);
 
@@ -78,23 +74,20 @@ export default function RecentChanges({ api, currency, version }) {
   }, [firstNew]);
 
   async function showMore() {
-    const request = loads.current;
     setLoadingMore(true);
     setMoreError(null);
-    try {
-      const page = await api.getRevenueChanges({ cursor: list.next, limit: CHANGES_PAGE_SIZE });
-      if (request !== loads.current) return;
-      const seen = new Set(list.changes.map((change) => change.id));
-      setFirstNew(list.changes.length);
-      setList({
-        changes: [...list.changes, ...page.changes.filter((change) => !seen.has(change.id))],
-        next: page.next_cursor,
-      });
-    } catch (loadError) {
-      if (request === loads.current) setMoreError(loadError);
-    } finally {
-      if (request === loads.current) setLoadingMore(false);
-    }
+    await settle(current(), api.getRevenueChanges({ cursor: list.next, limit: CHANGES_PAGE_SIZE }), {
+      onValue: (page) => {
+        const seen = new Set(list.changes.map((change) => change.id));
+        setFirstNew(list.changes.length);
+        setList({
+          changes: [...list.changes, ...page.changes.filter((change) => !seen.has(change.id))],
+          next: page.next_cursor,
+        });
+      },
+      onError: setMoreError,
+      onDone: () => setLoadingMore(false),
+    });
   }
 
   return (

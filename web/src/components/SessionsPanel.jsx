@@ -2,6 +2,7 @@ import { useCallback, useEffect, useId, useRef, useState } from 'react';
 import { formatDateTime } from '../format.js';
 import { describeError } from '../messages.js';
 import { describeClient, sortSessions } from '../sessions.js';
+import { settle, useLatest } from '../useLatest.js';
 import ErrorNotice from './ErrorNotice.jsx';
 
 // "Your sessions", opened from the user bar: every browser or device signed
@@ -18,31 +19,25 @@ export default function SessionsPanel({ api, id, onSignOut, onClose }) {
   const [ending, setEnding] = useState(null);
   const [signingOut, setSigningOut] = useState(false);
   const heading = useRef(null);
-  // Counts loads, so that only the latest one's answer is shown.
-  const loads = useRef(0);
+  // Only the latest load's answer is shown, and none after the panel closed.
+  const { begin } = useLatest();
   const titleId = useId();
 
   const load = useCallback(async () => {
-    const request = (loads.current += 1);
+    const isLatest = begin();
     setLoading(true);
-    try {
-      const list = await api.listSessions();
-      if (request !== loads.current) return;
-      setSessions(sortSessions(list));
-      setLoadError(null);
-    } catch (error) {
-      if (request === loads.current) setLoadError(error);
-    } finally {
-      if (request === loads.current) setLoading(false);
-    }
-  }, [api]);
+    await settle(isLatest, api.listSessions(), {
+      onValue: (list) => {
+        setSessions(sortSessions(list));
+        setLoadError(null);
+      },
+      onError: setLoadError,
+      onDone: () => setLoading(false),
+    });
+  }, [api, begin]);
 
   useEffect(() => {
     load();
-    // A late answer after the panel closed is dropped.
-    return () => {
-      loads.current += 1;
-    };
   }, [load]);
 
   // Opening moves the keyboard into the panel.
