@@ -429,6 +429,88 @@ func TestRevocationSurvivesPostgresRestart(t *testing.T) {
 	t.Logf("the thawed replica refused the token %s after it resumed", took.Round(time.Millisecond))
 }
 
+// A verifier-only process that starts while more revocations are live than
+// one page of the feed holds reads them page after page, and only then
+// counts itself ready: the revocation in the last page is in force from
+// its first request.
+func TestVerifierCatchesUpInPages(t *testing.T) {
+	const transactions, perTransaction = 5, 5_000 // 25,000 live revocations: three pages
+	env := baseEnv(pgtest.NewDatabase(t), t.TempDir())
+	env["REVENUE_REVOCATION_FEED_TOKEN"] = feedToken
+	issuer := startServer(t, "issuer", with(env, "REVENUE_KEYS_GENERATE", "true"))
+	ci := newClient(issuer.URL, 2)
+	defer ci.close()
+	tk := mustLogin(t, ci)
+
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, env["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for range transactions {
+		if _, err := conn.Exec(ctx, `INSERT INTO revocations (kind, subject, reason, not_before, revoked_at, expires_at)
+			SELECT 'session', gen_random_uuid(), 'logout', now(), now(), now() + interval '1 hour'
+			FROM generate_series(1, $1)`, perTransaction); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The last revocation: alice's session, in the feed's last page.
+	if res := ci.do(http.MethodPost, "/logout", tk.AccessToken, nil); res.status != http.StatusNoContent {
+		t.Fatalf("logout: %s", res)
+	}
+	if _, err := eventually(10*time.Second, func() error {
+		if res := ci.do(http.MethodGet, "/revocations?cursor=0", feedToken, nil); !strings.Contains(string(res.body), ".") {
+			return fmt.Errorf("feed: %s", res)
+		}
+		if res := ci.do(http.MethodGet, "/me", tk.AccessToken, nil); res.status != http.StatusUnauthorized {
+			return fmt.Errorf("the issuer still accepts the token: %s", res)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The feed from the start is cut into pages.
+	first := ci.do(http.MethodGet, "/revocations?cursor=0", feedToken, nil)
+	parts := strings.Split(string(first.body), ".")
+	if first.status != http.StatusOK || len(parts) != 3 {
+		t.Fatalf("first page: %s", first)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims struct {
+		More   bool              `json:"more"`
+		Events []json.RawMessage `json:"events"`
+	}
+	if err := json.Unmarshal(raw, &claims); err != nil || !claims.More || len(claims.Events) < 5_000 || len(claims.Events) > 15_000 {
+		t.Fatalf("first page: more %v, %d events (%v); want more, one page of about 10,000", claims.More, len(claims.Events), err)
+	}
+
+	start := time.Now()
+	verifier := startServer(t, "verifier", map[string]string{
+		"REVENUE_HTTP_ADDR":             "127.0.0.1:0",
+		"REVENUE_ISSUER":                env["REVENUE_ISSUER"],
+		"REVENUE_JWKS_URL":              issuer.URL + "/.well-known/jwks.json",
+		"REVENUE_REVOCATION_FEED_TOKEN": feedToken,
+		"REVENUE_LOG_LEVEL":             "info",
+	})
+	cv := newClient(verifier.URL, 2)
+	defer cv.close()
+	if res := cv.do(http.MethodGet, "/me", tk.AccessToken, nil); res.status != http.StatusUnauthorized || res.code != "invalid_token" {
+		t.Fatalf("the verifier's first answer to the revoked token: %s, want 401 invalid_token\n%s", res, verifier.logTail(20))
+	}
+	if !strings.Contains(string(cv.do(http.MethodGet, "/me", tk.AccessToken, nil).header.Get("WWW-Authenticate")), "revoked") {
+		t.Fatalf("the verifier refuses the token, but not as revoked\n%s", verifier.logTail(20))
+	}
+	if res := cv.do(http.MethodGet, "/readyz", "", nil); res.status != http.StatusOK {
+		t.Fatalf("verifier /readyz after its catch-up: %s %s", res, truncate(res.body))
+	}
+	t.Logf("a verifier started with %d live revocations was ready and refusing the last one %s after it was launched",
+		transactions*perTransaction+1, time.Since(start).Round(time.Millisecond))
+}
+
 // percentiles formats p50 / p99 / max of ds.
 func percentiles(ds []time.Duration) string {
 	s := slices.Clone(ds)
