@@ -165,7 +165,7 @@ type FeedPoller struct {
 	Now      func() time.Time
 
 	etag string // names the page last applied
-	more bool   // the page last applied was cut: ask again without the pause between polls
+	more bool   // the page last applied was cut: more pages follow, and the set is not yet confirmed
 }
 
 // Poll asks the feed once and applies what it answers. A page cut at the
