@@ -27,53 +27,81 @@ type accessClaims struct {
 
 // UnmarshalJSON is how golang-jwt's parser reads the claims: it refuses
 // what parsers read differently (checkMembers: a claim named twice or in
-// another case, a time that is not a JSON number), then reads claims in the
-// flat shape the issuer writes in one pass (decodeFlat), leaving anything
-// else to encoding/json. golang-jwt decodes claims before it checks the
-// signature, whatever decodes them; this decoder is fuzzed against
-// encoding/json (FuzzDecodeClaims), and buys what reflection costs: see
+// another case, a time that is not a JSON number) and reads the claims, in
+// one pass over them when they have the flat shape the issuer writes
+// (decodeFlat), else with checkMembers and encoding/json. golang-jwt decodes
+// claims before it checks the signature, whatever decodes them; this
+// decoder is fuzzed against checkMembers and encoding/json
+// (FuzzDecodeClaims), and buys what reflection costs: see
 // docs/performance.md. data is valid JSON: encoding/json checks a whole
 // document before it hands any of it to an Unmarshaler (json.Unmarshaler:
 // "The input can be assumed to be a valid encoding of a JSON value"), so
 // it is not scanned for validity again.
 func (c *accessClaims) UnmarshalJSON(data []byte) error {
-	if err := checkMembers(data, claimNames, timeClaims); err != nil {
+	if decided, err := c.decodeFlat(data); decided {
 		return err
 	}
-	if c.decodeFlat(data) {
-		return nil
+	if err := checkMembers(data, claimNames, timeClaims); err != nil {
+		return err
 	}
 	*c = accessClaims{}
 	type plain accessClaims // no methods: no recursion
 	return json.Unmarshal(data, (*plain)(c))
 }
 
-// decodeFlat fills c from data, a valid JSON object whose members passed
-// checkMembers, when every claim in it has the plain shape the issuer
-// writes: strings without escapes, times as integers, aud and roles as a
-// string or arrays of such strings. It then yields exactly what
-// encoding/json would (FuzzDecodeClaims compares them), and reports false
-// for anything else, leaving the decision to encoding/json. The strings it
-// reads share one copy of data, and the times one allocation: a handful of
-// allocations per token instead of one per claim.
-func (c *accessClaims) decodeFlat(data []byte) bool {
+// decodeFlat is checkMembers and the decoding of the claims in one pass,
+// for claims in the plain shape the issuer writes: member names in plain
+// ASCII, strings without escapes, times as integers, aud and roles as a
+// string or arrays of such strings. For such claims it decides: the error
+// checkMembers would return, or c filled with exactly what encoding/json
+// would (FuzzDecodeClaims compares both). For anything else it reports
+// decided false, and leaves c alone. The strings it reads share one copy
+// of data, and the times one allocation: a handful of allocations per
+// token instead of one per claim.
+func (c *accessClaims) decodeFlat(data []byte) (decided bool, err error) {
 	var out accessClaims
 	var dates *[3]jwt.NumericDate
+	var spans [24][2]int // the names read so far, for checkMembers' rules
+	n := 0
 	text := string(data) // the claims' strings are slices of this one copy
-	i := skipSpace(data, skipSpace(data, 0)+1)
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return false, nil
+	}
+	i = skipSpace(data, i+1)
 	for i < len(data) && data[i] == '"' {
-		end := i + 1
-		for end < len(data) && data[end] != '"' && data[end] != '\\' {
+		start := i + 1
+		end := start
+		for end < len(data) && data[end] != '"' {
+			if b := data[end]; b == '\\' || b < 0x20 || b >= utf8.RuneSelf {
+				return false, nil
+			}
 			end++
 		}
-		if end >= len(data) || data[end] != '"' {
-			return false
+		if end >= len(data) || n == len(spans) {
+			return false, nil
 		}
-		name := data[i+1 : end]
-		i = skipSpace(data, skipSpace(data, end+1)+1) // past the colon
+		name := data[start:end]
+		for _, prev := range spans[:n] {
+			if asciiEqualFold(data[prev[0]:prev[1]], name) {
+				return true, fmt.Errorf("%q is named twice", string(name))
+			}
+		}
+		for _, known := range claimNames {
+			if asciiEqualFold(name, known) && string(name) != known {
+				return true, fmt.Errorf("%q stands for %q", string(name), known)
+			}
+		}
+		spans[n] = [2]int{start, end}
+		n++
+		i = skipSpace(data, end+1)
+		if i >= len(data) || data[i] != ':' {
+			return false, nil
+		}
+		i = skipSpace(data, i+1)
 		next, ok := skipValue(data, i)
-		if !ok {
-			return false
+		if !ok || next == i {
+			return false, nil
 		}
 		v := value{text: text, start: i, end: next}
 		switch string(name) {
@@ -92,6 +120,9 @@ func (c *accessClaims) decodeFlat(data []byte) bool {
 		case "scope":
 			out.Scope, ok = v.plainString()
 		case "exp", "nbf", "iat":
+			if !isNumberStart(data[i]) {
+				return true, fmt.Errorf("%s is not a number", string(name))
+			}
 			if dates == nil {
 				dates = new([3]jwt.NumericDate)
 			}
@@ -115,15 +146,18 @@ func (c *accessClaims) decodeFlat(data []byte) bool {
 			out.Roles, ok = v.plainStrings()
 		}
 		if !ok {
-			return false
+			return false, nil
 		}
 		i = skipSpace(data, next)
 		if i < len(data) && data[i] == ',' {
 			i = skipSpace(data, i+1)
 		}
 	}
+	if i >= len(data) || data[i] != '}' {
+		return false, nil
+	}
 	*c = out
-	return true
+	return true, nil
 }
 
 // value is the JSON value text[start:end].

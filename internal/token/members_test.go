@@ -150,6 +150,14 @@ var claimsCases = []string{
 	`{ "sub" : "a" , "roles" : [ "x" , "y" ] }`,
 	`{"sub":"a","SUB":"b"}`,
 	`{"org_id":"a","org\u005fid":"b"}`,
+	`{"iss":"a","exp":"1795452576"}`,
+	`{"exp":1,"exp":2}`,
+	`{"roles":["a"],"ROLES":["b"]}`,
+	`{"nbf":true,"sub":"a"}`,
+	`{"sub":"a","é":1}`,
+	`{"é":1,"Sub":"a"}`,
+	`{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"l":12,"m":13,"n":14,"o":15,"p":16,"q":17,"r":18,"s":19,"t":20,"u":21,"v":22,"w":23,"x":24,"sub":"a","SUB":"b"}`,
+	`{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"l":12,"m":13,"n":14,"o":15,"p":16,"q":17,"r":18,"s":19,"t":20,"u":21,"v":22,"w":23,"x":24,"sub":"a"}`,
 }
 
 func TestDecodeClaims(t *testing.T) {
@@ -158,8 +166,33 @@ func TestDecodeClaims(t *testing.T) {
 	}
 }
 
-// FuzzDecodeClaims: claims that pass checkMembers decode, the way golang-jwt
-// decodes them, to exactly what their exactly spelt claims alone decode to.
+// TestDecodeClaimsInOnePass: the issuer's claims, and the refusals of
+// checkMembers on claims of that shape, are decided in the one pass,
+// without checkMembers or encoding/json.
+func TestDecodeClaimsInOnePass(t *testing.T) {
+	for _, c := range []struct {
+		json string
+		ok   bool
+	}{
+		{claimsCases[0], true},
+		{`{"aud":"revenue-api","roles":[],"exp":1795452576}`, true},
+		{`{"sub":"a","SUB":"b"}`, false},
+		{`{"exp":1,"exp":2}`, false},
+		{`{"Iss":"a"}`, false},
+		{`{"iat":"1795452576"}`, false},
+	} {
+		var got accessClaims
+		decided, err := got.decodeFlat([]byte(c.json))
+		if !decided || (err == nil) != c.ok {
+			t.Errorf("decodeFlat(%s) = %v, %v; want decided, ok=%v", c.json, decided, err, c.ok)
+		}
+	}
+}
+
+// FuzzDecodeClaims: the claims decoder (golang-jwt calls it through
+// encoding/json) refuses what checkMembers or encoding/json refuses, and
+// reads what they accept exactly as encoding/json reads the exactly spelt
+// claims alone.
 func FuzzDecodeClaims(f *testing.F) {
 	for _, c := range claimsCases {
 		f.Add(c)
@@ -168,17 +201,20 @@ func FuzzDecodeClaims(f *testing.F) {
 }
 
 func checkDecodeClaims(t *testing.T, data string) {
-	if !json.Valid([]byte(data)) || checkMembers([]byte(data), claimNames, timeClaims) != nil {
+	if !json.Valid([]byte(data)) {
 		return
 	}
-	// got is what golang-jwt reads (through accessClaims.UnmarshalJSON, the
-	// one-pass decoder); ref what encoding/json alone reads: they must agree.
+	// got is what golang-jwt reads (through accessClaims.UnmarshalJSON);
+	// ref what checkMembers and encoding/json alone read: they must agree.
 	type plain accessClaims
 	var got, ref accessClaims
 	gotErr := json.Unmarshal([]byte(data), &got)
-	refErr := json.Unmarshal([]byte(data), (*plain)(&ref))
+	refErr := checkMembers([]byte(data), claimNames, timeClaims)
+	if refErr == nil {
+		refErr = json.Unmarshal([]byte(data), (*plain)(&ref))
+	}
 	if (gotErr == nil) != (refErr == nil) {
-		t.Fatalf("%s: the claims decoder says %v, encoding/json %v", data, gotErr, refErr)
+		t.Fatalf("%s: the claims decoder says %v, checkMembers and encoding/json %v", data, gotErr, refErr)
 	}
 	if gotErr != nil {
 		return // golang-jwt refuses it
@@ -206,6 +242,19 @@ func checkDecodeClaims(t *testing.T, data string) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("%s:\nas golang-jwt reads it: %+v\nits exact claims:       %+v", data, got, want)
+	}
+}
+
+// BenchmarkDecodeClaims is the decoding of an issued token's claims as
+// golang-jwt calls it: encoding/json's validity scan, then UnmarshalJSON.
+func BenchmarkDecodeClaims(b *testing.B) {
+	claims := []byte(claimsCases[0])
+	b.ReportAllocs()
+	for b.Loop() {
+		var c accessClaims
+		if err := json.Unmarshal(claims, &c); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

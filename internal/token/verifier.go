@@ -85,6 +85,11 @@ type Verifier struct {
 	keys   KeyLookup
 	parser *jwt.Parser
 	calls  atomic.Uint64
+
+	// passed are encoded headers that passed checkHeaderNames: the issuer
+	// writes one header per signing key, so nearly every token repeats one.
+	passed     [2]atomic.Pointer[string]
+	passedNext atomic.Uint32
 }
 
 // Verifications is how many tokens the verifier has checked (accepted or
@@ -199,8 +204,16 @@ func (v *Verifier) key(t *jwt.Token) (string, *rsa.PublicKey, Reason) {
 // parameter, other verifiers the first or any case. golang-jwt decoded the
 // header too but keeps only its map, so it is decoded again, as the parser
 // decodes it (base64url, strict, no padding), into a buffer on the stack.
+// The judgement depends on the header's bytes alone, so a header that
+// passed is remembered (two of them: both keys' during a rotation) and
+// passes again without being decoded.
 func (v *Verifier) checkHeaderNames(raw string) error {
 	header64, _, _ := strings.Cut(raw, ".")
+	for i := range v.passed {
+		if p := v.passed[i].Load(); p != nil && *p == header64 {
+			return nil
+		}
+	}
 	var buf [512]byte
 	header := buf[:]
 	if n := headerEncoding.DecodedLen(len(header64)); n > len(buf) {
@@ -210,7 +223,12 @@ func (v *Verifier) checkHeaderNames(raw string) error {
 	if err != nil {
 		return err
 	}
-	return checkMembers(header[:n], headerNames, nil)
+	if err := checkMembers(header[:n], headerNames, nil); err != nil {
+		return err
+	}
+	passed := strings.Clone(header64) // not the whole token
+	v.passed[v.passedNext.Add(1)%uint32(len(v.passed))].Store(&passed)
+	return nil
 }
 
 // headerEncoding is how the parser (jwt.WithStrictDecoding, no padding

@@ -47,3 +47,35 @@ func TestVerifyRefusesOtherSpellings(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyJudgesEveryHeader: the verifier remembers headers that passed
+// its member check, and must still judge every other header: a header
+// that differs from a remembered one by a repeated or re-cased parameter
+// is refused, right after a token with a remembered one.
+func TestVerifyJudgesEveryHeader(t *testing.T) {
+	v, key := fuzzVerifier(t)
+	good := []string{
+		fuzzHeader,
+		`{"typ":"at+jwt","alg":"RS256","kid":"fuzz-kid"}`,
+		`{"alg":"RS256","kid":"fuzz-kid","typ":"at+jwt"}`,
+	}
+	bad := []string{
+		`{"alg":"RS256","typ":"at+jwt","kid":"fuzz-kid","kid":"fuzz-kid"}`,
+		`{"alg":"RS256","typ":"at+jwt","kid":"fuzz-kid","KID":"other"}`,
+		`{"alg":"RS256","typ":"at+jwt","Kid":"fuzz-kid"}`,
+		`{"alg":"none","typ":"at+jwt","kid":"fuzz-kid","alg":"RS256"}`,
+	}
+	for round := range 2 {
+		for _, g := range good {
+			if _, err := v.Verify(fuzzSign(key, g, fuzzPayload)); err != nil {
+				t.Errorf("round %d, header %s: %v", round, g, err)
+			}
+			for _, b := range bad {
+				_, err := v.Verify(fuzzSign(key, b, fuzzPayload))
+				if r, ok := token.ReasonOf(err); !ok || r != token.ReasonHeader {
+					t.Errorf("round %d, header %s after %s: Verify says %v, want reason %q", round, b, g, err, token.ReasonHeader)
+				}
+			}
+		}
+	}
+}
