@@ -184,9 +184,6 @@ type UserStore interface {
 	// a failed login for them; lockFor turns the new count into a lockout
 	// duration (0: none). One transaction with a row lock.
 	RecordLoginFailure(ctx context.Context, countFor string, now time.Time, lockFor func(failures int) time.Duration, ev Event) error
-	// RecordLoginSuccess clears the failure count and, when newHash is not
-	// empty, stores a rehashed password.
-	RecordLoginSuccess(ctx context.Context, userID, newHash string) error
 	// SetPassword stores a new hash and ends every session of the user.
 	SetPassword(ctx context.Context, email, hash string, ev Event) (User, error)
 	// SetDisabled disables or enables a user; disabling ends every session.
@@ -240,11 +237,18 @@ type NewSession struct {
 	IdleExpiresAt time.Time
 	ExpiresAt     time.Time
 	Client        Client
+	RehashTo      string // the password hashed again at the current cost, if it was due
 }
 
 // SessionStore keeps sessions and refresh tokens.
 type SessionStore interface {
-	CreateSession(ctx context.Context, s NewSession, refreshHash []byte, ev Event) (Session, error)
+	// CreateSession starts a session with its first refresh token and
+	// records ev, in one transaction holding the user's row: admit judges
+	// the user as they are then (a password change, a disable or a lockout
+	// may have come since the password was checked), and its error ends the
+	// transaction with nothing written. Otherwise it clears the failure
+	// count and the lockout, and stores s.RehashTo when given.
+	CreateSession(ctx context.Context, s NewSession, refreshHash []byte, ev Event, admit func(User) error) (Session, error)
 	// Refresh locks the session and token of refreshHash, asks decide what to
 	// do and applies it in one transaction. apperr.ErrNotFound for an unknown hash.
 	Refresh(ctx context.Context, refreshHash []byte, decide func(RefreshState) RefreshDecision) (RefreshState, error)

@@ -90,31 +90,8 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 		return Tokens{}, err
 	}
 	now := s.now()
-	reason := ""
-	switch {
-	case !found:
-		reason = "unknown_email"
-	case user.Disabled:
-		reason = "disabled"
-	case user.LockedUntil.After(now):
-		reason = "locked"
-	case !ok:
-		reason = "wrong_password"
-	}
-	if reason != "" {
-		// Every failure runs the same transaction, counting only a wrong
-		// password, so the database work does not tell the reasons apart.
-		countFor := ""
-		if reason == "wrong_password" {
-			countFor = user.ID
-		}
-		ev := Event{Time: now, Kind: EventLoginFailed, UserID: user.ID, Client: client, Reason: reason}
-		err := s.users.RecordLoginFailure(ctx, countFor, now, s.lockFor, ev)
-		s.observed(ev, err)
-		if err != nil {
-			return Tokens{}, err
-		}
-		return Tokens{}, ErrInvalidCredentials
+	if reason := loginRefusal(user, found, ok, now); reason != "" {
+		return Tokens{}, s.loginFailed(ctx, reason, user, now, client)
 	}
 
 	newHash := ""
@@ -124,9 +101,11 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 			newHash = ""
 		}
 	}
-	if err := s.users.RecordLoginSuccess(ctx, user.ID, newHash); err != nil {
-		return Tokens{}, err
-	}
+	// The hash took time: the session is created only if, under the user's
+	// row lock, the password is still the one checked and no disable or
+	// lockout came meanwhile. The token then carries the user as they are
+	// now (roles, tokens revoked until).
+	late := ""
 	refresh, hash := newRefreshToken()
 	ev := Event{Time: now, Kind: EventLoginSucceeded, UserID: user.ID, Client: client}
 	sess, err := s.sessions.CreateSession(ctx, NewSession{
@@ -135,12 +114,55 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 		IdleExpiresAt: now.Add(s.policy.SessionIdleTimeout),
 		ExpiresAt:     now.Add(s.policy.SessionMaxLifetime),
 		Client:        client,
-	}, hash, ev)
+		RehashTo:      newHash,
+	}, hash, ev, func(current User) error {
+		if late = loginRefusal(current, true, current.PasswordHash == user.PasswordHash, now); late != "" {
+			return ErrInvalidCredentials
+		}
+		user = current
+		return nil
+	})
+	if late != "" {
+		return Tokens{}, s.loginFailed(ctx, late, user, now, client)
+	}
 	s.observed(ev, err)
 	if err != nil {
 		return Tokens{}, err
 	}
 	return s.tokens(ctx, user, sess, refresh)
+}
+
+// loginRefusal is why a login of user (found by its email, or not), whose
+// password checked ok or not, fails at now; "" if it does not.
+func loginRefusal(user User, found, ok bool, now time.Time) string {
+	switch {
+	case !found:
+		return "unknown_email"
+	case user.Disabled:
+		return "disabled"
+	case user.LockedUntil.After(now):
+		return "locked"
+	case !ok:
+		return "wrong_password"
+	}
+	return ""
+}
+
+// loginFailed records a failed login and returns ErrInvalidCredentials.
+// Every failure runs the same transaction, counting only a wrong password,
+// so the database work does not tell the reasons apart.
+func (s *Service) loginFailed(ctx context.Context, reason string, user User, now time.Time, client Client) error {
+	countFor := ""
+	if reason == "wrong_password" {
+		countFor = user.ID
+	}
+	ev := Event{Time: now, Kind: EventLoginFailed, UserID: user.ID, Client: client, Reason: reason}
+	err := s.users.RecordLoginFailure(ctx, countFor, now, s.lockFor, ev)
+	s.observed(ev, err)
+	if err != nil {
+		return err
+	}
+	return ErrInvalidCredentials
 }
 
 // lockFor grows the lockout: none below the threshold, then LockoutBase

@@ -50,11 +50,32 @@ func sessionFromRow(r sessionRow) auth.Session {
 	return s
 }
 
-// CreateSession starts a session with its first refresh token and records ev.
-func (s *SessionStore) CreateSession(ctx context.Context, ns auth.NewSession, refreshHash []byte, ev auth.Event) (auth.Session, error) {
+// CreateSession starts a session with its first refresh token and records
+// ev, in one transaction holding the user's row (the lock a password
+// change, a disable or a failed login's count takes too): admit judges the
+// user as they are now, and its error ends the transaction with nothing
+// written. Otherwise the failure count and any lockout are cleared, and
+// ns.RehashTo, when given, replaces the password hash.
+func (s *SessionStore) CreateSession(ctx context.Context, ns auth.NewSession, refreshHash []byte, ev auth.Event, admit func(auth.User) error) (auth.Session, error) {
 	var sess auth.Session
 	err := s.db.tx(ctx, func(ctx context.Context, tx *Tx) error {
-		rows, err := tx.Query(ctx, `INSERT INTO sessions AS s (user_id, created_at, last_used_at, idle_expires_at, expires_at, client_ip, user_agent)
+		rows, err := tx.Query(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1 FOR NO KEY UPDATE`, ns.UserID)
+		if err != nil {
+			return err
+		}
+		user, err := scanUser(rows)
+		if err != nil {
+			return err
+		}
+		if err := admit(user); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE users SET failed_logins = 0, locked_until = NULL,
+			password_hash = COALESCE(NULLIF($2, ''), password_hash)
+			WHERE id = $1 AND (failed_logins <> 0 OR locked_until IS NOT NULL OR $2 <> '')`, ns.UserID, ns.RehashTo); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `INSERT INTO sessions AS s (user_id, created_at, last_used_at, idle_expires_at, expires_at, client_ip, user_agent)
 			VALUES ($1, $2, $2, $3, $4, $5, $6) RETURNING `+sessionColumns,
 			ns.UserID, ns.CreatedAt, ns.IdleExpiresAt, ns.ExpiresAt, ns.Client.IP, ns.Client.UserAgent)
 		if err != nil {
@@ -216,7 +237,9 @@ func (s *SessionStore) EndSession(ctx context.Context, userID, sessionID, reason
 }
 
 // EndUserSessions ends every active session of userID and revokes every
-// access token of the user issued until now.
+// access token of the user issued until now, and every one of the ended
+// sessions whenever issued: a refresh that committed just before may sign
+// its token a moment after, in the next second.
 func (s *SessionStore) EndUserSessions(ctx context.Context, userID, reason string, ev auth.Event) (int, error) {
 	var n int
 	err := s.db.revokingTx(ctx, func(ctx context.Context, tx *Tx, rw *revocationWriter) error {
@@ -225,6 +248,9 @@ func (s *SessionStore) EndUserSessions(ctx context.Context, userID, reason strin
 			return err
 		}
 		n = len(ended)
+		if err := rw.sessions(ctx, tx, ended, reason, ev.Time); err != nil {
+			return err
+		}
 		if err := rw.user(ctx, tx, userID, reason, ev.Time); err != nil {
 			return err
 		}

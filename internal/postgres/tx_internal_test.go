@@ -242,7 +242,8 @@ func TestRefreshRotationIsTwoRoundTrips(t *testing.T) {
 	hash := func(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }
 	now := time.Now()
 	if _, err := sessions.CreateSession(ctx, auth.NewSession{UserID: user.ID, CreatedAt: now,
-		IdleExpiresAt: now.Add(time.Hour), ExpiresAt: now.Add(24 * time.Hour)}, hash("t0"), auth.Event{Time: now, Kind: auth.EventLoginSucceeded}); err != nil {
+		IdleExpiresAt: now.Add(time.Hour), ExpiresAt: now.Add(24 * time.Hour)}, hash("t0"), auth.Event{Time: now, Kind: auth.EventLoginSucceeded},
+		func(auth.User) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	rotate := func(from, to string) (auth.RefreshState, error) {

@@ -122,16 +122,6 @@ func (s *UserStore) RecordLoginFailure(ctx context.Context, countFor string, now
 	})
 }
 
-// RecordLoginSuccess clears failures and stores a rehashed password if given.
-func (s *UserStore) RecordLoginSuccess(ctx context.Context, userID, newHash string) error {
-	ctx, cancel := s.db.bound(ctx)
-	defer cancel()
-	_, err := s.db.Pool.Exec(ctx, `UPDATE users SET failed_logins = 0, locked_until = NULL,
-		password_hash = COALESCE(NULLIF($2, ''), password_hash)
-		WHERE id = $1 AND (failed_logins <> 0 OR locked_until IS NOT NULL OR $2 <> '')`, userID, newHash)
-	return translate(err)
-}
-
 // SetPassword stores a new hash, clears lockouts and ends all sessions.
 func (s *UserStore) SetPassword(ctx context.Context, email, hash string, ev auth.Event) (auth.User, error) {
 	return s.updateUser(ctx, email, ev, "password_changed", "password_changed",
@@ -174,6 +164,10 @@ func (s *UserStore) updateUser(ctx context.Context, email string, ev auth.Event,
 		if endReason != "" {
 			ended, err := endSessions(ctx, tx, `user_id = $1`, user.ID, endReason, ev.Time)
 			if err != nil {
+				return err
+			}
+			// As EndUserSessions: by session too, whenever their tokens are signed.
+			if err := rw.sessions(ctx, tx, ended, endReason, ev.Time); err != nil {
 				return err
 			}
 			ev.Reason = fmt.Sprintf("%d sessions ended", len(ended))

@@ -1,0 +1,205 @@
+package httpapi_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/revenue-api/revenue-api/internal/apitest"
+	"github.com/revenue-api/revenue-api/internal/auth"
+	"github.com/revenue-api/revenue-api/internal/passwordhash"
+	"github.com/revenue-api/revenue-api/internal/postgres"
+)
+
+// These tests stop a login or a refresh at its slowest point (the
+// password hash; the signing after the commit) and change the account
+// meanwhile: what the change ends must stay ended.
+
+// pausingHasher is the real hasher; Verify stops after its verdict, where a
+// hash at production cost, or queued behind others, would still be running.
+type pausingHasher struct {
+	*passwordhash.Hasher
+	verified, resume chan struct{}
+}
+
+func (h *pausingHasher) Verify(ctx context.Context, password, encoded string) (bool, bool, error) {
+	ok, rehash, err := h.Hasher.Verify(ctx, password, encoded)
+	h.verified <- struct{}{}
+	<-h.resume
+	return ok, rehash, err
+}
+
+// pausingIssuer stops before signing, after the session's transaction has
+// committed.
+type pausingIssuer struct {
+	auth.TokenIssuer
+	at, resume chan struct{}
+}
+
+func (p *pausingIssuer) Issue(id auth.Identity) (string, time.Time, error) {
+	p.at <- struct{}{}
+	<-p.resume
+	return p.TokenIssuer.Issue(id)
+}
+
+// pausedService is the service of env, on its database and clock, with the
+// hasher (of params) and the issuer given.
+func pausedService(t *testing.T, env *apitest.Env, params passwordhash.Params, wrap func(*passwordhash.Hasher) auth.PasswordHasher, issuer auth.TokenIssuer) *auth.Service {
+	t.Helper()
+	hasher, err := passwordhash.New(params, 1, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(hasher.Close)
+	return auth.NewService(postgres.NewUserStore(env.DB), postgres.NewSessionStore(env.DB), postgres.NewEventStore(env.DB),
+		issuer, wrap(hasher), env.Config.AuthPolicy(), slog.New(slog.NewTextHandler(io.Discard, nil)), env.Clock.Now)
+}
+
+// loginDuring logs alice in with her password through a hasher of params,
+// running change while her password is being checked.
+func loginDuring(t *testing.T, env *apitest.Env, params passwordhash.Params, change func()) (auth.Tokens, error) {
+	t.Helper()
+	var ph *pausingHasher
+	svc := pausedService(t, env, params, func(h *passwordhash.Hasher) auth.PasswordHasher {
+		ph = &pausingHasher{Hasher: h, verified: make(chan struct{}), resume: make(chan struct{})}
+		return ph
+	}, env.Signer)
+	type result struct {
+		tokens auth.Tokens
+		err    error
+	}
+	done := make(chan result)
+	go func() {
+		tokens, err := svc.Login(context.Background(), apitest.AliceEmail, apitest.AlicePassword, auth.Client{IP: "192.0.2.9"})
+		done <- result{tokens, err}
+	}()
+	<-ph.verified
+	change()
+	close(ph.resume)
+	r := <-done
+	return r.tokens, r.err
+}
+
+func activeSessions(t *testing.T, env *apitest.Env) int {
+	t.Helper()
+	var n int
+	if err := env.DB.Pool.QueryRow(context.Background(), `SELECT count(*) FROM sessions WHERE ended_at IS NULL`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+const changedPassword = "a-changed-password-42"
+
+// TestLoginRacingAPasswordChange: a login whose password check began before
+// a password change, with the old password, is refused and opens no session.
+func TestLoginRacingAPasswordChange(t *testing.T) {
+	env := apitest.New(t)
+	_, err := loginDuring(t, env, apitest.CheapArgon2, func() {
+		if err := env.Auth.SetPassword(context.Background(), apitest.AliceEmail, changedPassword); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if err != auth.ErrInvalidCredentials {
+		t.Errorf("login with the old password across a password change: %v, want %v", err, auth.ErrInvalidCredentials)
+	}
+	if n := activeSessions(t, env); n != 0 {
+		t.Errorf("%d active sessions after the password change, want 0", n)
+	}
+	if events := env.Events(); events[len(events)-1] != "login_failed:wrong_password" {
+		t.Errorf("audit events %q, want the last to be login_failed:wrong_password", events)
+	}
+}
+
+// TestLoginRehashRacingAPasswordChange: a login that rehashes the old
+// password (the cost was raised) must not write that hash over a new
+// password set meanwhile.
+func TestLoginRehashRacingAPasswordChange(t *testing.T) {
+	env := apitest.New(t)
+	raised := apitest.CheapArgon2
+	raised.Iterations++ // alice's stored hash is due for a rehash
+	if _, err := loginDuring(t, env, raised, func() {
+		if err := env.Auth.SetPassword(context.Background(), apitest.AliceEmail, changedPassword); err != nil {
+			t.Fatal(err)
+		}
+	}); err != auth.ErrInvalidCredentials {
+		t.Errorf("login with the old password across a password change: %v, want %v", err, auth.ErrInvalidCredentials)
+	}
+	if code := env.Do(loginAs(apitest.AliceEmail, changedPassword)).Code; code != http.StatusOK {
+		t.Errorf("login with the new password: %d, want 200 (the change was overwritten)", code)
+	}
+	if code := env.Do(loginAs(apitest.AliceEmail, apitest.AlicePassword)).Code; code != http.StatusUnauthorized {
+		t.Errorf("login with the old password: %d, want 401", code)
+	}
+}
+
+// TestLoginRacingADisable: a user disabled while their password is checked
+// gets no session and no token.
+func TestLoginRacingADisable(t *testing.T) {
+	env := apitest.New(t)
+	_, err := loginDuring(t, env, apitest.CheapArgon2, func() {
+		if err := env.Auth.SetDisabled(context.Background(), apitest.AliceEmail, true); err != nil {
+			t.Fatal(err)
+		}
+		env.Clock.Advance(1500 * time.Millisecond) // the check ends in the next second
+	})
+	if err != auth.ErrInvalidCredentials {
+		t.Errorf("login of a user disabled meanwhile: %v, want %v", err, auth.ErrInvalidCredentials)
+	}
+	if n := activeSessions(t, env); n != 0 {
+		t.Errorf("%d active sessions of a disabled user, want 0", n)
+	}
+}
+
+// TestLoginRacingALockout: the right password, checked while wrong guesses
+// lock the account, gets the same 401 as during any lock, and leaves the
+// lock in place.
+func TestLoginRacingALockout(t *testing.T) {
+	env := apitest.New(t)
+	_, err := loginDuring(t, env, apitest.CheapArgon2, func() {
+		for range env.Config.LockoutThreshold + 1 {
+			if code := env.Do(loginAs(apitest.AliceEmail, "a-wrong-guess")).Code; code != http.StatusUnauthorized {
+				t.Fatalf("wrong guess: %d", code)
+			}
+		}
+	})
+	if err != auth.ErrInvalidCredentials {
+		t.Errorf("the right password during a lock: %v, want %v", err, auth.ErrInvalidCredentials)
+	}
+	var locked bool
+	if err := env.DB.Pool.QueryRow(context.Background(), `SELECT locked_until > now() FROM users WHERE email = $1`,
+		apitest.AliceEmail).Scan(&locked); err != nil || !locked {
+		t.Errorf("alice locked: %v, %v; want the lock kept", locked, err)
+	}
+}
+
+// TestRefreshSignedAfterLogoutAll: a refresh that committed just before
+// "log out everywhere" and signs its access token a moment later, in the
+// next second, gets a token that is refused.
+func TestRefreshSignedAfterLogoutAll(t *testing.T) {
+	env := apitest.New(t)
+	first := env.Login(apitest.AliceEmail, apitest.AlicePassword)
+	issuer := &pausingIssuer{TokenIssuer: env.Signer, at: make(chan struct{}), resume: make(chan struct{})}
+	svc := pausedService(t, env, apitest.CheapArgon2, func(h *passwordhash.Hasher) auth.PasswordHasher { return h }, issuer)
+	done := make(chan auth.Tokens)
+	go func() {
+		tokens, err := svc.Refresh(context.Background(), first.RefreshToken, auth.Client{})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- tokens
+	}()
+	<-issuer.at // the rotation has committed; the access token is not signed yet
+	if resp := env.Do(apitest.Request{Method: http.MethodPost, Path: "/logout/all", Token: first.AccessToken}); resp.Code != http.StatusNoContent {
+		t.Fatalf("logout/all: %d", resp.Code)
+	}
+	env.Clock.Advance(1100 * time.Millisecond)
+	close(issuer.resume)
+	tokens := <-done
+	if code := env.Do(apitest.Request{Method: http.MethodGet, Path: "/revenue", Token: tokens.AccessToken}).Code; code != http.StatusUnauthorized {
+		t.Errorf("the access token of a session ended by logout/all: %d, want 401", code)
+	}
+}
