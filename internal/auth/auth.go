@@ -195,12 +195,18 @@ type UserStore interface {
 
 // RefreshState is what a refresh finds, read under a row lock.
 type RefreshState struct {
-	TokenID   int64
-	UsedAt    time.Time // zero while unused
-	RevokedAt time.Time // zero while not revoked
-	// SuccessorID is the token's latest successor (0: none), and
-	// SuccessorUnused whether that successor was never presented: read
-	// only for a spent token.
+	TokenID  int64
+	ParentID int64     // the token it replaced; 0 for a login's
+	UsedAt   time.Time // zero while never presented
+	// RevokedAt is when the token was revoked (its session ended) or, in a
+	// session still active, retired: replaced, unpresented, by a retry of
+	// the rotation that issued it. Zero while neither.
+	RevokedAt time.Time
+	// SuccessorID is the latest token issued in this one's place (0: none):
+	// its latest child for a spent token, its parent's latest child for a
+	// retired one. SuccessorUnused is whether that token is live and no
+	// token issued in that place was ever presented. Read only for a spent
+	// or retired token.
 	SuccessorID     int64
 	SuccessorUnused bool
 	Session         Session
@@ -223,8 +229,8 @@ type RefreshDecision struct {
 	Now           time.Time
 	NewTokenHash  []byte    // RefreshRotate
 	IdleExpiresAt time.Time // RefreshRotate
-	// SupersedeID is an unpresented successor that RefreshRotate retires
-	// (marks spent), so that presenting it later is a reuse; 0: none.
+	// SupersedeID is an unpresented token that RefreshRotate retires, so
+	// that one refresh token of the session stays good; 0: none.
 	SupersedeID int64
 	EndReason   string // RefreshEndSession
 	Event       Event

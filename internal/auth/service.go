@@ -235,8 +235,6 @@ func (s *Service) decideRefresh(st RefreshState, now time.Time, newHash []byte, 
 	switch {
 	case !st.Session.EndedAt.IsZero():
 		return reject("session_ended")
-	case !st.RevokedAt.IsZero():
-		return reject("revoked")
 	case !now.Before(st.Session.ExpiresAt):
 		return end(EventSessionEnded, "session_expired")
 	case !now.Before(st.Session.IdleExpiresAt):
@@ -253,8 +251,23 @@ func (s *Service) decideRefresh(st RefreshState, now time.Time, newHash []byte, 
 			// commit): the successor was never presented, so the client
 			// may not have it. It gets a new pair and the unpresented
 			// successor is retired: a thief replaying the spent token is
-			// still caught, when the holder of the retired one presents it.
+			// still caught, when the holder of the retired one presents it
+			// after the new one was presented.
 			d := rotate("retry_unanswered_rotation")
+			d.SupersedeID = st.SuccessorID
+			return d
+		}
+		return end(EventRefreshReuse, "refresh_token_reuse")
+	case !st.RevokedAt.IsZero():
+		// Retired by a retry of the rotation that issued it. Two tabs
+		// sharing a cookie refresh at once: the answer written last, which
+		// the browser keeps, may be the one the other's retry retired.
+		// Presented moments after it was retired, while the token that
+		// replaced it was never presented, it is that retry's twin and
+		// takes the place back. Later, or once the other was presented, it
+		// is a reuse.
+		if st.SuccessorUnused && now.Sub(st.RevokedAt) <= RetiredTwinWindow {
+			d := rotate("retry_retired_token")
 			d.SupersedeID = st.SuccessorID
 			return d
 		}
@@ -262,6 +275,12 @@ func (s *Service) decideRefresh(st RefreshState, now time.Time, newHash []byte, 
 	}
 	return rotate("")
 }
+
+// RetiredTwinWindow is how long after a retry retired a refresh token its
+// presentation may still be the retry's twin (see decideRefresh): longer
+// than any answer takes to arrive after its commit, short enough that a
+// replay found later is a reuse at once.
+const RetiredTwinWindow = 10 * time.Second
 
 // tokens signs the access token of a login or refresh. When the user's
 // tokens were revoked less than a second ago, it first waits for the

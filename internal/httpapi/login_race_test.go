@@ -203,3 +203,46 @@ func TestRefreshSignedAfterLogoutAll(t *testing.T) {
 		t.Errorf("the access token of a session ended by logout/all: %d, want 401", code)
 	}
 }
+
+// TestTwoTabsAnswersOutOfCommitOrder: two tabs refresh with the one cookie
+// at once; the rotation that commits first answers last, so the browser
+// keeps the token the other rotation retired. Presenting it is a retry of
+// the same rotation, not a theft: the session goes on, with one good token.
+// Once the token that replaced it has been presented, it is a reuse.
+func TestTwoTabsAnswersOutOfCommitOrder(t *testing.T) {
+	env := apitest.New(t)
+	first := env.Login(apitest.AliceEmail, apitest.AlicePassword)
+	issuer := &pausingIssuer{TokenIssuer: env.Signer, at: make(chan struct{}), resume: make(chan struct{})}
+	slow := pausedService(t, env, apitest.CheapArgon2, func(h *passwordhash.Hasher) auth.PasswordHasher { return h }, issuer)
+	tabA := make(chan auth.Tokens)
+	go func() {
+		tokens, err := slow.Refresh(context.Background(), first.RefreshToken, auth.Client{})
+		if err != nil {
+			t.Error(err)
+		}
+		tabA <- tokens
+	}()
+	<-issuer.at                          // tab A's rotation committed, its answer not sent yet
+	b := env.Refresh(first.RefreshToken) // tab B, same cookie: a retry, answered first
+	close(issuer.resume)
+	a := <-tabA // answered last: the cookie now holds a.RefreshToken, which B's rotation retired
+
+	next := refresh(env, a.RefreshToken)
+	if next.Code != http.StatusOK {
+		t.Fatalf("the next refresh with the cookie the browser kept: %d, events %q", next.Code, env.Events())
+	}
+	var good int
+	if err := env.DB.Pool.QueryRow(context.Background(),
+		`SELECT count(*) FROM refresh_tokens WHERE used_at IS NULL AND revoked_at IS NULL`).Scan(&good); err != nil || good != 1 {
+		t.Errorf("%d refresh tokens good (%v), want 1", good, err)
+	}
+	// b's token was retired in turn, and the one that replaced it is now
+	// presented: b's is a reuse, and the session ends.
+	env.Refresh(next.JSON(t)["refresh_token"].(string))
+	if code := refresh(env, b.RefreshToken).Code; code != http.StatusUnauthorized {
+		t.Errorf("a retired token whose replacement was presented: %d, want 401", code)
+	}
+	if events := env.Events(); events[len(events)-1] != "refresh_reuse_detected:refresh_token_reuse" {
+		t.Errorf("audit events %q, want the last to be the reuse", events)
+	}
+}

@@ -147,18 +147,22 @@ func (s *SessionStore) Refresh(ctx context.Context, refreshHash []byte, decide f
 const (
 	refreshLockSQL = `SELECT FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
 		WHERE t.token_hash = $1 FOR UPDATE OF s, t`
-	refreshStateSQL = `SELECT t.id, t.used_at, t.revoked_at, ` + sessionColumns + `, u.*
+	refreshStateSQL = `SELECT t.id, t.parent_id, t.used_at, t.revoked_at, ` + sessionColumns + `, u.*
 		FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
 		CROSS JOIN LATERAL (SELECT ` + userColumns + ` FROM users WHERE id = s.user_id) u
 		WHERE t.token_hash = $1`
-	// Only for a spent token: its latest successor, locked, and whether it
-	// was ever presented.
-	refreshSuccessorSQL = `SELECT c.id, c.used_at IS NULL AND c.revoked_at IS NULL FROM refresh_tokens c
-		WHERE c.session_id = $1 AND c.parent_id = $2 ORDER BY c.id DESC LIMIT 1 FOR UPDATE`
+	// Only for a token presented before, or retired: the latest child of
+	// $2 (the token, or the parent of the retired one), locked, and whether
+	// it is live and no child of $2 was ever presented.
+	refreshSuccessorSQL = `SELECT c.id, c.used_at IS NULL AND c.revoked_at IS NULL
+			AND NOT EXISTS (SELECT FROM refresh_tokens o WHERE o.parent_id = $2 AND o.used_at IS NOT NULL)
+		FROM refresh_tokens c
+		WHERE c.session_id = $1 AND c.parent_id = $2 ORDER BY c.id DESC LIMIT 1 FOR UPDATE OF c`
 )
 
 type refreshStateRow struct {
 	TokenID   int64
+	ParentID  *int64
 	UsedAt    *time.Time
 	RevokedAt *time.Time
 	sessionRow
@@ -167,8 +171,9 @@ type refreshStateRow struct {
 
 // lockRefreshState locks the session and token of refreshHash and reads
 // them and the user in one round trip (the transaction's first, so it
-// begins the transaction too); for a spent token, which only a retry or a
-// replay presents, it then locks and reads the token's latest successor.
+// begins the transaction too); for a spent or retired token, which only a
+// retry or a replay presents, it then locks and reads the latest token
+// issued in its place.
 func lockRefreshState(ctx context.Context, tx *Tx, refreshHash []byte) (st auth.RefreshState, err error) {
 	b := &pgx.Batch{}
 	b.Queue(refreshLockSQL, refreshHash).Exec(func(tag pgconn.CommandTag) error {
@@ -183,6 +188,9 @@ func lockRefreshState(ctx context.Context, tx *Tx, refreshHash []byte) (st auth.
 			return translate(err)
 		}
 		st.TokenID = r.TokenID
+		if r.ParentID != nil {
+			st.ParentID = *r.ParentID
+		}
 		st.Session, st.User = sessionFromRow(r.sessionRow), userFromRow(r.userRow)
 		if r.UsedAt != nil {
 			st.UsedAt = *r.UsedAt
@@ -192,21 +200,31 @@ func lockRefreshState(ctx context.Context, tx *Tx, refreshHash []byte) (st auth.
 		}
 		return nil
 	})
-	if err := tx.Run(ctx, b); err != nil || st.UsedAt.IsZero() {
+	if err := tx.Run(ctx, b); err != nil {
 		return st, err
 	}
-	err = tx.QueryRow(ctx, refreshSuccessorSQL, st.Session.ID, st.TokenID).Scan(&st.SuccessorID, &st.SuccessorUnused)
+	of := st.TokenID // a spent token: its own latest child
+	switch {
+	case !st.UsedAt.IsZero():
+	case !st.RevokedAt.IsZero() && st.Session.EndedAt.IsZero() && st.ParentID != 0:
+		of = st.ParentID // a retired token: its parent's
+	default:
+		return st, nil
+	}
+	err = tx.QueryRow(ctx, refreshSuccessorSQL, st.Session.ID, of).Scan(&st.SuccessorID, &st.SuccessorUnused)
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = nil
 	}
 	return st, err
 }
 
-// rotateSQL spends the presented token (and retires an unpresented
-// successor, $3, when not 0), issues its child, records the event ($7–$13,
-// eventArgs) and extends the session.
+// rotateSQL spends the presented token (and retires an unpresented token
+// issued in its place, $3, when not 0), issues its child, records the event
+// ($7–$13, eventArgs) and extends the session.
 const rotateSQL = `WITH spent AS (
-		UPDATE refresh_tokens SET used_at = COALESCE(used_at, $2) WHERE id IN ($1, $3)
+		UPDATE refresh_tokens SET used_at = COALESCE(used_at, $2) WHERE id = $1
+	), retired AS (
+		UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $3
 	), child AS (
 		INSERT INTO refresh_tokens (token_hash, session_id, parent_id, created_at) VALUES ($4, $5, $1, $2)
 	), event AS (
