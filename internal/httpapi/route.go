@@ -50,9 +50,11 @@ func (q queryParams) first(h []gin.HandlerFunc) []gin.HandlerFunc {
 
 // check refuses a query string the route cannot mean: one with a ';' (Go
 // does not split on it, other servers and proxies do, so they would read
-// different parameters than this one), one that does not decode, and a
+// different parameters than this one), one that does not decode, a
 // parameter the route does not know (a client that believes it filters,
-// say by org_id, must learn that it does not).
+// say by org_id, must learn that it does not), and a known one given twice
+// (which copy would count?) or empty (every parameter takes a value; read
+// as absent, "?cursor=" would quietly start over).
 func (q queryParams) check(c *gin.Context) {
 	raw := c.Request.URL.RawQuery
 	if raw == "" {
@@ -70,6 +72,13 @@ func (q queryParams) check(c *gin.Context) {
 	}
 	for _, name := range slices.Sorted(maps.Keys(values)) {
 		if slices.Contains(q, name) {
+			if v := values[name]; len(v) > 1 {
+				writeProblem(c, apperr.Invalid(name, "give it once"))
+				return
+			} else if v[0] == "" {
+				writeProblem(c, apperr.Invalid(name, "empty; give a value or leave it out"))
+				return
+			}
 			continue
 		}
 		known := "this resource takes no query parameters"
