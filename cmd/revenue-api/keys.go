@@ -84,8 +84,11 @@ func keysCommandAt(_ context.Context, args []string, getenv func(string) string,
 		case r.Generated != nil:
 			fmt.Fprintf(stdout, "no keys: generated %s (kid %s) as current\n", r.Generated.File, r.Generated.ID)
 		default:
-			fmt.Fprintf(stdout, "kid %s is now current: it signs new tokens once the service reloads (within %s, or at once on SIGHUP)\n",
-				r.Promoted.ID, cfg.KeysReloadInterval)
+			when := fmt.Sprintf("within %s, or at once on SIGHUP", cfg.KeysReloadInterval)
+			if cfg.KeysReloadInterval <= 0 {
+				when = "send it SIGHUP: REVENUE_KEYS_RELOAD_INTERVAL is 0"
+			}
+			fmt.Fprintf(stdout, "kid %s is now current: it signs new tokens once the service reloads (%s)\n", r.Promoted.ID, when)
 			if r.Retired != nil {
 				fmt.Fprintf(stdout, "kid %s is retired: it verifies tokens until %s; then run `revenue-api keys prune`\n",
 					r.Retired.ID, r.Retired.Due(lc).Format(time.RFC3339))
