@@ -204,7 +204,7 @@ func serveVerifierOnly(ctx context.Context, cfg config.Config, log *slog.Logger,
 		revoked = revocation.NewSet(cfg.RevocationMaxLag)
 		poller := &token.FeedPoller{URL: feedURL, Token: cfg.RevocationFeedToken, Issuer: cfg.Issuer, Keys: remote,
 			Set: revoked, Interval: cfg.RevocationPoll, LongPoll: feedLongPoll, Timeout: cfg.JWKSFetchTimeout, Leeway: cfg.ClockLeeway,
-			Client: &http.Client{}, Log: log, Now: now}
+			Log: log, Now: now}
 		if err := poller.CatchUp(ctx); err != nil {
 			log.Warn("no revocations yet: tokens are refused until the feed answers", "url", feedURL, "err", err)
 		}
@@ -307,9 +307,10 @@ func poolerHint(err error) error {
 	return err
 }
 
-// feedLongPoll is how long a verifier lets the issuer hold a feed poll:
-// below the issuer's write timeout, and well below any sensible
-// REVENUE_REVOCATION_MAX_LAG, since each answer confirms the state.
+// feedLongPoll is the longest a verifier lets the issuer hold a feed poll,
+// below the issuer's write timeout. The poller asks for less when
+// REVENUE_REVOCATION_MAX_LAG is short: each answer confirms the state, and
+// the wait must leave room for a failed poll and its retry within the lag.
 const feedLongPoll = 10 * time.Second
 
 // revocationsReady fails while the revocation state is older than

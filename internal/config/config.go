@@ -128,7 +128,8 @@ func (c Config) DirectURL() string {
 // fetched from an issuer's JWKS, and issues none.
 func (c Config) VerifierOnly() bool { return c.JWKSURL != "" }
 
-// LogValue keeps secrets out of logs: the database password is redacted.
+// LogValue keeps secrets out of logs: the database password is redacted,
+// and URLs are shown without user info.
 // Durations are written as Go duration strings ("15m0s"), the form the
 // settings take, rather than the nanoseconds slog's JSON handler prints.
 func (c Config) LogValue() slog.Value {
@@ -141,14 +142,14 @@ func (c Config) LogValue() slog.Value {
 		slog.String("audience", c.Audience),
 		duration("access_token_ttl", c.AccessTokenTTL),
 		slog.Any("cors_origins", c.CORSOrigins),
-		slog.String("jwks_url", c.JWKSURL),
+		slog.String("jwks_url", shownURL(c.JWKSURL)),
 		duration("jwks_max_age", c.JWKSMaxAge),
 		duration("keys_reload_interval", c.KeysReloadInterval),
 		slog.String("signer", c.Signer),
 		duration("revocation_poll", c.RevocationPoll),
 		duration("revocation_max_lag", c.RevocationMaxLag),
 		slog.Bool("revocation_feed", c.RevocationFeedToken != ""),
-		slog.String("revocation_feed_url", c.FeedURL()),
+		slog.String("revocation_feed_url", shownURL(c.FeedURL())),
 	)
 }
 
@@ -163,6 +164,24 @@ func RedactURL(s string) string {
 		return "(keyword/value connection string)"
 	}
 	return u.Redacted()
+}
+
+// shownURL is an issuer URL as the log and messages show it: without its
+// user info. One that does not parse, or has no host, is not shown at all,
+// since it may hold a credential anyway ("user:password@host" parses as
+// scheme "user", "user@host/path" as a path).
+func shownURL(s string) string {
+	u, err := url.Parse(s)
+	switch {
+	case s == "":
+		return ""
+	case err != nil:
+		return "(a value that does not parse as a URL)"
+	case u.Host == "":
+		return "(a value that is not a URL with a host)"
+	}
+	u.User = nil
+	return u.String()
 }
 
 // Load reads the configuration from getenv and validates it.
@@ -273,10 +292,7 @@ func (c Config) Validate() error {
 		bad("REVENUE_COOKIE_SECURE", "may be false only for http://localhost development (REVENUE_ISSUER is %q)", c.Issuer)
 	}
 	if c.JWKSURL != "" {
-		u, err := url.Parse(c.JWKSURL)
-		if err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && isLocalhostURL(c.JWKSURL))) || u.Host == "" {
-			bad("REVENUE_JWKS_URL", "must be an https URL (http only for localhost), got %q", c.JWKSURL)
-		}
+		checkIssuerURL(bad, "REVENUE_JWKS_URL", c.JWKSURL, "")
 	}
 	if c.JWKSMaxAge < 0 || c.JWKSMaxAge > 24*time.Hour {
 		bad("REVENUE_JWKS_MAX_AGE", "must be between 0 and 24h, got %s", c.JWKSMaxAge)
@@ -304,10 +320,7 @@ func (c Config) Validate() error {
 			bad("REVENUE_REVOCATION_FEED_TOKEN", "is required in verifier-only mode to follow the issuer's revocations (or set REVENUE_REVOCATION_FEED_URL=off to accept revoked tokens until they expire)")
 		}
 		if c.RevocationFeedURL != "" {
-			u, err := url.Parse(c.RevocationFeedURL)
-			if err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && isLocalhostURL(c.RevocationFeedURL))) || u.Host == "" {
-				bad("REVENUE_REVOCATION_FEED_URL", "must be an https URL (http only for localhost) or off, got %q", c.RevocationFeedURL)
-			}
+			checkIssuerURL(bad, "REVENUE_REVOCATION_FEED_URL", c.RevocationFeedURL, " or off")
 		}
 	}
 	if c.TokenCache < 0 {
@@ -369,6 +382,23 @@ func (c Config) Validate() error {
 		bad("REVENUE_METRICS_ADDR", "must differ from REVENUE_HTTP_ADDR (%s); to serve /metrics there, set REVENUE_METRICS_ON_MAIN=true instead", c.HTTPAddr)
 	}
 	return errors.Join(errs...)
+}
+
+// checkIssuerURL reports to bad, under the setting's name, a URL of the
+// issuer that is not https (http only for localhost; alternatives names
+// other values the setting takes), or that carries user info: credentials
+// do not belong in a URL, which is logged. No message repeats a credential
+// (see shownURL).
+func checkIssuerURL(bad func(name, format string, args ...any), name, s, alternatives string) {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || u.Host == "":
+		bad(name, "must be an https URL (http only for localhost)%s; the value is not a URL with a host (not repeated: it may hold a credential)", alternatives)
+	case u.User != nil:
+		bad(name, "must not carry user info (the user:password@ before the host): credentials do not belong in a URL, which is logged")
+	case u.Scheme != "https" && !(u.Scheme == "http" && isLocalhostURL(s)):
+		bad(name, "must be an https URL (http only for localhost)%s, got %q", alternatives, shownURL(s))
+	}
 }
 
 func isLocalhostURL(s string) bool {

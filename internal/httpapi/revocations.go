@@ -143,8 +143,10 @@ func (s *Server) revocationFeed(c *gin.Context) {
 	}
 	var wait time.Duration
 	if v, ok := c.GetQuery("wait"); ok {
+		// Compared in seconds: made a Duration first, a huge n overflows
+		// into the range.
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || time.Duration(n)*time.Second > maxFeedWait {
+		if err != nil || n < 0 || n > int(maxFeedWait/time.Second) {
 			writeProblem(c, apperr.New(apperr.CodeInvalidParameter,
 				fmt.Sprintf("wait must be a whole number of seconds from 0 to %d.", int(maxFeedWait/time.Second))))
 			return

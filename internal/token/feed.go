@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -147,22 +146,26 @@ func ParseRevocations(raw string, keys KeyLookup, issuer string, leeway time.Dur
 // the issuer's feed: it asks for what it lacks by cursor, with the feed
 // token, verifies each page against the issuer's JWKS and applies it. With
 // LongPoll set, the issuer holds each request until something changes (up
-// to LongPoll), so a revocation arrives as soon as the issuer has it; after
-// a failure, or without LongPoll, it asks again every Interval. It never
-// runs inside a request.
+// to LongPoll, shortened to fit the set's MaxLag: see wait), so a
+// revocation arrives as soon as the issuer has it; after a failure, or
+// without a wait, it asks again every Interval. It never runs inside a
+// request.
 type FeedPoller struct {
-	URL      string // the issuer's /revocations
+	URL      string // the issuer's /revocations; user info is neither sent nor logged (see publicURL)
 	Token    string // the feed token, sent as a bearer credential
 	Issuer   string
 	Keys     KeyLookup // the issuer's keys (the JWKS this process verifies tokens with)
 	Set      *revocation.Set
-	Interval time.Duration // between polls without LongPoll, and after a failure
-	LongPoll time.Duration // how long the issuer may hold a poll; 0: none
-	Timeout  time.Duration // bound on one poll beyond LongPoll
+	Interval time.Duration // between polls without a wait, and after a failure
+	LongPoll time.Duration // the longest the issuer may hold a poll; 0: none
+	Timeout  time.Duration // bound on one poll beyond its wait
 	Leeway   time.Duration
-	Client   *http.Client
-	Log      *slog.Logger
-	Now      func() time.Time
+	// Client makes the requests (nil: Go's default transport). Whatever
+	// its CheckRedirect, the poller follows no redirect: a redirect is a
+	// failed poll, and the feed token goes to URL alone.
+	Client *http.Client
+	Log    *slog.Logger
+	Now    func() time.Time
 
 	etag string // names the page last applied
 	more bool   // the page last applied was cut: more pages follow, and the set is not yet confirmed
@@ -172,16 +175,17 @@ type FeedPoller struct {
 // issuer's page size (More) is applied without confirming the set: only the
 // last page of a catch-up does.
 func (f *FeedPoller) Poll(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, f.Timeout+f.LongPoll)
+	wait := f.wait()
+	ctx, cancel := context.WithTimeout(ctx, f.Timeout+wait)
 	defer cancel()
-	u, err := url.Parse(f.URL)
+	u, err := publicURL(f.URL)
 	if err != nil {
-		return err
+		return fmt.Errorf("revocation feed URL: %w", err)
 	}
 	q := u.Query()
 	q.Set("cursor", strconv.FormatUint(f.Set.Watermark(), 10))
-	if f.LongPoll > 0 {
-		q.Set("wait", strconv.Itoa(int(f.LongPoll/time.Second)))
+	if wait > 0 {
+		q.Set("wait", strconv.Itoa(int(wait/time.Second)))
 	}
 	u.RawQuery = q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
@@ -193,7 +197,7 @@ func (f *FeedPoller) Poll(ctx context.Context) error {
 	if f.etag != "" {
 		req.Header.Set("If-None-Match", f.etag)
 	}
-	resp, err := f.Client.Do(req)
+	resp, err := f.client().Do(req)
 	if err != nil {
 		return err
 	}
@@ -212,6 +216,9 @@ func (f *FeedPoller) Poll(ctx context.Context) error {
 		return nil
 	case http.StatusOK:
 	default:
+		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			return fmt.Errorf("revocation feed answered %s: a redirect, not followed (the feed token goes to the configured URL alone)", resp.Status)
+		}
 		return fmt.Errorf("revocation feed answered %s", resp.Status)
 	}
 	page, err := ParseRevocations(string(body), f.Keys, f.Issuer, f.Leeway, f.Now)
@@ -225,6 +232,31 @@ func (f *FeedPoller) Poll(ctx context.Context) error {
 	}
 	f.etag, f.more = resp.Header.Get("ETag"), page.More
 	return nil
+}
+
+// wait is how long to let the issuer hold a poll. Every answer, 304
+// included, confirms the set, so the wait must leave room within the
+// set's MaxLag: LongPoll, shortened so that a poll that hangs until its
+// timeout, the pause of Interval after it and a retry held the whole wait
+// still confirm the set in time (2 × wait + Timeout + Interval ≤ MaxLag).
+// Whole seconds, the feed's unit; 0 (no long poll: a poll every Interval,
+// answered at once) when not one second fits.
+func (f *FeedPoller) wait() time.Duration {
+	w := f.LongPoll
+	if lag := f.Set.MaxLag(); lag > 0 {
+		w = min(w, (lag-f.Timeout-f.Interval)/2)
+	}
+	return max(0, w.Truncate(time.Second))
+}
+
+// client is Client, or the default one, with no redirect followed.
+func (f *FeedPoller) client() *http.Client {
+	var c http.Client
+	if f.Client != nil {
+		c = *f.Client
+	}
+	c.CheckRedirect = refuseRedirects
+	return &c
 }
 
 // CatchUp polls until the set is complete (one page, or every page of a
@@ -246,16 +278,21 @@ const minPollGap = 10 * time.Millisecond
 // Run polls until ctx ends. Failures are logged once per change of error;
 // the set's lag grows meanwhile, and the process's staleness policy decides.
 func (f *FeedPoller) Run(ctx context.Context) {
+	where := "(not a URL)"
+	if u, err := publicURL(f.URL); err == nil {
+		where = u.String()
+	}
+	f.Log.Info("following the revocation feed", "url", where, "long_poll", f.wait().String(), "retry_every", f.Interval.String())
 	var lastErr, lastPage string
 	for {
 		before := f.Set.Watermark()
 		err := f.Poll(ctx)
 		switch {
 		case err != nil && err.Error() != lastErr:
-			f.Log.Warn("revocation feed poll failed", "url", f.URL, "err", err)
+			f.Log.Warn("revocation feed poll failed", "url", where, "err", err)
 			lastErr = err.Error()
 		case err == nil && lastErr != "":
-			f.Log.Info("revocation feed reachable again", "url", f.URL)
+			f.Log.Info("revocation feed reachable again", "url", where)
 			lastErr = ""
 		}
 		pause := minPollGap
@@ -265,7 +302,7 @@ func (f *FeedPoller) Run(ctx context.Context) {
 		case f.more && f.etag != lastPage && f.Set.Watermark() > before:
 			// The rest of a catch-up: the issuer answers the next page at
 			// once (it differs from the one named by If-None-Match).
-		case f.LongPoll == 0 || f.more:
+		case f.wait() == 0 || f.more:
 			// A page with more to follow came again, or sent the cursor
 			// back (a replica behind the one that gave the last page).
 			pause = f.Interval

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +30,8 @@ const MinJWKSLifetime = time.Second
 
 // RemoteOptions configure RemoteKeys.
 type RemoteOptions struct {
+	// URL is the issuer's JWKS. Its user info, if any, is neither sent nor
+	// logged (see publicURL).
 	URL string
 	// Timeout bounds one fetch, connection to last byte.
 	Timeout time.Duration
@@ -55,6 +58,8 @@ type RemoteOptions struct {
 // is logged and the last good set kept.
 type RemoteKeys struct {
 	opt    RemoteOptions
+	url    string // opt.URL without user info: requested and logged
+	urlErr error  // why opt.URL is not a URL: every fetch fails with it
 	client *http.Client
 	set    atomic.Pointer[KeySet]
 
@@ -82,13 +87,38 @@ func NewRemoteKeys(opt RemoteOptions) *RemoteKeys {
 	}
 	client := opt.Client
 	if client == nil {
-		client = &http.Client{
-			Timeout: opt.Timeout,
-			// The URL is configured; a redirect elsewhere is refused, not followed.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
+		client = &http.Client{Timeout: opt.Timeout, CheckRedirect: refuseRedirects}
 	}
-	return &RemoteKeys{opt: opt, client: client, unknownKid: make(chan struct{}, 1)}
+	r := &RemoteKeys{opt: opt, client: client, unknownKid: make(chan struct{}, 1)}
+	if u, err := publicURL(opt.URL); err != nil {
+		r.urlErr = fmt.Errorf("JWKS URL: %w", err)
+	} else {
+		r.url = u.String()
+	}
+	return r
+}
+
+// refuseRedirects is the redirect policy of the clients that ask the
+// issuer: the URL is configured, and a redirect elsewhere is refused, not
+// followed (the answer is the redirect itself, which fails as any answer
+// but the expected one). A followed redirect would also take the feed
+// token along: Go's client forwards Authorization to the same host on any
+// port, and to its subdomains.
+func refuseRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// publicURL parses rawURL and drops its user info (RFC 3986 §3.2.1):
+// the URLs of the issuer are logged, and a credential in one would be
+// logged with it. The configuration refuses user info; this keeps it out
+// of requests, logs and errors anyway. The error does not repeat rawURL,
+// and one comes for a URL without a host, which may hold a credential
+// elsewhere ("user:password@host" parses as scheme "user").
+func publicURL(rawURL string) (*url.URL, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return nil, errors.New("not a URL with a host")
+	}
+	u.User = nil
+	return u, nil
 }
 
 // Lookup returns the key with kid from the set in memory; it never waits
@@ -121,9 +151,9 @@ func (r *RemoteKeys) Ready() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.lastErr != nil {
-		return fmt.Errorf("no key set from %s yet: %w", r.opt.URL, r.lastErr)
+		return fmt.Errorf("no key set from %s yet: %w", r.url, r.lastErr)
 	}
-	return fmt.Errorf("no key set from %s yet", r.opt.URL)
+	return fmt.Errorf("no key set from %s yet", r.url)
 }
 
 // Refresh fetches the JWKS now (or waits for the fetch under way).
@@ -191,26 +221,29 @@ func (r *RemoteKeys) refresh(ctx context.Context, unknownKid bool) error {
 	r.inflight, r.lastErr = nil, err
 	close(ch)
 	if err != nil {
-		r.opt.Log.Warn("JWKS fetch failed; keeping the last good key set", "url", r.opt.URL, "err", err,
+		r.opt.Log.Warn("JWKS fetch failed; keeping the last good key set", "url", r.url, "err", err,
 			"have_keys", r.set.Load() != nil, "retry_in", r.opt.RefetchInterval, "unknown_kid", unknownKid)
 		return err
 	}
 	r.expires = r.opt.Now().Add(lifetime)
 	if ks == nil { // not modified
-		r.opt.Log.Debug("JWKS not modified", "url", r.opt.URL, "cache_for", lifetime)
+		r.opt.Log.Debug("JWKS not modified", "url", r.url, "cache_for", lifetime)
 		return nil
 	}
 	r.set.Store(ks)
 	r.etag = newETag
-	r.opt.Log.Info("JWKS fetched", "url", r.opt.URL, "kids", keyIDs(ks), "cache_for", lifetime, "unknown_kid", unknownKid)
+	r.opt.Log.Info("JWKS fetched", "url", r.url, "kids", keyIDs(ks), "cache_for", lifetime, "unknown_kid", unknownKid)
 	return nil
 }
 
 // fetch GETs the JWKS. A nil set with no error means 304 Not Modified.
 func (r *RemoteKeys) fetch(ctx context.Context, etag string) (*KeySet, string, time.Duration, error) {
+	if r.urlErr != nil {
+		return nil, "", 0, r.urlErr
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.opt.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.opt.URL, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
 	if err != nil {
 		return nil, "", 0, err
 	}

@@ -2,6 +2,7 @@ package token
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"os"
@@ -112,8 +113,13 @@ func describeKeys(ks *KeySet) string {
 	return strings.Join(parts, " ")
 }
 
-// fingerprint summarizes the names, sizes, modes and modification times of
-// the key files and the state file of dir.
+// fingerprint summarizes the key files and the state file of dir: for each,
+// its name, and the size, modification time and mode of what it names
+// (os.Stat follows symlinks: a Kubernetes Secret mounts each file as a link
+// into ..data and updates them all by swapping ..data, so the links never
+// change); and the state file's contents, which every `keys` command
+// rewrites (a rotation keeps its size, and a coarse clock or a copy that
+// keeps times can keep its modification time).
 func fingerprint(dir string) string {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -124,12 +130,15 @@ func fingerprint(dir string) string {
 		if !strings.HasSuffix(e.Name(), ".pem") && e.Name() != StateFile {
 			continue
 		}
-		info, err := e.Info()
+		info, err := os.Stat(filepath.Join(dir, e.Name()))
 		if err != nil {
 			fmt.Fprintf(&b, "%s ?\n", e.Name())
 			continue
 		}
 		fmt.Fprintf(&b, "%s %d %d %v\n", e.Name(), info.Size(), info.ModTime().UnixNano(), info.Mode())
+	}
+	if state, err := os.ReadFile(filepath.Join(dir, StateFile)); err == nil {
+		fmt.Fprintf(&b, "%s sha256 %x\n", StateFile, sha256.Sum256(state))
 	}
 	return b.String()
 }

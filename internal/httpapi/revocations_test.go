@@ -1,0 +1,124 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/revenue-api/revenue-api/internal/auth"
+	"github.com/revenue-api/revenue-api/internal/httpapi"
+	"github.com/revenue-api/revenue-api/internal/revocation"
+	"github.com/revenue-api/revenue-api/internal/token"
+)
+
+// A wait outside 0..10 seconds is refused with one and the same 400,
+// however large: a count of seconds that overflows when made a duration
+// must not pass for a short (or negative) wait.
+func TestRevocationFeedRefusesAWaitOutOfRange(t *testing.T) {
+	set := revocation.NewSet(time.Minute)
+	set.CatchUp(time.Now(), nil, 1)
+	h := newFeedServer(t, set, func(revocation.Page) (string, error) { return "signed", nil })
+	ask := func(wait string) (int, httpapi.Problem) {
+		req := httptest.NewRequest(http.MethodGet, "/revocations?cursor=0&wait="+wait, nil)
+		req.Header.Set("Authorization", "Bearer "+testFeedToken)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var p httpapi.Problem
+		if rec.Code != http.StatusOK {
+			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+				t.Fatalf("wait=%s: %d %q is not a problem body: %v", wait, rec.Code, rec.Body, err)
+			}
+		}
+		return rec.Code, p
+	}
+	_, want := ask("11")
+	if want.Code != "invalid_parameter" {
+		t.Fatalf("wait=11: problem %+v, want invalid_parameter", want)
+	}
+	for _, wait := range []string{"-1", "9223372036", "9223372037", "18446744073", "9223372036854775807", "9223372036854775808", "1.5"} {
+		t.Run("wait="+wait, func(t *testing.T) {
+			code, got := ask(wait)
+			if code != http.StatusBadRequest || got.Code != want.Code || got.Detail != want.Detail {
+				t.Errorf("got %d %+v, want 400 %q %q as for wait=11", code, got, want.Code, want.Detail)
+			}
+		})
+	}
+	for _, wait := range []string{"0", "10"} {
+		if code, p := ask(wait); code != http.StatusOK {
+			t.Errorf("wait=%s: %d %+v, want 200", wait, code, p)
+		}
+	}
+}
+
+// A verifier whose REVENUE_REVOCATION_MAX_LAG is shorter than the feed's
+// longest wait (10 s) stays confirmed while the issuer is healthy and
+// nothing is revoked: it asks for a wait that fits its bound, so no token
+// is refused as stale between two answers. A real poller against the real
+// feed handler, with the settings REVENUE_REVOCATION_POLL=250ms,
+// REVENUE_REVOCATION_MAX_LAG=4s, REVENUE_JWKS_FETCH_TIMEOUT=250ms: it asks
+// for 1 s, and leaves 3 s for a busy machine.
+func TestFeedPollerStaysConfirmedWithAShortMaxLag(t *testing.T) {
+	k, err := token.Generate(t.TempDir(), token.MinKeyBits, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring := token.NewKeyring(token.NewKeySet([]*token.Key{k}, k))
+	signer := token.NewSigner(ring, "https://issuer.example", "revenue-api", 15*time.Minute, time.Now)
+	issuer := revocation.NewSet(time.Minute)
+	issuer.CatchUp(time.Now(), nil, 1)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { // the issuer's listener, confirming its own set
+		for ctx.Err() == nil {
+			issuer.Confirm(time.Now())
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	srv := httptest.NewServer(newFeedServer(t, issuer, signer.SignRevocations))
+	t.Cleanup(srv.Close)
+
+	const maxLag = 4 * time.Second
+	verifier := revocation.NewSet(maxLag)
+	poller := &token.FeedPoller{URL: srv.URL + "/revocations", Token: testFeedToken, Issuer: "https://issuer.example", Keys: ring,
+		Set: verifier, Interval: 250 * time.Millisecond, LongPoll: 10 * time.Second, Timeout: 250 * time.Millisecond,
+		Leeway: 30 * time.Second, Client: srv.Client(), Log: slog.New(slog.DiscardHandler), Now: time.Now}
+	if err := poller.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	go poller.Run(ctx)
+
+	// Longer than maxLag and a wait: with a 10 s wait the set went stale 4 s in.
+	var worst time.Duration
+	for end := time.Now().Add(maxLag + 2*time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		now := time.Now()
+		worst = max(worst, verifier.Lag(now))
+		if err := verifier.Check("", "", now, now); errors.Is(err, revocation.ErrStale) {
+			t.Fatalf("the verifier refused tokens as stale (lag %s, max %s) while the issuer was healthy", verifier.Lag(now), maxLag)
+		}
+	}
+	t.Logf("largest lag seen: %s (max %s)", worst, maxLag)
+}
+
+// newFeedServer is the real router with nothing but the revocation feed of
+// set, signed by sign: no database, no token is accepted.
+func newFeedServer(t *testing.T, set *revocation.Set, sign func(revocation.Page) (string, error)) http.Handler {
+	t.Helper()
+	h, err := httpapi.NewServer(httpapi.Deps{Log: slog.New(slog.DiscardHandler), Now: time.Now, Verifier: refuseAll{},
+		Revocations: set, Feed: &httpapi.RevocationFeed{Token: testFeedToken, Sign: sign}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// refuseAll is a verifier that accepts no access token.
+type refuseAll struct{}
+
+func (refuseAll) Verify(string) (auth.Principal, error) {
+	return auth.Principal{}, errors.New("no access token is accepted here")
+}
