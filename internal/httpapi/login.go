@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -118,14 +117,30 @@ func (s *Server) wantsCookie(c *gin.Context) (bool, error) {
 	return true, nil
 }
 
+// allowedOrigin reports whether origin is the server's own or a
+// configured one, by the very rules of the CORS middleware (gin-contrib/cors
+// applyCors and validateOrigin), so that whatever this lets through the
+// middleware lets through too, and whatever else it would refuse with an
+// empty 403 is refused with a problem first (corsOnlyFor): the own origin
+// is exactly "http://" or "https://" and the request's Host (no other
+// scheme, user, path, port or case); a configured origin matches in lower
+// case, as the middleware stores it (browsers send origins in lower case).
 func (s *Server) allowedOrigin(c *gin.Context, origin string) bool {
+	// The middleware's origin == "http://"+host || origin == "https://"+host,
+	// without building the strings.
+	rest, own := strings.CutPrefix(origin, "https://")
+	if !own {
+		rest, own = strings.CutPrefix(origin, "http://")
+	}
+	if own && rest == c.Request.Host {
+		return true
+	}
 	for _, o := range s.Config.CORSOrigins {
-		if o == origin {
+		if origin == strings.ToLower(strings.TrimSpace(o)) {
 			return true
 		}
 	}
-	u, err := url.Parse(origin)
-	return err == nil && u.Host != "" && u.Host == c.Request.Host
+	return false
 }
 
 func (s *Server) sendTokens(c *gin.Context, t auth.Tokens, cookie bool) {

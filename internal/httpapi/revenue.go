@@ -42,8 +42,14 @@ func (s *Server) revenue(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	setETag(c, rep.Version)
-	if noneMatch(c.Request.Header.Values("If-None-Match"), rep.Version) {
+	tag := orgTagOf(c)
+	tag.setETag(c, rep.Version)
+	// The figures are the token's organization's: say so to any cache,
+	// though none may store them (no-store), nor, without being told,
+	// share an answer to a request with Authorization (RFC 9111 §3.5).
+	// A 304 carries it too (RFC 9110 §15.4.5).
+	c.Writer.Header().Add("Vary", "Authorization")
+	if tag.noneMatch(c.Request.Header.Values("If-None-Match"), rep.Version) {
 		c.AbortWithStatus(http.StatusNotModified)
 		return
 	}

@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"mime"
@@ -15,24 +17,43 @@ import (
 	"github.com/revenue-api/revenue-api/internal/revenue"
 )
 
-// etagPrefix starts the ETag of an organization's figures: "rev-" and
-// their version.
+// etagPrefix starts every ETag of an organization's figures.
 const etagPrefix = `"rev-`
 
-func etag(v revenue.Version) string { return etagPrefix + strconv.FormatInt(int64(v), 10) + `"` }
+// orgTag is the start of the ETags of one organization's figures, all but
+// their version: `"rev-<org>-`. Every organization's version counter
+// starts at 0 and GET /revenue is one URL for all of them, so a tag that
+// did not name its organization would match another's figures whenever
+// the counters agree. <org> is the first 8 bytes of the SHA-256 of the
+// organization's id, in hex: the same on every replica and after a
+// restart, and opaque (the id is no secret to the caller, who has it in
+// the token and the body, but a client must not read one out of a tag).
+type orgTag string
 
-func setETag(c *gin.Context, v revenue.Version) { c.Header("ETag", etag(v)) }
+// orgTagOf is the tag of the organization named in the request's token.
+func orgTagOf(c *gin.Context) orgTag {
+	sum := sha256.Sum256([]byte(principal(c).OrgID))
+	return orgTag(etagPrefix + hex.EncodeToString(sum[:8]) + "-")
+}
 
-// versionOf reads one entity tag of an If-Match or If-None-Match list;
-// false for a tag that is not one of ours (it matches nothing).
-func versionOf(tag string) (revenue.Version, bool) {
-	rest, ok := strings.CutPrefix(tag, etagPrefix)
+// etag is the organization's ETag at version v.
+func (o orgTag) etag(v revenue.Version) string {
+	return string(o) + strconv.FormatInt(int64(v), 10) + `"`
+}
+
+func (o orgTag) setETag(c *gin.Context, v revenue.Version) { c.Header("ETag", o.etag(v)) }
+
+// version reads one entity tag of an If-Match or If-None-Match list; false
+// for a tag that is not one of this organization's (it matches nothing),
+// another organization's included.
+func (o orgTag) version(tag string) (revenue.Version, bool) {
+	rest, ok := strings.CutPrefix(tag, string(o))
 	if !ok || !strings.HasSuffix(rest, `"`) {
 		return 0, false
 	}
 	digits := strings.TrimSuffix(rest, `"`)
 	n, err := strconv.ParseInt(digits, 10, 64)
-	// Strong comparison is byte for byte: "rev-07" is not "rev-7".
+	// Strong comparison is byte for byte: "…-07" is not "…-7".
 	return revenue.Version(n), err == nil && n >= 0 && strconv.FormatInt(n, 10) == digits
 }
 
@@ -50,14 +71,15 @@ func etagList(values []string) []string {
 	return tags
 }
 
-// noneMatch evaluates If-None-Match (weak comparison) against the figures
-// at version v: true when the client already has them.
-func noneMatch(values []string, v revenue.Version) bool {
+// noneMatch evaluates If-None-Match (weak comparison) against the
+// organization's figures at version v: true when the client already has
+// them.
+func (o orgTag) noneMatch(values []string, v revenue.Version) bool {
 	for _, t := range etagList(values) {
 		if t == "*" {
 			return true
 		}
-		if got, ok := versionOf(strings.TrimPrefix(t, "W/")); ok && got == v {
+		if got, ok := o.version(strings.TrimPrefix(t, "W/")); ok && got == v {
 			return true
 		}
 	}
@@ -68,7 +90,8 @@ func noneMatch(values []string, v revenue.Version) bool {
 // from its token, and the If-Match condition, if any. If-Match compares
 // strongly (RFC 9110 §13.1.1), so a weak tag matches nothing; "*" matches
 // (an organization's figures always exist); a header present but holding
-// no tag of ours fails the condition rather than being ignored.
+// no tag of this organization's (another organization's, say) fails the
+// condition rather than being ignored.
 func (s *Server) revenueWrite(c *gin.Context, source revenue.Source) revenue.Write {
 	p := principal(c)
 	w := revenue.Write{
@@ -77,13 +100,15 @@ func (s *Server) revenueWrite(c *gin.Context, source revenue.Source) revenue.Wri
 		Source:    source,
 		RequestID: requestIDOf(c),
 	}
+	tag := orgTagOf(c)
 	// If-None-Match (weak comparison): "*" makes a PUT create only (and
 	// refuses a DELETE of a month that exists, or any import); a tag of
-	// ours refuses the write while the figures are at that version.
+	// this organization refuses the write while the figures are at that
+	// version.
 	for _, t := range etagList(c.Request.Header.Values("If-None-Match")) {
 		if t == "*" {
 			w.IfNoneMatchAny = true
-		} else if v, ok := versionOf(strings.TrimPrefix(t, "W/")); ok {
+		} else if v, ok := tag.version(strings.TrimPrefix(t, "W/")); ok {
 			w.IfNoneMatch = append(w.IfNoneMatch, v)
 		}
 	}
@@ -97,7 +122,7 @@ func (s *Server) revenueWrite(c *gin.Context, source revenue.Source) revenue.Wri
 			w.Conditional = false
 			return w
 		}
-		if v, ok := versionOf(t); ok {
+		if v, ok := tag.version(t); ok {
 			w.IfMatch = append(w.IfMatch, v)
 		}
 	}
@@ -139,7 +164,7 @@ func (s *Server) setMonth(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	setETag(c, res.Version)
+	orgTagOf(c).setETag(c, res.Version)
 	status := http.StatusOK
 	if res.Created {
 		status = http.StatusCreated
@@ -160,7 +185,7 @@ func (s *Server) deleteMonth(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	setETag(c, v)
+	orgTagOf(c).setETag(c, v)
 	c.Status(http.StatusNoContent)
 }
 
@@ -205,7 +230,7 @@ func (s *Server) importRevenue(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	setETag(c, res.Version)
+	orgTagOf(c).setETag(c, res.Version)
 	respond(c, http.StatusOK, importResponse{DryRun: res.DryRun, Months: res.Months,
 		Inserted: res.Inserted, Updated: res.Updated, Unchanged: res.Unchanged})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -185,6 +186,93 @@ func TestIfMatchGuardsEveryWrite(t *testing.T) {
 	resp = env.Do(apitest.Request{Method: http.MethodGet, Path: "/revenue", Token: carol, Header: http.Header{"If-None-Match": {current}}})
 	if resp.Code != http.StatusOK {
 		t.Errorf("GET with If-None-Match of a stale ETag: %d, want 200", resp.Code)
+	}
+}
+
+// Every organization's figures start at the same version and count their
+// own changes, and GET /revenue is one URL for all of them: the ETag must
+// name the organization, or one organization's tag would match another's
+// figures whenever their counters agree.
+func TestETagNamesTheOrganization(t *testing.T) {
+	env := apitest.New(t)
+	carol := env.Login(apitest.CarolEmail, apitest.CarolPassword).AccessToken
+	dave := globexAdmin(t, env)
+	// One change each: both counters at the same version.
+	for _, tok := range []string{carol, dave} {
+		if resp := env.Do(putMonth(tok, "2240-01", map[string]any{"amount_cents": 1})); resp.Code != http.StatusCreated {
+			t.Fatalf("PUT 2240-01: %d %s, want 201", resp.Code, resp.Body)
+		}
+	}
+	acme, globex := revenueETag(t, env, carol), revenueETag(t, env, dave)
+	if acme == globex {
+		t.Errorf("Acme and Globex at the same version both have the ETag %s: want a tag that names its organization", acme)
+	}
+	for _, tok := range []string{carol, dave} {
+		resp := env.Do(apitest.Request{Method: http.MethodGet, Path: "/revenue", Token: tok})
+		id := resp.JSON(t)["organization"].(map[string]any)["id"].(string)
+		if tag := resp.Header().Get("ETag"); strings.Contains(tag, id) || strings.Contains(tag, strings.ReplaceAll(id, "-", "")) {
+			t.Errorf("ETag %s holds the organization's id %s: want an opaque tag", tag, id)
+		}
+	}
+
+	importAcme := csvRequest(dave, "", "month,amount\n2240-01,9\n")
+	importAcme.Header.Set("If-Match", acme)
+	tests := []struct {
+		name   string
+		req    apitest.Request
+		status int
+		code   string
+	}{
+		{"GET If-None-Match: Acme's ETag", apitest.Request{Method: http.MethodGet, Path: "/revenue", Token: dave,
+			Header: http.Header{"If-None-Match": {acme}}}, 200, ""},
+		{"GET If-None-Match: Acme's ETag, weak", apitest.Request{Method: http.MethodGet, Path: "/revenue", Token: dave,
+			Header: http.Header{"If-None-Match": {"W/" + acme}}}, 200, ""},
+		{"PUT If-Match: Acme's ETag", putMonth(dave, "2240-01", map[string]any{"amount_cents": 9}, acme), 412, "precondition_failed"},
+		{"DELETE If-Match: Acme's ETag", apitest.Request{Method: http.MethodDelete, Path: "/revenue/months/2240-01", Token: dave,
+			Header: http.Header{"If-Match": {acme}}}, 412, "precondition_failed"},
+		{"import If-Match: Acme's ETag", importAcme, 412, "precondition_failed"},
+	}
+	for _, tt := range tests {
+		resp := env.Do(tt.req)
+		if resp.Code != tt.status || (tt.code != "" && resp.ProblemCode(t) != tt.code) {
+			t.Errorf("dave, %s: %d %s, want %d %s", tt.name, resp.Code, resp.Body, tt.status, tt.code)
+		}
+		if tt.req.Method == http.MethodGet && resp.Code == http.StatusOK && (resp.Body.Len() == 0 || resp.Header().Get("ETag") != globex) {
+			t.Errorf("dave, %s: %d bytes, ETag %s; want Globex's figures and its ETag %s", tt.name, resp.Body.Len(), resp.Header().Get("ETag"), globex)
+		}
+	}
+	if got, _ := amountOf(t, env, dave, "2240-01"); got != 1 || revenueETag(t, env, dave) != globex {
+		t.Errorf("after the refused writes Globex's 2240-01 is %d, ETag %s; want 1 and %s (nothing written)", got, revenueETag(t, env, dave), globex)
+	}
+
+	// If-None-Match on a write: Acme's tag is not Globex's version, so it
+	// does not refuse the write.
+	resp := env.Do(apitest.Request{Method: http.MethodPut, Path: "/revenue/months/2240-02", Token: dave, Body: map[string]any{"amount_cents": 2},
+		Header: http.Header{"If-None-Match": {acme}}})
+	if resp.Code != http.StatusCreated {
+		t.Errorf("dave, PUT If-None-Match: Acme's ETag: %d %s, want 201", resp.Code, resp.Body)
+	}
+	// A list holding Acme's tag and Globex's own matches by the latter.
+	globex = resp.Header().Get("ETag")
+	if resp := env.Do(putMonth(dave, "2240-02", map[string]any{"amount_cents": 3}, acme+", "+globex)); resp.Code != http.StatusOK {
+		t.Errorf("dave, PUT If-Match: Acme's ETag, Globex's: %d %s, want 200", resp.Code, resp.Body)
+	}
+	// Each organization's own tag still works for it. The answer, 200 or
+	// 304, says that it depends on the token.
+	for _, get := range []struct {
+		header http.Header
+		status int
+	}{
+		{nil, http.StatusOK},
+		{http.Header{"If-None-Match": {acme}}, http.StatusNotModified},
+	} {
+		resp := env.Do(apitest.Request{Method: http.MethodGet, Path: "/revenue", Token: carol, Header: get.header})
+		if resp.Code != get.status {
+			t.Errorf("carol, GET /revenue %v: %d, want %d", get.header, resp.Code, get.status)
+		}
+		if vary := resp.Header().Values("Vary"); !slices.Contains(vary, "Authorization") {
+			t.Errorf("carol, GET /revenue %v: Vary %q, want Authorization among them", get.header, vary)
+		}
 	}
 }
 
@@ -553,6 +641,13 @@ func TestRevenueTotalStaysExact(t *testing.T) {
 	}
 }
 
+// leadingZero spells tag's version with a leading zero: "rev-…-07" for
+// "rev-…-7".
+func leadingZero(tag string) string {
+	i := strings.LastIndex(tag, "-")
+	return tag[:i] + "-0" + tag[i+1:]
+}
+
 func TestRevenueWriteConditionsAndEncodings(t *testing.T) {
 	env := apitest.New(t)
 	carol := env.Login(apitest.CarolEmail, apitest.CarolPassword).AccessToken
@@ -577,7 +672,7 @@ func TestRevenueWriteConditionsAndEncodings(t *testing.T) {
 	}{
 		{"If-None-Match of the current version", apitest.Request{Method: http.MethodPut, Path: "/revenue/months/2210-02", Token: carol,
 			Body: map[string]any{"amount_cents": 1}, Header: http.Header{"If-None-Match": {current}}}, 412, "precondition_failed"},
-		{"If-Match with a leading zero", putMonth(carol, "2210-02", map[string]any{"amount_cents": 1}, strings.Replace(current, "rev-", "rev-0", 1)), 412, "precondition_failed"},
+		{"If-Match with a leading zero", putMonth(carol, "2210-02", map[string]any{"amount_cents": 1}, leadingZero(current)), 412, "precondition_failed"},
 		{"an empty dry_run", csvRequest(carol, "?dry_run=", "month,amount\n2210-03,1\n"), 400, "invalid_parameter"},
 		{"a gzip import", apitest.Request{Method: http.MethodPost, Path: "/revenue/imports", Token: carol, Body: "\x1f\x8b\x08",
 			Header: http.Header{"Content-Type": {"text/csv"}, "Content-Encoding": {"gzip"}}}, 415, "unsupported_media_type"},
@@ -605,16 +700,23 @@ func TestRevenueWriteConditionsAndEncodings(t *testing.T) {
 	}
 }
 
-// Change numbers count per organization: one organization's ids and
-// cursors say nothing of how much another writes.
-func TestRevenueChangeIdsArePerOrganization(t *testing.T) {
-	env := apitest.New(t)
+// globexAdmin creates a second organization, Globex Inc, with an admin,
+// dave, and returns dave's access token.
+func globexAdmin(t *testing.T, env *apitest.Env) string {
+	t.Helper()
 	if _, err := env.Auth.CreateUser(context.Background(), auth.NewUser{Organization: "Globex Inc", Email: "dave@example.com",
 		Password: "dave-password-12", Roles: []string{"admin"}}); err != nil {
 		t.Fatal(err)
 	}
+	return env.Login("dave@example.com", "dave-password-12").AccessToken
+}
+
+// Change numbers count per organization: one organization's ids and
+// cursors say nothing of how much another writes.
+func TestRevenueChangeIdsArePerOrganization(t *testing.T) {
+	env := apitest.New(t)
+	dave := globexAdmin(t, env)
 	carol := env.Login(apitest.CarolEmail, apitest.CarolPassword).AccessToken
-	dave := env.Login("dave@example.com", "dave-password-12").AccessToken
 	env.Do(csvRequest(carol, "", "month,amount\n2220-01,1\n2220-02,2\n2220-03,3\n"))
 	env.Do(putMonth(dave, "2220-01", map[string]any{"amount_cents": 9}))
 	resp := env.Do(apitest.Request{Method: http.MethodGet, Path: "/revenue/changes", Token: dave})

@@ -106,11 +106,24 @@ func NewServer(d Deps) (http.Handler, error) {
 	return r, nil
 }
 
+// varyOrigin is the Vary of every answer when CORS is configured. The
+// slice is shared: header values are only ever replaced or appended to, and
+// appending to a full slice copies it.
+var varyOrigin = []string{"Origin"}
+
 // corsOnlyFor answers a request from an origin that is neither the server's
 // own nor configured with a problem body, and hands the rest to the CORS
 // middleware (which would refuse with an empty 403).
+//
+// Every answer says Vary: Origin, not only those the middleware marks (to
+// an allowed foreign origin): whether an answer carries
+// Access-Control-Allow-Origin depends on Origin, and a shared cache holding
+// a public answer (the JWKS, /openapi.yaml, the web app's assets) made for
+// a request without one, or from the server's own origin, must not hand it
+// to the configured origin, nor the reverse.
 func (s *Server) corsOnlyFor(next gin.HandlerFunc) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		c.Writer.Header()["Vary"] = varyOrigin
 		if origin := c.GetHeader("Origin"); origin != "" && !s.allowedOrigin(c, origin) {
 			writeProblem(c, apperr.New(apperr.CodeForbiddenOrigin, "Requests from this origin are not allowed."))
 			return

@@ -625,7 +625,11 @@ test('single-page app against the real API', async (t) => {
     await page.keyboard.press('Enter');
     const put = await saved;
     assert.equal(put.status(), 200);
-    assert.match(put.request().headers()['if-match'] ?? '', /^"rev-\d+"$/, 'the write is If-Match the figures shown');
+    assert.match(
+      put.request().headers()['if-match'] ?? '',
+      /^"rev-[0-9a-f]{16}-\d+"$/,
+      'the write is If-Match the figures shown',
+    );
     await page.waitForFunction(
       (m) => document.querySelector(`[data-testid="revenue-row"][data-month="${m}"] td`)?.innerText.startsWith('$123,456.78'),
       month,
@@ -856,7 +860,7 @@ test('removing a month, recent changes, and ending a session elsewhere', async (
     assert.equal(answer.status(), 204);
     assert.match(
       answer.request().headers()['if-match'] ?? '',
-      /^"rev-\d+"$/,
+      /^"rev-[0-9a-f]{16}-\d+"$/,
       'the removal is If-Match the figures shown',
     );
 
