@@ -6,7 +6,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/revenue-api/revenue-api/internal/apperr"
 	"github.com/revenue-api/revenue-api/internal/revenue"
 )
 
@@ -67,25 +66,10 @@ func (s *Server) revenue(c *gin.Context) {
 	respond(c, http.StatusOK, out)
 }
 
-// singleQuery returns the request's query, or answers 400 and false when
-// a parameter is given more than once (which one would count?).
-func (s *Server) singleQuery(c *gin.Context) (url.Values, bool) {
-	q := c.Request.URL.Query()
-	for name := range q {
-		if len(q[name]) > 1 {
-			s.fail(c, apperr.New(apperr.CodeInvalidParameter, "Give "+name+" once."))
-			return nil, false
-		}
-	}
-	return q, true
-}
-
-// rangeQuery is singleQuery and the month range of its from and to.
+// rangeQuery is the request's query (each parameter once, with a value:
+// the route's query check) and the month range of its from and to.
 func (s *Server) rangeQuery(c *gin.Context) (url.Values, revenue.Range, bool) {
-	q, ok := s.singleQuery(c)
-	if !ok {
-		return nil, revenue.Range{}, false
-	}
+	q := c.Request.URL.Query()
 	r, err := revenue.ParseRange(q.Get("from"), q.Get("to"))
 	if err != nil {
 		s.fail(c, err)

@@ -200,15 +200,8 @@ type importResponse struct {
 // importRevenue is POST /revenue/imports: a CSV file of months, all stored
 // or, on any mistake, none; with dry_run=true only checked and counted.
 func (s *Server) importRevenue(c *gin.Context) {
-	q, ok := s.singleQuery(c)
-	if !ok {
-		return
-	}
 	dryRun := false
-	if _, given := q["dry_run"]; given {
-		// An empty dry_run is refused, not read as false: a client that
-		// meant a dry run must not import for real.
-		v := q.Get("dry_run")
+	if v, given := c.GetQuery("dry_run"); given { // once, not empty: the route's query check
 		var err error
 		if dryRun, err = strconv.ParseBool(v); err != nil {
 			s.fail(c, apperr.Invalid("dry_run", apperr.Quote(v)+" is not true or false"))
