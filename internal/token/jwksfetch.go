@@ -256,7 +256,7 @@ func (r *RemoteKeys) fetch(ctx context.Context, etag string) (*KeySet, string, t
 		return nil, "", 0, r.explain(ctx, err)
 	}
 	defer resp.Body.Close()
-	lifetime := r.lifetime(resp.Header.Get("Cache-Control"))
+	lifetime := r.lifetime(resp.Header.Get("Cache-Control"), resp.Header.Get("Age"))
 	switch {
 	case resp.StatusCode == http.StatusNotModified && etag != "":
 		return nil, "", lifetime, nil
@@ -288,8 +288,15 @@ func (r *RemoteKeys) explain(ctx context.Context, err error) error {
 }
 
 // lifetime is how long to use an answer: the issuer's max-age (no-store and
-// no-cache count as 0), else MaxAge, within [MinJWKSLifetime, MaxAge].
-func (r *RemoteKeys) lifetime(cacheControl string) time.Duration {
+// no-cache count as 0), else MaxAge, at most MaxAge, less the answer's Age
+// (a shared cache in between, a CDN, says how long it has held it: RFC 9111
+// §4.2.3), and at least MinJWKSLifetime. So a key the issuer stopped
+// publishing is dropped within MaxAge of that, cache or not.
+func (r *RemoteKeys) lifetime(cacheControl, age string) time.Duration {
+	held := time.Duration(0)
+	if n, err := strconv.ParseInt(strings.TrimSpace(age), 10, 64); err == nil && n > 0 {
+		held = time.Duration(min(n, int64(24*time.Hour/time.Second))) * time.Second
+	}
 	d, found := r.opt.MaxAge, false
 	for _, dir := range strings.Split(cacheControl, ",") {
 		name, value, _ := strings.Cut(strings.ToLower(strings.TrimSpace(dir)), "=")
@@ -302,7 +309,7 @@ func (r *RemoteKeys) lifetime(cacheControl string) time.Duration {
 			}
 		}
 	}
-	return max(MinJWKSLifetime, min(d, r.opt.MaxAge))
+	return max(MinJWKSLifetime, min(d, r.opt.MaxAge)-held)
 }
 
 func keyIDs(ks *KeySet) []string {

@@ -333,31 +333,47 @@ func TestUnknownKidsNeverWaitForTheNetwork(t *testing.T) {
 	}
 }
 
+// TestJWKSLifetimeFollowsCacheControlWithinBounds: the issuer's max-age,
+// less the Age a cache in between says the answer already has (RFC 9111
+// §4.2.3: a CDN's copy is not fresh from the issuer), within
+// [MinJWKSLifetime, MaxAge].
 func TestJWKSLifetimeFollowsCacheControlWithinBounds(t *testing.T) {
 	keys := keyFileTestKeys(t)
 	tests := []struct {
-		cacheControl string
-		want         time.Duration
+		cacheControl, age string
+		want              time.Duration
 	}{
-		{"public, max-age=60", time.Minute},
-		{"max-age=1", time.Second},
-		{"max-age=0", token.MinJWKSLifetime},
-		{"no-store", token.MinJWKSLifetime},
-		{"no-cache, max-age=60", token.MinJWKSLifetime},
-		{"", remoteMaxAge},
-		{"max-age=oops", remoteMaxAge},
-		{"public, max-age=31536000", remoteMaxAge},
+		{"public, max-age=60", "", time.Minute},
+		{"max-age=1", "", time.Second},
+		{"max-age=0", "", token.MinJWKSLifetime},
+		{"no-store", "", token.MinJWKSLifetime},
+		{"no-cache, max-age=60", "", token.MinJWKSLifetime},
+		{"", "", remoteMaxAge},
+		{"max-age=oops", "", remoteMaxAge},
+		{"public, max-age=31536000", "", remoteMaxAge},
+		{"public, max-age=60", "45", 15 * time.Second},
+		{"public, max-age=60", "90", token.MinJWKSLifetime},
+		{"", "120", remoteMaxAge - 2*time.Minute},
+		{"public, max-age=31536000", "120", remoteMaxAge - 2*time.Minute},
+		{"public, max-age=60", "oops", time.Minute},
+		{"public, max-age=60", "-5", time.Minute},
 	}
 	for _, tt := range tests {
-		t.Run(tt.cacheControl, func(t *testing.T) {
+		t.Run(tt.cacheControl+" age "+tt.age, func(t *testing.T) {
 			clock := newStepClock()
-			issuer := newFakeIssuer(t, serveJWKS(jwksBody(jwkOf(keys[0])), tt.cacheControl))
+			serve := serveJWKS(jwksBody(jwkOf(keys[0])), tt.cacheControl)
+			issuer := newFakeIssuer(t, func(w http.ResponseWriter, r *http.Request) {
+				if tt.age != "" {
+					w.Header().Set("Age", tt.age)
+				}
+				serve(w, r)
+			})
 			remote, _ := newRemote(t, issuer.URL, clock)
 			if err := remote.Refresh(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 			if got := remote.NextRefresh().Sub(clock.Now()); got != tt.want {
-				t.Errorf("Cache-Control %q: cached for %s, want %s", tt.cacheControl, got, tt.want)
+				t.Errorf("Cache-Control %q, Age %q: cached for %s, want %s", tt.cacheControl, tt.age, got, tt.want)
 			}
 		})
 	}
