@@ -119,6 +119,16 @@ func (s *Server) checkRevoked(c *gin.Context, p auth.Principal) bool {
 // maxFeedWait bounds a long poll well below the server's write timeout.
 const maxFeedWait = 10 * time.Second
 
+// lagHeader tells a verifier how long ago this replica last confirmed its
+// revocations, in milliseconds, on every answer of the feed: the verifier
+// is only as fresh as that (token.FeedPoller), whatever this replica's own
+// REVENUE_REVOCATION_MAX_LAG (0: it never refuses for staleness, and
+// answers on; the verifier's bound still holds). Unsigned, like a 304.
+const lagHeader = "Revocations-Lag"
+
+// maxReportedLag caps the reported lag of a set never confirmed.
+const maxReportedLag = 365 * 24 * time.Hour
+
 // revocationFeed answers a verifier's poll: the signed page of what a
 // reader at cursor lacks, with an ETag naming it. A reader that sends that
 // ETag back (If-None-Match) with wait=N is held until the page changes (a
@@ -168,6 +178,7 @@ func (s *Server) revocationFeed(c *gin.Context) {
 		page := s.Revocations.Since(cursor, now, s.Feed.pageSize())
 		tag := pageTag(page)
 		c.Header("ETag", tag)
+		c.Header(lagHeader, strconv.FormatInt(min(s.Revocations.Lag(now), maxReportedLag).Milliseconds(), 10))
 		if c.GetHeader("If-None-Match") != tag {
 			s.writeFeedPage(c, page, tag, now)
 			return

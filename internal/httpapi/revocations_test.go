@@ -122,3 +122,40 @@ type refuseAll struct{}
 func (refuseAll) Verify(string) (auth.Principal, error) {
 	return auth.Principal{}, errors.New("no access token is accepted here")
 }
+
+// TestVerifierTakesTheIssuersLag: a verifier is as fresh as what its
+// issuer answers, not as the answer: an issuer that keeps serving with a
+// stale set (REVENUE_REVOCATION_MAX_LAG=0: it never refuses for it) says
+// how stale in Revocations-Lag, and a verifier with a bound goes stale with
+// it instead of vouching for it; one that confirmed just now keeps the
+// verifier fresh. Pages and 304s alike.
+func TestVerifierTakesTheIssuersLag(t *testing.T) {
+	k, err := token.Generate(t.TempDir(), token.MinKeyBits, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring := token.NewKeyring(token.NewKeySet([]*token.Key{k}, k))
+	signer := token.NewSigner(ring, "https://issuer.example", "revenue-api", 15*time.Minute, time.Now)
+	for _, c := range []struct {
+		issuerLag time.Duration
+		stale     bool
+	}{{0, false}, {90 * time.Second, true}} {
+		issuer := revocation.NewSet(0) // never refuses for staleness itself
+		issuer.CatchUp(time.Now().Add(-c.issuerLag), nil, 1)
+		srv := httptest.NewServer(newFeedServer(t, issuer, signer.SignRevocations))
+		verifier := revocation.NewSet(time.Minute)
+		poller := &token.FeedPoller{URL: srv.URL + "/revocations", Token: testFeedToken, Issuer: "https://issuer.example", Keys: ring,
+			Set: verifier, Interval: time.Second, Timeout: time.Second, Leeway: 30 * time.Second, Client: srv.Client(),
+			Log: slog.New(slog.DiscardHandler), Now: time.Now}
+		for _, answer := range []string{"a page", "a 304"} {
+			if err := poller.Poll(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if got := verifier.Stale(time.Now()); got != c.stale {
+				t.Errorf("issuer confirmed %s ago, after %s: verifier stale %v (lag %s), want %v",
+					c.issuerLag, answer, got, verifier.Lag(time.Now()).Round(time.Second), c.stale)
+			}
+		}
+		srv.Close()
+	}
+}

@@ -206,12 +206,13 @@ func (f *FeedPoller) Poll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	confirmed := issuerConfirmed(f.Now(), resp.Header.Get("Revocations-Lag"))
 	switch resp.StatusCode {
 	case http.StatusNotModified:
 		// The issuer vouches that nothing changed (a stale issuer answers
 		// 503, and a page with more to follow is never answered 304).
 		if !f.more {
-			f.Set.Confirm(f.Now())
+			f.Set.Confirm(confirmed)
 		}
 		return nil
 	case http.StatusOK:
@@ -225,14 +226,27 @@ func (f *FeedPoller) Poll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if page.More {
-		f.Set.Advance(f.Now(), page.Revocations, page.Cursor)
-	} else {
-		f.Set.CatchUp(f.Now(), page.Revocations, page.Cursor)
+	f.Set.Advance(f.Now(), page.Revocations, page.Cursor)
+	if !page.More {
+		f.Set.Confirm(confirmed)
 	}
 	f.etag, f.more = resp.Header.Get("ETag"), page.More
 	return nil
 }
+
+// issuerConfirmed is when the issuer last confirmed what it answered: now,
+// less the lag it reports in Revocations-Lag (milliseconds). An issuer
+// that sends none (an older release) counts as confirmed now.
+func issuerConfirmed(now time.Time, lag string) time.Time {
+	ms, err := strconv.ParseInt(lag, 10, 64)
+	if err != nil || ms <= 0 {
+		return now
+	}
+	return now.Add(-time.Duration(min(ms, int64(maxIssuerLag/time.Millisecond))) * time.Millisecond)
+}
+
+// maxIssuerLag bounds the lag read from an issuer (a year: never confirmed).
+const maxIssuerLag = 365 * 24 * time.Hour
 
 // wait is how long to let the issuer hold a poll. Every answer, 304
 // included, confirms the set, so the wait must leave room within the
