@@ -92,6 +92,26 @@ func activeSessions(t *testing.T, env *apitest.Env) int {
 	return n
 }
 
+// refreshBeforeSigning presents refreshToken to a service that stops
+// after the rotation's commit, before signing the access token; it returns
+// once stopped there. Closing resume lets it finish, and its tokens come
+// on the channel.
+func refreshBeforeSigning(t *testing.T, env *apitest.Env, refreshToken string) (resume chan<- struct{}, tokens <-chan auth.Tokens) {
+	t.Helper()
+	issuer := &pausingIssuer{TokenIssuer: env.Signer, at: make(chan struct{}), resume: make(chan struct{})}
+	svc := pausedService(t, env, apitest.CheapArgon2, func(h *passwordhash.Hasher) auth.PasswordHasher { return h }, issuer)
+	done := make(chan auth.Tokens, 1)
+	go func() {
+		got, err := svc.Refresh(context.Background(), refreshToken, auth.Client{})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- got
+	}()
+	<-issuer.at
+	return issuer.resume, done
+}
+
 const changedPassword = "a-changed-password-42"
 
 // TestLoginRacingAPasswordChange: a login whose password check began before
@@ -182,22 +202,12 @@ func TestLoginRacingALockout(t *testing.T) {
 func TestRefreshSignedAfterLogoutAll(t *testing.T) {
 	env := apitest.New(t)
 	first := env.Login(apitest.AliceEmail, apitest.AlicePassword)
-	issuer := &pausingIssuer{TokenIssuer: env.Signer, at: make(chan struct{}), resume: make(chan struct{})}
-	svc := pausedService(t, env, apitest.CheapArgon2, func(h *passwordhash.Hasher) auth.PasswordHasher { return h }, issuer)
-	done := make(chan auth.Tokens)
-	go func() {
-		tokens, err := svc.Refresh(context.Background(), first.RefreshToken, auth.Client{})
-		if err != nil {
-			t.Error(err)
-		}
-		done <- tokens
-	}()
-	<-issuer.at // the rotation has committed; the access token is not signed yet
+	resume, done := refreshBeforeSigning(t, env, first.RefreshToken) // the rotation has committed
 	if resp := env.Do(apitest.Request{Method: http.MethodPost, Path: "/logout/all", Token: first.AccessToken}); resp.Code != http.StatusNoContent {
 		t.Fatalf("logout/all: %d", resp.Code)
 	}
 	env.Clock.Advance(1100 * time.Millisecond)
-	close(issuer.resume)
+	close(resume)
 	tokens := <-done
 	if code := env.Do(apitest.Request{Method: http.MethodGet, Path: "/revenue", Token: tokens.AccessToken}).Code; code != http.StatusUnauthorized {
 		t.Errorf("the access token of a session ended by logout/all: %d, want 401", code)
@@ -212,19 +222,9 @@ func TestRefreshSignedAfterLogoutAll(t *testing.T) {
 func TestTwoTabsAnswersOutOfCommitOrder(t *testing.T) {
 	env := apitest.New(t)
 	first := env.Login(apitest.AliceEmail, apitest.AlicePassword)
-	issuer := &pausingIssuer{TokenIssuer: env.Signer, at: make(chan struct{}), resume: make(chan struct{})}
-	slow := pausedService(t, env, apitest.CheapArgon2, func(h *passwordhash.Hasher) auth.PasswordHasher { return h }, issuer)
-	tabA := make(chan auth.Tokens)
-	go func() {
-		tokens, err := slow.Refresh(context.Background(), first.RefreshToken, auth.Client{})
-		if err != nil {
-			t.Error(err)
-		}
-		tabA <- tokens
-	}()
-	<-issuer.at                          // tab A's rotation committed, its answer not sent yet
-	b := env.Refresh(first.RefreshToken) // tab B, same cookie: a retry, answered first
-	close(issuer.resume)
+	resume, tabA := refreshBeforeSigning(t, env, first.RefreshToken) // tab A's rotation committed, its answer not sent yet
+	b := env.Refresh(first.RefreshToken)                             // tab B, same cookie: a retry, answered first
+	close(resume)
 	a := <-tabA // answered last: the cookie now holds a.RefreshToken, which B's rotation retired
 
 	next := refresh(env, a.RefreshToken)

@@ -63,12 +63,7 @@ func TestRevocationFeedRefusesAWaitOutOfRange(t *testing.T) {
 // REVENUE_REVOCATION_MAX_LAG=4s, REVENUE_JWKS_FETCH_TIMEOUT=250ms: it asks
 // for 1 s, and leaves 3 s for a busy machine.
 func TestFeedPollerStaysConfirmedWithAShortMaxLag(t *testing.T) {
-	k, err := token.Generate(t.TempDir(), token.MinKeyBits, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring := token.NewKeyring(token.NewKeySet([]*token.Key{k}, k))
-	signer := token.NewSigner(ring, "https://issuer.example", "revenue-api", 15*time.Minute, time.Now)
+	ring, signer := feedKeys(t)
 	issuer := revocation.NewSet(time.Minute)
 	issuer.CatchUp(time.Now(), nil, 1)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -104,6 +99,17 @@ func TestFeedPollerStaysConfirmedWithAShortMaxLag(t *testing.T) {
 	t.Logf("largest lag seen: %s (max %s)", worst, maxLag)
 }
 
+// feedKeys are an issuer's keyring of one key and its signer.
+func feedKeys(t *testing.T) (*token.Keyring, *token.Signer) {
+	t.Helper()
+	k, err := token.Generate(t.TempDir(), token.MinKeyBits, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring := token.NewKeyring(token.NewKeySet([]*token.Key{k}, k))
+	return ring, token.NewSigner(ring, "https://issuer.example", "revenue-api", 15*time.Minute, time.Now)
+}
+
 // newFeedServer is the real router with nothing but the revocation feed of
 // set, signed by sign: no database, no token is accepted.
 func newFeedServer(t *testing.T, set *revocation.Set, sign func(revocation.Page) (string, error)) http.Handler {
@@ -130,12 +136,7 @@ func (refuseAll) Verify(string) (auth.Principal, error) {
 // it instead of vouching for it; one that confirmed just now keeps the
 // verifier fresh. Pages and 304s alike.
 func TestVerifierTakesTheIssuersLag(t *testing.T) {
-	k, err := token.Generate(t.TempDir(), token.MinKeyBits, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring := token.NewKeyring(token.NewKeySet([]*token.Key{k}, k))
-	signer := token.NewSigner(ring, "https://issuer.example", "revenue-api", 15*time.Minute, time.Now)
+	ring, signer := feedKeys(t)
 	for _, c := range []struct {
 		issuerLag time.Duration
 		stale     bool
