@@ -123,8 +123,9 @@ func publicURL(rawURL string) (*url.URL, error) {
 
 // Lookup returns the key with kid from the set in memory; it never waits
 // for the network. An unknown kid asks Run, in the background, to refetch the
-// JWKS, at most once per RefetchInterval: the token that named it is refused,
-// and a key the issuer has since published is found by the next request.
+// JWKS, at most once per RefetchInterval (a miss sooner is fetched for when
+// it ends): the token that named it is refused, and a key the issuer has
+// since published is found by the requests after the refetch.
 // (Staged rotation publishes keys before they sign, so a legitimate token
 // normally never names a key its verifiers have not fetched.)
 func (r *RemoteKeys) Lookup(kid string) (*rsa.PublicKey, bool) {
@@ -171,21 +172,39 @@ func (r *RemoteKeys) NextRefresh() time.Time {
 }
 
 // Run refreshes the set whenever NextRefresh comes, and when a lookup missed
-// (at most once per RefetchInterval), until ctx ends.
+// (at most once per RefetchInterval: a miss sooner than that is fetched for
+// when the interval ends), until ctx ends.
 func (r *RemoteKeys) Run(ctx context.Context) {
+	var missed time.Time // a lookup missed too soon after a fetch: fetch then
 	for {
-		t := time.NewTimer(max(0, r.NextRefresh().Sub(r.opt.Now())))
+		next := r.NextRefresh()
+		if !missed.IsZero() && missed.Before(next) {
+			next = missed
+		}
+		t := time.NewTimer(max(0, next.Sub(r.opt.Now())))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-r.unknownKid:
 			t.Stop()
-			_ = r.refresh(ctx, true)
+			if errors.Is(r.refresh(ctx, true), errRefetchTooSoon) {
+				missed = r.lastFetch().Add(r.opt.RefetchInterval)
+			} else {
+				missed = time.Time{}
+			}
 		case <-t.C:
+			missed = time.Time{}
 			_ = r.Refresh(ctx)
 		}
 	}
+}
+
+// lastFetch is when the last fetch began.
+func (r *RemoteKeys) lastFetch() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastAttempt
 }
 
 func (r *RemoteKeys) refresh(ctx context.Context, unknownKid bool) error {

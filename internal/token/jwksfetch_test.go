@@ -462,3 +462,41 @@ func TestRemoteKeysRunRefreshesWhenTheLifetimeEnds(t *testing.T) {
 		t.Errorf("%d fetches in a few seconds with max-age=1, want about one a second", n)
 	}
 }
+
+// TestRemoteKeysRefetchesAnUnknownKidAskedTooSoon: a token naming a kid
+// the set lacks, less than RefetchInterval after the last fetch, is refused
+// at once and its refetch waits out the interval, then happens without
+// another such token: the key is known when the interval ends.
+func TestRemoteKeysRefetchesAnUnknownKidAskedTooSoon(t *testing.T) {
+	keys := keyFileTestKeys(t)
+	issuer := newFakeIssuer(t, serveJWKS(jwksBody(jwkOf(keys[0])), "max-age=300"))
+	log, _ := testLogger()
+	const interval = 500 * time.Millisecond
+	remote := token.NewRemoteKeys(token.RemoteOptions{
+		URL: issuer.URL, Timeout: remoteTimeout, MaxAge: remoteMaxAge, RefetchInterval: interval, Log: log, Now: time.Now,
+	})
+	if err := remote.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	go remote.Run(t.Context())
+	issuer.set(serveJWKS(jwksBody(jwkOf(keys[0]), jwkOf(keys[1])), "max-age=300"))
+	newKid := token.Thumbprint(&keys[1].PublicKey)
+	if _, ok := remote.Lookup(newKid); ok { // just after the first fetch: too soon
+		t.Fatal("the new key is known before any refetch")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if set := remote.Set(); set != nil {
+			if _, ok := set.Lookup(newKid); ok {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("5 s after a too-soon unknown kid (refetch interval %s), the key is still unknown: %d fetches", interval, issuer.count())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := issuer.count(); n != 2 {
+		t.Errorf("%d fetches, want 2 (the first, then one when the interval ended)", n)
+	}
+}
