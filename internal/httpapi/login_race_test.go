@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -244,5 +245,36 @@ func TestTwoTabsAnswersOutOfCommitOrder(t *testing.T) {
 	}
 	if events := env.Events(); events[len(events)-1] != "refresh_reuse_detected:refresh_token_reuse" {
 		t.Errorf("audit events %q, want the last to be the reuse", events)
+	}
+}
+
+// TestParallelLogoutsOfOneSession: logging one session out from several
+// requests at once ends it once: every request answers 204, and the audit
+// trail has one logout.
+func TestParallelLogoutsOfOneSession(t *testing.T) {
+	env := apitest.New(t)
+	tokens := env.Login(apitest.AliceEmail, apitest.AlicePassword)
+	const n = 8
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			codes[i] = env.Do(apitest.Request{Method: http.MethodPost, Path: "/logout", Token: tokens.AccessToken}).Code
+		})
+	}
+	wg.Wait()
+	logouts := 0
+	for _, e := range env.Events() {
+		if e == "logout" {
+			logouts++
+		}
+	}
+	for _, c := range codes {
+		if c != http.StatusNoContent && c != http.StatusUnauthorized {
+			t.Errorf("a parallel logout answered %d, want 204 (or 401 once the token is revoked)", c)
+		}
+	}
+	if logouts != 1 {
+		t.Errorf("%d logout events for one session, want 1: %q", logouts, env.Events())
 	}
 }

@@ -236,7 +236,9 @@ const rotateSQL = `WITH spent AS (
 func (s *SessionStore) EndSession(ctx context.Context, userID, sessionID, reason string, ev auth.Event) error {
 	return s.db.revokingTx(ctx, func(ctx context.Context, tx *Tx, rw *revocationWriter) error {
 		var owned bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 AND ended_at IS NULL)`,
+		// Locked: a parallel end of the same session waits, then finds it
+		// ended, and writes no second event.
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 AND ended_at IS NULL FOR UPDATE)`,
 			sessionID, userID).Scan(&owned); err != nil {
 			return translate(err)
 		}
