@@ -42,3 +42,47 @@ func TestRevenueChangesCannotBeRewritten(t *testing.T) {
 		t.Error("OrganizationID of an unknown name: no error")
 	}
 }
+
+// TestDemoSeedLeavesEditedRevenueAlone: the demo seed, which runs at every
+// start without DATABASE_URL, fills an organization's months only when it
+// creates the organization: a month removed (or changed) since stays so
+// across restarts, as the record of changes says.
+func TestDemoSeedLeavesEditedRevenueAlone(t *testing.T) {
+	env := apitest.New(t)
+	ctx := context.Background()
+	store := postgres.NewRevenueStore(env.DB)
+	org, err := store.OrganizationID(ctx, postgres.DemoOrganization)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := store.MonthlyRevenue(ctx, org, revenue.Range{})
+	if err != nil || len(before.Months) < 2 {
+		t.Fatalf("demo revenue: %d months, %v", len(before.Months), err)
+	}
+	removed, changed := before.Months[0].Month, before.Months[1].Month
+	w := revenue.Write{OrgID: org, Author: revenue.Author{OSUser: "ops"}, Source: revenue.SourceCLI}
+	if _, err := store.DeleteMonth(ctx, w, removed); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.SetMonth(ctx, w, revenue.Figure{Month: changed, AmountCents: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if err := postgres.SeedDemo(ctx, env.DB, func(string) (string, error) { return "unused", nil }, env.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	after, err := store.MonthlyRevenue(ctx, org, revenue.Range{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range after.Months {
+		if f.Month == removed {
+			t.Errorf("%s, removed, is back after the seed ran again", removed)
+		}
+		if f.Month == changed && f.AmountCents != 7 {
+			t.Errorf("%s is %d after the seed ran again, want 7", changed, f.AmountCents)
+		}
+	}
+	if len(after.Months) != len(before.Months)-1 {
+		t.Errorf("%d months after the seed ran again, want %d", len(after.Months), len(before.Months)-1)
+	}
+}

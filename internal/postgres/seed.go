@@ -32,8 +32,9 @@ const demoMonths = 36
 // SeedDemo loads the demo organizations, users and revenue. It is
 // idempotent and safe when several replicas run it at once: it takes a
 // transaction-scoped advisory lock and inserts only what is missing, so
-// existing passwords are never overwritten. hash turns a password into its
-// stored form.
+// existing passwords are never overwritten, and an organization's revenue
+// is seeded only when the organization is created (months changed or
+// removed since stay so). hash turns a password into its stored form.
 func SeedDemo(ctx context.Context, db *DB, hash func(string) (string, error), now time.Time) error {
 	return translate(pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('revenue-api.seed'))`); err != nil {
@@ -46,11 +47,15 @@ func SeedDemo(ctx context.Context, db *DB, hash func(string) (string, error), no
 		last := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -1, 0)
 		for _, o := range orgs {
 			var id string
+			var created bool
 			err := tx.QueryRow(ctx, `WITH ins AS (
 					INSERT INTO organizations (name, currency) VALUES ($1, 'USD') ON CONFLICT (name) DO NOTHING RETURNING id)
-				SELECT id::text FROM ins UNION ALL SELECT id::text FROM organizations WHERE name = $1 LIMIT 1`, o.name).Scan(&id)
+				SELECT id::text, true FROM ins UNION ALL SELECT id::text, false FROM organizations WHERE name = $1 LIMIT 1`, o.name).Scan(&id, &created)
 			if err != nil {
 				return err
+			}
+			if !created {
+				continue // its revenue is its users' now: a month removed or changed stays so
 			}
 			for i := range demoMonths {
 				month := last.AddDate(0, i-demoMonths+1, 0)
