@@ -239,9 +239,10 @@ func Load(getenv func(string) string) (Config, error) {
 
 		HashWorkers:     r.integer("REVENUE_HASH_WORKERS", workers),
 		HashQueue:       r.integer("REVENUE_HASH_QUEUE", 32),
-		Argon2MemoryKiB: uint32(r.integer("REVENUE_ARGON2_MEMORY_KIB", 19456)),
-		Argon2Time:      uint32(r.integer("REVENUE_ARGON2_ITERATIONS", 2)),
-		Argon2Threads:   uint8(r.integer("REVENUE_ARGON2_PARALLELISM", 1)),
+		// Bounded before they are narrowed: a wrapped value would pass.
+		Argon2MemoryKiB: uint32(r.bounded("REVENUE_ARGON2_MEMORY_KIB", 19456, 8*1024, argon2MaxMemoryKiB)),
+		Argon2Time:      uint32(r.bounded("REVENUE_ARGON2_ITERATIONS", 2, 1, argon2MaxIterations)),
+		Argon2Threads:   uint8(r.bounded("REVENUE_ARGON2_PARALLELISM", 1, 1, 255)),
 		DBTimeout:       r.duration("REVENUE_DB_TIMEOUT", 5*time.Second),
 
 		MetricsAddr:     r.str("REVENUE_METRICS_ADDR", ""),
@@ -363,11 +364,14 @@ func (c Config) Validate() error {
 	if c.HashQueue < 0 {
 		bad("REVENUE_HASH_QUEUE", "must be 0 or more, got %d", c.HashQueue)
 	}
-	if c.Argon2MemoryKiB < 8*1024 {
-		bad("REVENUE_ARGON2_MEMORY_KIB", "must be at least 8192, got %d", c.Argon2MemoryKiB)
+	if c.ShutdownTimeout < 0 {
+		bad("REVENUE_SHUTDOWN_TIMEOUT", "must not be negative, got %s", c.ShutdownTimeout)
 	}
-	if c.Argon2Time < 1 {
-		bad("REVENUE_ARGON2_ITERATIONS", "must be at least 1, got %d", c.Argon2Time)
+	if c.Argon2MemoryKiB < 8*1024 || c.Argon2MemoryKiB > argon2MaxMemoryKiB {
+		bad("REVENUE_ARGON2_MEMORY_KIB", "must be from 8192 to %d, got %d", argon2MaxMemoryKiB, c.Argon2MemoryKiB)
+	}
+	if c.Argon2Time < 1 || c.Argon2Time > argon2MaxIterations {
+		bad("REVENUE_ARGON2_ITERATIONS", "must be from 1 to %d, got %d", argon2MaxIterations, c.Argon2Time)
 	}
 	if c.Argon2Threads < 1 {
 		bad("REVENUE_ARGON2_PARALLELISM", "must be at least 1, got %d", c.Argon2Threads)
@@ -455,6 +459,23 @@ func (r *reader) integer(name string, def int) int {
 	}
 	return n
 }
+
+// bounded is integer, refused (naming the setting) outside [lo, hi].
+func (r *reader) bounded(name string, def, lo, hi int) int {
+	n := r.integer(name, def)
+	if n < lo || n > hi {
+		r.fail(name, fmt.Sprintf("a whole number from %d to %d", lo, hi), r.str(name, ""))
+		return def
+	}
+	return n
+}
+
+// The largest argon2 parameters a stored hash may carry (passwordhash
+// refuses more): 4 GiB, 100 passes.
+const (
+	argon2MaxMemoryKiB  = 4 << 20
+	argon2MaxIterations = 100
+)
 
 func (r *reader) float(name string, def float64) float64 {
 	v := r.str(name, "")

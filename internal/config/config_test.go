@@ -135,3 +135,28 @@ func TestLogValueWritesDurationsAsGoDurations(t *testing.T) {
 		}
 	}
 }
+
+// TestOutOfRangeNumbersAreNamed: a number outside what its setting can
+// hold is refused naming the setting, never wrapped into range (argon2's
+// parallelism is one byte: -1 was read as 255 lanes, 257 as 1).
+func TestOutOfRangeNumbersAreNamed(t *testing.T) {
+	for _, c := range []struct{ name, value string }{
+		{"REVENUE_ARGON2_PARALLELISM", "-1"}, {"REVENUE_ARGON2_PARALLELISM", "0"}, {"REVENUE_ARGON2_PARALLELISM", "256"},
+		{"REVENUE_ARGON2_PARALLELISM", "257"},
+		{"REVENUE_ARGON2_MEMORY_KIB", "-1"}, {"REVENUE_ARGON2_MEMORY_KIB", "8191"}, {"REVENUE_ARGON2_MEMORY_KIB", "4194305"},
+		{"REVENUE_ARGON2_MEMORY_KIB", "4294967297"},
+		{"REVENUE_ARGON2_ITERATIONS", "-1"}, {"REVENUE_ARGON2_ITERATIONS", "0"}, {"REVENUE_ARGON2_ITERATIONS", "101"},
+		{"REVENUE_ARGON2_ITERATIONS", "4294967297"},
+		{"REVENUE_SHUTDOWN_TIMEOUT", "-1s"},
+	} {
+		_, err := Load(env(map[string]string{c.name: c.value}))
+		if err == nil || !strings.Contains(err.Error(), c.name) {
+			t.Errorf("%s=%q: error %v, want one naming the setting", c.name, c.value, err)
+		}
+	}
+	cfg, err := Load(env(map[string]string{"REVENUE_ARGON2_PARALLELISM": "255", "REVENUE_ARGON2_MEMORY_KIB": "4194304",
+		"REVENUE_ARGON2_ITERATIONS": "100"}))
+	if err != nil || cfg.Argon2Threads != 255 || cfg.Argon2MemoryKiB != 4194304 || cfg.Argon2Time != 100 {
+		t.Errorf("the largest argon2 settings: %+v, %v; want them read as given", cfg, err)
+	}
+}
