@@ -24,8 +24,9 @@ web: web/dist/index.html
 # Without DATABASE_URL the service starts a private PostgreSQL under .data/,
 # seeds the demo organization and users, and generates a signing key in keys/.
 # The Vite dev server's origin is allowed so `cd web && npm run dev` works too.
+# It listens on loopback only: the demo users' passwords are in the README.
 run: build web
-	REVENUE_CORS_ORIGINS=$${REVENUE_CORS_ORIGINS:-http://localhost:5173} REVENUE_METRICS_ADDR=$${REVENUE_METRICS_ADDR-127.0.0.1:9464} ./$(BIN) serve
+	REVENUE_HTTP_ADDR=$${REVENUE_HTTP_ADDR:-127.0.0.1:8080} REVENUE_CORS_ORIGINS=$${REVENUE_CORS_ORIGINS:-http://localhost:5173} REVENUE_METRICS_ADDR=$${REVENUE_METRICS_ADDR-127.0.0.1:9464} ./$(BIN) serve
 
 test: vet test-go test-web test-api test-e2e test-readme
 

@@ -237,8 +237,8 @@ func Load(getenv func(string) string) (Config, error) {
 		LockoutBase:      r.duration("REVENUE_LOCKOUT_BASE", time.Minute),
 		LockoutMax:       r.duration("REVENUE_LOCKOUT_MAX", 15*time.Minute),
 
-		HashWorkers:     r.integer("REVENUE_HASH_WORKERS", workers),
-		HashQueue:       r.integer("REVENUE_HASH_QUEUE", 32),
+		HashWorkers: r.integer("REVENUE_HASH_WORKERS", workers),
+		HashQueue:   r.integer("REVENUE_HASH_QUEUE", 32),
 		// Bounded before they are narrowed: a wrapped value would pass.
 		Argon2MemoryKiB: uint32(r.bounded("REVENUE_ARGON2_MEMORY_KIB", 19456, 8*1024, argon2MaxMemoryKiB)),
 		Argon2Time:      uint32(r.bounded("REVENUE_ARGON2_ITERATIONS", 2, 1, argon2MaxIterations)),
