@@ -412,3 +412,43 @@ func TestPoolerHintNamesTheSetting(t *testing.T) {
 		t.Error("another error must pass unchanged")
 	}
 }
+
+// TestListeningAddressLoggedAtAnyLevel: with REVENUE_HTTP_ADDR=127.0.0.1:0
+// the only way to learn the port is the "listening" line, so it is written
+// whatever REVENUE_LOG_LEVEL (here warn) hides, and names the real port.
+func TestListeningAddressLoggedAtAnyLevel(t *testing.T) {
+	vars := map[string]string{
+		"DATABASE_URL":          pgtest.NewDatabase(t),
+		"REVENUE_KEYS_DIR":      filepath.Join(t.TempDir(), "keys"),
+		"REVENUE_KEYS_GENERATE": "true",
+		"REVENUE_WEB_DIR":       "",
+		"REVENUE_HTTP_ADDR":     "127.0.0.1:0",
+		"REVENUE_LOG_LEVEL":     "warn",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncbuf.Buffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, testEnv(vars), strings.NewReader(""), logs, logs) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			var rec struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
+				if got := get(t, "http://"+rec.Addr+"/healthz", ""); got != http.StatusOK {
+					t.Fatalf("GET /healthz at the logged address %s: %d", rec.Addr, got)
+				}
+				return
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve ended: %v\n%s", err, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no \"listening\" line after 60s with REVENUE_LOG_LEVEL=warn:\n%s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -334,16 +334,18 @@ func listenAndServe(ctx context.Context, cfg config.Config, handler, metrics htt
 		mln, err := net.Listen("tcp", cfg.MetricsAddr)
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("REVENUE_METRICS_ADDR: %w", err)
+			return fmt.Errorf("REVENUE_METRICS_ADDR: %w (set REVENUE_METRICS_ADDR= for no metrics listener)", err)
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", metrics)
 		msrv := newHTTPServer(mux, log)
 		servers = append(servers, msrv)
-		log.Info("metrics listening", "addr", mln.Addr().String())
+		always(ctx, log, "metrics listening", "addr", mln.Addr().String())
 		go func() { errc <- msrv.Serve(mln) }()
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "pid", os.Getpid())
+	// Written whatever REVENUE_LOG_LEVEL: with port 0 it is the only way
+	// to learn the port.
+	always(ctx, log, "listening", "addr", ln.Addr().String(), "pid", os.Getpid())
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
@@ -360,6 +362,14 @@ func listenAndServe(ctx context.Context, cfg config.Config, handler, metrics htt
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// always writes an info line whatever the logger's level: a line an
+// operator needs (where the service listens) is not one to filter out.
+func always(ctx context.Context, log *slog.Logger, msg string, args ...any) {
+	r := slog.NewRecord(time.Now(), slog.LevelInfo, msg, 0)
+	r.Add(args...)
+	_ = log.Handler().Handle(ctx, r)
 }
 
 // newHTTPServer bounds every phase of a connection, so slow or idle clients
