@@ -246,6 +246,7 @@ func pageTag(page revocation.Page) string {
 		binary.BigEndian.PutUint64(b[:], uint64(p.id))
 		h.Write(b[:])
 	}
+	h.Write([]byte(page.Source)) // last: its length needs no delimiter
 	return `"` + hex.EncodeToString(h.Sum(nil)[:16]) + `"`
 }
 

@@ -160,3 +160,44 @@ func TestVerifierTakesTheIssuersLag(t *testing.T) {
 		srv.Close()
 	}
 }
+
+// TestVerifierStartsOverWhenTheIssuersDatabaseChanges: after a failover (or
+// a crash restart) the issuer's database may commit a revocation under a
+// transaction id below a verifier's cursor. The issuer's replica reads it
+// (it reads everything on a new connection) and names the database's new
+// incarnation in its pages; a verifier whose cursor came from the old one
+// reads everything again, and so gets the revocation.
+func TestVerifierStartsOverWhenTheIssuersDatabaseChanges(t *testing.T) {
+	ring, signer := feedKeys(t)
+	issuer := revocation.NewSet(0)
+	issuer.SetSource("00000001@before")
+	now := time.Now()
+	rev := func(id int64, xid uint64, sid string) revocation.Revocation {
+		return revocation.Revocation{ID: id, XID: xid, Kind: revocation.KindSession, Subject: sid, Reason: "logout",
+			NotBefore: now, RevokedAt: now, ExpiresAt: now.Add(time.Hour)}
+	}
+	issuer.CatchUp(now, []revocation.Revocation{rev(1, 800, "00000000-0000-4000-8000-000000000001")}, 900)
+	srv := httptest.NewServer(newFeedServer(t, issuer, signer.SignRevocations))
+	t.Cleanup(srv.Close)
+	verifier := revocation.NewSet(time.Minute)
+	poller := &token.FeedPoller{URL: srv.URL + "/revocations", Token: testFeedToken, Issuer: "https://issuer.example", Keys: ring,
+		Set: verifier, Interval: time.Second, Timeout: time.Second, Leeway: 30 * time.Second, Client: srv.Client(),
+		Log: slog.New(slog.DiscardHandler), Now: time.Now}
+	if err := poller.CatchUp(t.Context()); err != nil || verifier.Watermark() != 900 {
+		t.Fatalf("first catch-up: watermark %d, %v; want 900", verifier.Watermark(), err)
+	}
+
+	// The promoted standby: a logout under the reused id 745.
+	const reused = "00000000-0000-4000-8000-0000000000aa"
+	issuer.SetSource("00000002@after")
+	issuer.CatchUp(now, []revocation.Revocation{rev(2, 745, reused)}, 950)
+	if err := poller.CatchUp(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := verifier.Check(reused, "u", now, now); !errors.Is(err, revocation.ErrRevoked) {
+		t.Errorf("the revocation under a reused id, after the issuer's database changed: %v, want revoked", err)
+	}
+	if verifier.Watermark() != 950 {
+		t.Errorf("verifier watermark %d, want 950", verifier.Watermark())
+	}
+}

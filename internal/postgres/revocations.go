@@ -156,7 +156,7 @@ func (l *RevocationListener) CatchUp(ctx context.Context) error {
 		return translate(err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	return l.catchUp(ctx, conn)
+	return l.catchUp(ctx, conn, true)
 }
 
 // Run listens until ctx ends, reconnecting with a growing delay (up to the
@@ -206,7 +206,9 @@ func (l *RevocationListener) listen(ctx context.Context, connected func()) error
 		return err
 	}
 	for first := true; ; first = false {
-		if err := l.catchUp(ctx, conn); err != nil {
+		// The first read on a connection reads everything: the server may
+		// be another one (see catchUp).
+		if err := l.catchUp(ctx, conn, first); err != nil {
 			return err
 		}
 		if first {
@@ -244,17 +246,34 @@ var doneContext = func() context.Context {
 }()
 
 // catchUp reads, in one snapshot, the oldest running transaction and the
-// live revocations of transactions from the cursor on, and records both.
-func (l *RevocationListener) catchUp(ctx context.Context, conn *pgx.Conn) error {
+// live revocations of transactions from the cursor on, and records both;
+// with all, every live revocation, and which incarnation of the database
+// answered (the set's Source, which the feed passes on to verifiers).
+//
+// Transaction ids are not unique over a database's life: a promoted
+// standby, or a server restarted after a crash, hands out again the ids
+// the old one gave to transactions that never became durable, below a
+// cursor read from it. So a new connection, which may reach such a server,
+// reads everything (a few hundred thousand live rows take about a second).
+func (l *RevocationListener) catchUp(ctx context.Context, conn *pgx.Conn, all bool) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	cursor := l.Set.Watermark()
+	if all {
+		cursor = 0
+	}
 	var revs []revocation.Revocation
 	var watermark uint64
+	base := ""
 	err := pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var xmin string
 		if err := tx.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text`).Scan(&xmin); err != nil {
 			return err
+		}
+		if all {
+			if err := tx.QueryRow(ctx, incarnationSQL).Scan(&base); err != nil {
+				return err
+			}
 		}
 		var err error
 		if watermark, err = strconv.ParseUint(xmin, 10, 64); err != nil {
@@ -286,8 +305,18 @@ func (l *RevocationListener) catchUp(ctx context.Context, conn *pgx.Conn) error 
 	if err != nil {
 		return err
 	}
+	if all {
+		l.Set.SetSource(base)
+	}
 	if n := l.Set.CatchUp(l.Now(), revs, watermark); n > 0 {
 		l.Log.Debug("revocations received", "count", n)
 	}
 	return nil
 }
+
+// incarnationSQL names the run of the database server that answers: its
+// timeline (a promotion starts a new one) and when it started (a restart
+// after a crash). Transaction ids are comparable only within one.
+const incarnationSQL = `SELECT CASE WHEN pg_is_in_recovery() THEN 'recovery'
+		ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END
+	|| '@' || to_char(pg_postmaster_start_time() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`

@@ -121,3 +121,48 @@ func TestRevocationListenerIsNotified(t *testing.T) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// TestRevocationListenerRereadsOnANewConnection: transaction ids are not
+// unique over a database's life: a promoted standby, or a server restarted
+// after a crash, hands out again ids the old one gave to transactions that
+// never became durable. A revocation committed there under an id below the
+// cursor would be skipped for good, so every new connection of the
+// listener reads everything again. (The reused id is written explicitly
+// here: the row is what such a server would hold.)
+func TestRevocationListenerRereadsOnANewConnection(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	db, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close(ctx) })
+	set := revocation.NewSet(0)
+	l := &postgres.RevocationListener{ConnString: url, Set: set, Poll: 50 * time.Millisecond,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go l.Run(rctx)
+	for set.Watermark() < 3 {
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	const reused = "00000000-0000-4000-8000-0000000000aa"
+	if _, err := db.Exec(ctx, `INSERT INTO revocations (xid, kind, subject, reason, not_before, revoked_at, expires_at)
+		VALUES ('2', 'session', $1, 'logout', now(), now(), now() + interval '1 hour')`, reused); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // notified and polled: below the cursor, not read
+	// The server goes away and comes back: the listener's connection ends.
+	if _, err := db.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for now := time.Now(); set.Check(reused, "u", now, now) == nil; now = time.Now() {
+		if now.After(deadline) {
+			t.Fatal("a revocation with an id below the cursor was not read after the listener reconnected")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

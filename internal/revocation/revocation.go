@@ -187,6 +187,7 @@ type Set struct {
 	reasons   []string
 	reasonIdx map[string]uint8
 	watermark uint64        // every revocation with XID below it is known
+	source    string        // the incarnation of the source (Page.Source)
 	changed   chan struct{} // closed and replaced on every change
 }
 
@@ -374,6 +375,17 @@ func (s *Set) Advance(now time.Time, revs []Revocation, watermark uint64) int {
 	return added
 }
 
+// SetSource records which incarnation of the source the set's cursors now
+// count in (see Page.Source); a change wakes the feed's waiting readers.
+func (s *Set) SetSource(source string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if source != s.source {
+		s.source = source
+		s.notifyLocked()
+	}
+}
+
 // Confirm records that the source answered at now and nothing is missing.
 func (s *Set) Confirm(now time.Time) {
 	if n := now.UnixNano(); n > s.confirmed.Load() {
@@ -410,6 +422,10 @@ func (s *Set) Len() int { return int(s.live.Load()) }
 
 // Page is what Since answers a reader.
 type Page struct {
+	// Source names the incarnation of the source the cursors count in (a
+	// database server's run: its transaction ids may repeat another's). A
+	// reader whose cursor came from another source must start again from 0.
+	Source      string
 	Revocations []Revocation
 	// Cursor is the reader's next cursor: it then has every revocation
 	// with an XID below it.
@@ -447,14 +463,14 @@ func (s *Set) Since(cursor uint64, now time.Time, limit int) Page {
 			continue
 		}
 		if limit > 0 && len(out) >= limit && r.xid != lastXID && r.xid <= s.watermark {
-			return Page{Revocations: out, Cursor: r.xid, More: true}
+			return Page{Source: s.source, Revocations: out, Cursor: r.xid, More: true}
 		}
 		lastXID = r.xid
 		out = append(out, Revocation{ID: p.id, XID: r.xid, Kind: r.kind, Subject: r.subject.String(),
 			Reason: s.reasons[r.reason], NotBefore: time.Unix(0, r.notBefore), RevokedAt: time.Unix(0, r.revokedAt),
 			ExpiresAt: time.Unix(0, r.expiresAt)})
 	}
-	return Page{Revocations: out, Cursor: s.watermark}
+	return Page{Source: s.source, Revocations: out, Cursor: s.watermark}
 }
 
 // Changed returns a channel closed at the next change of the set.

@@ -54,6 +54,9 @@ type FeedEvent struct {
 // feedClaims is a signed page of the feed.
 type feedClaims struct {
 	jwt.RegisteredClaims
+	// Source names the incarnation of the issuer's database the cursor
+	// counts in (revocation.Page.Source); absent from older issuers.
+	Source string      `json:"source,omitempty"`
 	Cursor string      `json:"cursor"`
 	More   bool        `json:"more,omitempty"` // cut at the page size: ask again from Cursor at once
 	Events []FeedEvent `json:"events"`
@@ -94,6 +97,7 @@ func (s *Signer) SignRevocations(page revocation.Page) (string, error) {
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(feedLifetime)),
 		},
+		Source: page.Source,
 		Cursor: strconv.FormatUint(page.Cursor, 10),
 		More:   page.More,
 		Events: events,
@@ -139,7 +143,7 @@ func ParseRevocations(raw string, keys KeyLookup, issuer string, leeway time.Dur
 		revs = append(revs, revocation.Revocation{ID: e.ID, XID: xid, Kind: kind, Subject: e.Subject.ID, Reason: e.Reason,
 			NotBefore: time.Unix(e.NotBefore, 0), RevokedAt: time.Unix(e.EventTimestamp, 0), ExpiresAt: time.Unix(e.ExpiresAt, 0)})
 	}
-	return revocation.Page{Revocations: revs, Cursor: cursor, More: c.More}, nil
+	return revocation.Page{Source: c.Source, Revocations: revs, Cursor: cursor, More: c.More}, nil
 }
 
 // FeedPoller keeps a verifier-only process's revocation.Set complete from
@@ -167,8 +171,9 @@ type FeedPoller struct {
 	Log    *slog.Logger
 	Now    func() time.Time
 
-	etag string // names the page last applied
-	more bool   // the page last applied was cut: more pages follow, and the set is not yet confirmed
+	etag   string // names the page last applied
+	more   bool   // the page last applied was cut: more pages follow, and the set is not yet confirmed
+	source string // the incarnation of the issuer's database the set's cursor counts in
 }
 
 // Poll asks the feed once and applies what it answers. A page cut at the
@@ -226,6 +231,19 @@ func (f *FeedPoller) Poll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if f.source != "" && page.Source != f.source {
+		// The issuer's database is another incarnation (a failover, a
+		// restart after a crash): it may have given a revocation a
+		// transaction id below this set's cursor. Keep what came, and
+		// read everything again before confirming.
+		f.Set.Advance(f.Now(), page.Revocations, 0)
+		f.source, f.etag, f.more = page.Source, "", true
+		if f.Log != nil {
+			f.Log.Warn("the issuer's database changed; reading every revocation again", "source", page.Source)
+		}
+		return nil
+	}
+	f.source = page.Source
 	f.Set.Advance(f.Now(), page.Revocations, page.Cursor)
 	if !page.More {
 		f.Set.Confirm(confirmed)
