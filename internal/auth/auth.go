@@ -264,9 +264,12 @@ type SessionStore interface {
 	// EndUserSessions ends every active session of userID.
 	EndUserSessions(ctx context.Context, userID, reason string, ev Event) (int, error)
 	ActiveSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
-	// Cleanup deletes sessions (with their tokens) that ended or expired
-	// before cutoff; their audit rows are kept (EventStore.PruneEvents).
-	Cleanup(ctx context.Context, cutoff time.Time) (int64, error)
+	// Cleanup deletes sessions (with their tokens) that ended before
+	// cutoff, or expired more than tokenLife before it (an access token
+	// signed at the last refresh lives that long: until then, ending the
+	// session must still revoke it); their audit rows are kept
+	// (EventStore.PruneEvents).
+	Cleanup(ctx context.Context, cutoff time.Time, tokenLife time.Duration) (int64, error)
 }
 
 // EventStore records audit events.

@@ -18,6 +18,7 @@ import (
 // Policy holds the session and lockout settings of the Service.
 type Policy struct {
 	AccessTokenTTL     time.Duration
+	ClockLeeway        time.Duration // how long past exp a token is still accepted
 	SessionIdleTimeout time.Duration
 	SessionMaxLifetime time.Duration
 	// RefreshReuseGrace lets the just-spent refresh token be presented again
@@ -357,9 +358,10 @@ func (s *Service) EndSession(ctx context.Context, p Principal, sessionID string,
 	return err
 }
 
-// CleanupBefore removes sessions and tokens that ended or expired before cutoff.
+// CleanupBefore removes sessions and tokens that ended before cutoff, or
+// expired before it so long ago that no access token of theirs lives.
 func (s *Service) CleanupBefore(ctx context.Context, cutoff time.Time) (int64, error) {
-	return s.sessions.Cleanup(ctx, cutoff)
+	return s.sessions.Cleanup(ctx, cutoff, s.policy.AccessTokenTTL+s.policy.ClockLeeway)
 }
 
 // PruneAudit deletes audit events older than the policy's AuditRetention;

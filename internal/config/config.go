@@ -84,6 +84,7 @@ type Config struct {
 func (c Config) AuthPolicy() auth.Policy {
 	return auth.Policy{
 		AccessTokenTTL:     c.AccessTokenTTL,
+		ClockLeeway:        c.ClockLeeway,
 		SessionIdleTimeout: c.SessionIdleTimeout,
 		SessionMaxLifetime: c.SessionMaxLifetime,
 		RefreshReuseGrace:  c.RefreshReuseGrace,

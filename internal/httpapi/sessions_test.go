@@ -469,3 +469,30 @@ func TestCleanupRemovesEndedSessionsAndKeepsAudit(t *testing.T) {
 	}
 	env.Refresh(live.RefreshToken)
 }
+
+// TestCleanupKeepsSessionsWhoseTokensLive: a session that expired (idle)
+// without being ended still has an access token that is good for up to its
+// lifetime; cleanup keeps its row until that token is dead, so logging out
+// with it still revokes it.
+func TestCleanupKeepsSessionsWhoseTokensLive(t *testing.T) {
+	env := apitest.New(t, func(c *config.Config) { c.SessionIdleTimeout = time.Minute })
+	ctx := context.Background()
+	tokens := env.Login(apitest.AliceEmail, apitest.AlicePassword)
+	env.Clock.Advance(2 * time.Minute) // idle expired; the 15-minute access token lives on
+	if n, err := env.Auth.CleanupBefore(ctx, env.Clock.Now()); err != nil || n != 0 {
+		t.Fatalf("cleanup deleted %d sessions (err %v), want none while its access token lives", n, err)
+	}
+	if code := env.Do(apitest.Request{Method: http.MethodPost, Path: "/logout", Token: tokens.AccessToken}).Code; code != http.StatusNoContent {
+		t.Fatalf("logout: %d", code)
+	}
+	if code := env.Do(apitest.Request{Method: http.MethodGet, Path: "/me", Token: tokens.AccessToken}).Code; code != http.StatusUnauthorized {
+		t.Errorf("the access token after logout: %d, want 401 (revoked)", code)
+	}
+
+	other := env.Login(apitest.AliceEmail, apitest.AlicePassword)
+	_ = other
+	env.Clock.Advance(env.Config.AccessTokenTTL + env.Config.ClockLeeway + 2*time.Minute)
+	if n, err := env.Auth.CleanupBefore(ctx, env.Clock.Now()); err != nil || n != 2 {
+		t.Errorf("cleanup once every token is dead: %d sessions deleted (err %v), want 2", n, err)
+	}
+}

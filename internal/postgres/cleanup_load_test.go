@@ -106,7 +106,7 @@ func TestCleanupUnderRefreshLoad(t *testing.T) {
 		cctx, cancel := context.WithTimeout(ctx, longest)
 		defer cancel()
 		t0 := time.Now()
-		deleted, cleanErr = sessions.Cleanup(cctx, now)
+		deleted, cleanErr = sessions.Cleanup(cctx, now, 15*time.Minute)
 		took = time.Since(t0)
 		if cctx.Err() != nil {
 			cleanErr = nil // the backlog is larger than longest allows

@@ -304,13 +304,14 @@ func (s *SessionStore) ActiveSessions(ctx context.Context, userID string, now ti
 // cleanupBatch bounds each delete so cleanup never holds many locks at once.
 const cleanupBatch = 500
 
-// Cleanup deletes sessions that ended or expired before cutoff, with their
-// refresh tokens, in small batches. Only one replica cleans at a time.
-func (s *SessionStore) Cleanup(ctx context.Context, cutoff time.Time) (int64, error) {
+// Cleanup deletes sessions that ended before cutoff, or expired more than
+// tokenLife before it, with their refresh tokens, in small batches. Only
+// one replica cleans at a time.
+func (s *SessionStore) Cleanup(ctx context.Context, cutoff time.Time, tokenLife time.Duration) (int64, error) {
 	return s.db.deleteInBatches(ctx, "revenue-api.cleanup", cleanupBatch, `DELETE FROM sessions WHERE id IN (
 		SELECT id FROM sessions
-		WHERE COALESCE(ended_at, LEAST(expires_at, idle_expires_at)) < $1
-		LIMIT $2 FOR UPDATE SKIP LOCKED)`, cutoff)
+		WHERE COALESCE(ended_at, LEAST(expires_at, idle_expires_at) + $2::interval) < $1
+		LIMIT $3 FOR UPDATE SKIP LOCKED)`, cutoff, tokenLife)
 }
 
 // deleteInBatches runs query, a DELETE of at most $N rows with N = len(args)+1,
