@@ -377,6 +377,9 @@ func (c Config) Validate() error {
 	if c.Argon2Threads < 1 {
 		bad("REVENUE_ARGON2_PARALLELISM", "must be at least 1, got %d", c.Argon2Threads)
 	}
+	if c.DatabasePooler == "transaction" && c.DatabaseDirectURL == "" && !c.VerifierOnly() {
+		bad("REVENUE_DATABASE_DIRECT_URL", "is required with REVENUE_DATABASE_POOLER=transaction: LISTEN (revocations) and the migrations' lock need a session of their own, which a transaction pooler does not keep")
+	}
 	if c.DatabasePooler != "none" && c.DatabasePooler != "transaction" {
 		bad("REVENUE_DATABASE_POOLER", "must be none (DATABASE_URL is PostgreSQL) or transaction (a pooler such as PgBouncer with pool_mode = transaction), got %q", c.DatabasePooler)
 	}

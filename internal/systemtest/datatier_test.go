@@ -134,7 +134,8 @@ func TestDataTierCost(t *testing.T) {
 		// What (d) costs without PgBouncer: the statement handling a
 		// transaction pooler needs (no named prepared statements), direct.
 		{name: "(e) one PostgreSQL, REVENUE_DATABASE_POOLER=transaction, no PgBouncer", pg: postmaster(alone),
-			srv: start("api-describe", alone.url("revenue_describe"), map[string]string{"REVENUE_DATABASE_POOLER": "transaction"})},
+			srv: start("api-describe", alone.url("revenue_describe"), map[string]string{"REVENUE_DATABASE_POOLER": "transaction",
+				"REVENUE_DATABASE_DIRECT_URL": alone.url("revenue_describe")})},
 	}
 	syncMode := true // startHACluster waits for a synchronous standby
 	ensureMode := func(tr *dataTier) {
