@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -34,19 +36,52 @@ func openBackend(ctx context.Context, cfg config.Config, log *slog.Logger) (*bac
 	return openBackendWith(ctx, cfg, log, pgcluster.Start)
 }
 
-// openAdminBackend opens the backend of an admin command. With no
-// DATABASE_URL it uses the private PostgreSQL of a server running on the same
-// data dir (`make run`) and leaves it running, or else starts one and stops
-// it when done.
+// openAdminBackend opens the backend of an admin command (migrate
+// included). With no DATABASE_URL it uses the private PostgreSQL that serve
+// created under REVENUE_DATA_DIR: that of a server running on it (`make
+// run`), left running, or else started for the command and stopped when
+// done. It never creates one: a command run from another directory than the
+// service's would make a database of its own, report success, and change
+// nothing the service sees.
 func openAdminBackend(ctx context.Context, cfg config.Config, log *slog.Logger) (*backend, error) {
+	if cfg.DatabaseURL == "" {
+		if err := checkPrivateCluster(cfg); err != nil {
+			return nil, err
+		}
+	}
 	return openBackendWith(ctx, cfg, log, pgcluster.Open)
+}
+
+// privateClusterDir is the absolute data directory of the private
+// PostgreSQL: <REVENUE_DATA_DIR>/postgres.
+func privateClusterDir(cfg config.Config) (string, error) {
+	return filepath.Abs(filepath.Join(cfg.DataDir, "postgres"))
+}
+
+// checkPrivateCluster fails, saying where it looked and what to do, unless
+// REVENUE_DATA_DIR holds the private PostgreSQL serve creates.
+func checkPrivateCluster(cfg config.Config) error {
+	dataDir, err := privateClusterDir(cfg)
+	if err != nil {
+		return err
+	}
+	// PG_VERSION is what initdb writes first and what makes a data directory one.
+	_, err = os.Stat(filepath.Join(dataDir, "PG_VERSION"))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("no private PostgreSQL under %s (serve creates it at its first start): run the command from the directory where `make run` runs, set REVENUE_DATA_DIR, or set DATABASE_URL",
+			filepath.Dir(dataDir))
+	case err != nil:
+		return fmt.Errorf("private PostgreSQL under %s: %w", filepath.Dir(dataDir), err)
+	}
+	return nil
 }
 
 func openBackendWith(ctx context.Context, cfg config.Config, log *slog.Logger,
 	startCluster func(context.Context, pgcluster.Options) (*pgcluster.Cluster, error)) (*backend, error) {
 	b := &backend{connStr: cfg.DatabaseURL}
 	if cfg.DatabaseURL == "" {
-		dataDir, err := filepath.Abs(filepath.Join(cfg.DataDir, "postgres"))
+		dataDir, err := privateClusterDir(cfg)
 		if err != nil {
 			return nil, err
 		}

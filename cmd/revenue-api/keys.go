@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
@@ -53,7 +54,29 @@ func keysCommandAt(_ context.Context, args []string, getenv func(string) string,
 	if fs.NArg() > 0 {
 		return fmt.Errorf("keys %s takes no arguments, got %q", args[0], fs.Args())
 	}
-	dir, err := token.OpenDir(cfg.KeysDir)
+	// Absolute, so that every path printed says where the keys are: a
+	// command run from another directory than the service's would see
+	// another keys directory.
+	keysDir, err := filepath.Abs(cfg.KeysDir)
+	if err != nil {
+		return err
+	}
+	if args[0] == "list" {
+		// `keys generate` would make the directory, and a key the service
+		// never sees, when it is not where the service looks.
+		if _, err := os.Stat(keysDir); errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("no keys directory %s: run the command from the directory the service runs in, or set REVENUE_KEYS_DIR to the service's", keysDir)
+		}
+	} else {
+		// From reading the state to writing it, so that two commands, or a
+		// command and a service generating its first key, take turns.
+		unlock, err := token.LockDir(keysDir)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+	dir, err := token.OpenDir(keysDir)
 	if err != nil {
 		return err
 	}

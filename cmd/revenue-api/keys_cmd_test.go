@@ -48,6 +48,10 @@ func TestKeysCommandsWalkTheLifecycle(t *testing.T) {
 		}
 	}
 
+	refused("no keys directory "+dir, "list")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	must("no keys in "+dir, "list")
 	must("as current", "generate")
 	k1 := onlyKey(t, dir, token.StateCurrent)

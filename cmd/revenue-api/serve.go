@@ -266,19 +266,11 @@ func httpConfig(cfg config.Config) httpapi.Config {
 // unreadable, weak, wrong-type or group/world-readable key refuses the start.
 func loadKeys(cfg config.Config, log *slog.Logger, now func() time.Time) (*token.DirReloader, error) {
 	if cfg.Embedded() || cfg.KeysGenerate {
-		has, err := token.HasKeys(cfg.KeysDir)
+		k, generated, err := token.EnsureKey(cfg.KeysDir, token.MinKeyBits, now())
 		if err != nil {
 			return nil, fmt.Errorf("REVENUE_KEYS_DIR: %w", err)
 		}
-		if !has {
-			dir, err := token.OpenDir(cfg.KeysDir)
-			if err != nil {
-				return nil, err
-			}
-			k, err := dir.Generate(token.MinKeyBits, now())
-			if err != nil {
-				return nil, fmt.Errorf("generate signing key: %w", err)
-			}
+		if generated {
 			log.Info("generated signing key", "file", k.File, "kid", k.ID)
 		}
 	}

@@ -267,6 +267,111 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
+// EnsureKey makes sure the keys directory dir holds a key, as a service
+// starting for the first time does (`make run`, REVENUE_KEYS_GENERATE): when
+// dir holds no key file it generates one of bits and records it current. It
+// returns dir's current key, and whether this call generated it; the key is
+// nil when dir holds keys but none is current, which loading dir reports.
+//
+// It generates under the directory's lock (LockDir) and only if dir still
+// holds no key once it has the lock, so that processes starting together
+// on one empty, shared directory end up with one key: the first generates
+// it, the others wait and use it. Otherwise each would generate its own,
+// the state file would name the last, and tokens the others signed with
+// theirs would be refused everywhere.
+func EnsureKey(dir string, bits int, now time.Time) (key *Key, generated bool, err error) {
+	// A directory with keys is read without the lock: it may be a read-only
+	// mount, where the lock file cannot be made.
+	if k, ok, err := currentIfAny(dir); ok || err != nil {
+		return k, false, err
+	}
+	unlock, err := LockDir(dir)
+	if err != nil {
+		return nil, false, err
+	}
+	defer unlock()
+	if k, ok, err := currentIfAny(dir); ok || err != nil {
+		return k, false, err
+	}
+	d, err := OpenDir(dir)
+	if err != nil {
+		return nil, false, err
+	}
+	k, err := d.Generate(bits, now)
+	if err != nil {
+		return nil, false, fmt.Errorf("generate signing key: %w", err)
+	}
+	return k, true, nil
+}
+
+// currentIfAny reports whether dir holds a key file and, if it does,
+// returns its current key.
+func currentIfAny(dir string) (*Key, bool, error) {
+	has, err := HasKeys(dir)
+	if err != nil || !has {
+		return nil, false, err
+	}
+	d, err := OpenDir(dir)
+	if err != nil {
+		return nil, true, err
+	}
+	return d.Current(), true, nil
+}
+
+// LockFile is the file in the keys directory that the processes changing
+// the directory lock: a service generating the first key at start, and the
+// `keys generate`, `rotate` and `prune` commands. It holds nothing, and it
+// stays: removing it could let two processes each lock a file of that name.
+const LockFile = ".lock"
+
+// lockWait is how long LockDir waits for another process to release the
+// lock. Holders keep it for one key generation (an 8192-bit key may take
+// a minute on a slow machine) and a state-file write.
+const lockWait = 2 * time.Minute
+
+// lockPoll is how often LockDir tries again while another process holds
+// the lock.
+const lockPoll = 25 * time.Millisecond
+
+// LockDir takes the exclusive lock on the keys directory dir, making dir
+// (mode 0700) and its LockFile (0600) if missing, and returns the function
+// that releases it. A process that reads the directory to change it holds
+// the lock from the read to the last write, so that no other acts on a
+// state that is being replaced. The lock is flock(2) on LockFile: held per
+// open file (two opens in one process exclude each other as two processes
+// do), released when its holder exits however it ends, and shared through
+// NFS where the server supports locks; systems without flock(2) do not lock.
+// LockDir waits up to lockWait for another holder, then fails naming the
+// file.
+func LockDir(dir string) (unlock func(), err error) { return lockDir(dir, lockWait) }
+
+func lockDir(dir string, wait time.Duration) (func(), error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	name := filepath.Join(dir, LockFile)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock the keys directory: %w", err)
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		locked, err := tryLock(f)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", name, err)
+		}
+		if locked {
+			return func() { f.Close() }, nil
+		}
+		if time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("%s: another process has held this lock for over %s (a revenue-api generating its first key, or a `revenue-api keys` command); try again once it is done", name, wait)
+		}
+		time.Sleep(lockPoll)
+	}
+}
+
 // HasKeys reports whether dir holds any *.pem file.
 func HasKeys(dir string) (bool, error) {
 	entries, err := os.ReadDir(dir)
