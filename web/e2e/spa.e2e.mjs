@@ -156,11 +156,13 @@ async function expectRevenueShown() {
   assert.ok((await byTestId('revenue-bar').count()) > 0, 'the chart has bars');
 }
 
-async function expectSignedInAs(email) {
-  await byTestId('current-user').waitFor();
-  const shown = await byTestId('current-user').innerText();
+async function expectSignedInOn(on, email) {
+  await on.getByTestId('current-user').waitFor();
+  const shown = await on.getByTestId('current-user').innerText();
   assert.ok(shown.includes(email), `signed in as ${email}, page says "${shown}"`);
 }
+
+const expectSignedInAs = (email) => expectSignedInOn(page, email);
 
 // Another device of the same user, through the API itself (refresh token in
 // the JSON body, as curl or Postman get it).
@@ -784,26 +786,43 @@ test('single-page app against the real API', async (t) => {
 // Stands apart from the visit above: its own browser contexts, users signed
 // in afresh, and a month of its own (no other step reads 2001), created
 // through the API and removed again, so the figures end as they began.
+// Opens pages in browsers of their own (own cookies: other "devices"), their
+// console errors into `errors`; close() closes them all.
+function browsers(errors) {
+  const contexts = [];
+  return {
+    async open(options = {}) {
+      const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, ...options });
+      contexts.push(context);
+      const opened = await context.newPage();
+      watchConsole(opened, errors);
+      return opened;
+    },
+    // Another tab of the same browser as `on` (the same cookies).
+    async openTab(on) {
+      const opened = await on.context().newPage();
+      watchConsole(opened, errors);
+      return opened;
+    },
+    close: () => Promise.all(contexts.map((context) => context.close())),
+  };
+}
+
+async function signInOn(on, { email, password }, path = '/') {
+  await on.goto(new URL(path, BASE_URL).href);
+  await on.getByTestId('login-email').fill(email);
+  await on.getByTestId('login-password').fill(password);
+  await on.getByTestId('login-submit').click();
+  await on.getByTestId('current-user').waitFor();
+}
+
+const focusedOn = (on) => on.evaluate(() => document.activeElement?.dataset.testid);
+
 test('removing a month, recent changes, and ending a session elsewhere', async (t) => {
   const errors = [];
-  const contexts = [];
-  // A page in a browser of its own (its own cookies: another "device").
-  async function openBrowser(options = {}) {
-    const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, ...options });
-    contexts.push(context);
-    const opened = await context.newPage();
-    watchConsole(opened, errors);
-    return opened;
-  }
-  async function signInOn(on, { email, password }, path = '/') {
-    await on.goto(new URL(path, BASE_URL).href);
-    await on.getByTestId('login-email').fill(email);
-    await on.getByTestId('login-password').fill(password);
-    await on.getByTestId('login-submit').click();
-    await on.getByTestId('current-user').waitFor();
-  }
-  const focusedOn = (on) => on.evaluate(() => document.activeElement?.dataset.testid);
-  t.after(() => Promise.all(contexts.map((context) => context.close())));
+  const opened = browsers(errors);
+  const openBrowser = opened.open;
+  t.after(opened.close);
 
   await t.test('carol (admin) removes a month, asked first, and sees it in Recent changes', async () => {
     const month = '2001-02';
@@ -984,5 +1003,224 @@ test('removing a month, recent changes, and ending a session elsewhere', async (
 
   await t.test('the console has no errors but the failed requests the steps expect', async () => {
     assert.deepEqual(unexpectedConsoleErrors(errors), []);
+  });
+});
+
+// The login form comes back only once the server has ended the session, and
+// the tabs of one browser share its refresh cookie. Each step uses browsers of
+// its own; some answers are made to fail on purpose (a 503, a 401) through
+// Playwright's routing, the real server gives the rest.
+test('signing out, and the other tabs of one browser', async (t) => {
+  const errors = [];
+  const opened = browsers(errors);
+  t.after(opened.close);
+  const pathOf = (message) => new URL(message.url()).pathname;
+  const hasRefreshCookie = async (on) =>
+    (await on.context().cookies()).some((cookie) => cookie.name === 'revenue_refresh');
+  const problem = (status, code, headers = {}, detail = undefined) => ({
+    status,
+    contentType: 'application/problem+json',
+    headers,
+    body: JSON.stringify({ status, code, title: code, detail }),
+  });
+  async function expectSignedOutForGood(on) {
+    await on.getByTestId('login-form').waitFor();
+    assert.equal(await hasRefreshCookie(on), false, 'the refresh cookie is gone');
+    await on.reload();
+    await on.getByTestId('login-form').waitFor();
+  }
+  async function expectNoFigures(on, total) {
+    for (const id of ['revenue-row', 'revenue-chart', 'current-user']) {
+      assert.equal(await on.getByTestId(id).count(), 0, `no ${id} on screen`);
+    }
+    assert.ok(!(await on.locator('body').innerText()).includes(total), `the total ${total} is gone`);
+  }
+
+  await t.test('a sign-out the server could not do keeps the user signed in and says so; "Try again" signs out', async () => {
+    const tab = await opened.open();
+    await signInOn(tab, ALICE);
+    await tab.getByTestId('revenue-chart').waitFor();
+    // Longer than the page waits by itself before trying once more.
+    await tab.route('**/logout', (route) =>
+      route.fulfill(problem(503, 'revocations_unavailable', { 'Retry-After': '30' })),
+    );
+    await tab.getByTestId('logout').click();
+    await tab.getByTestId('logout-error').waitFor();
+    assert.equal(
+      (await tab.getByTestId('logout-error').locator('p').innerText()).trim(),
+      'Could not sign out; you are still signed in. The service is temporarily unavailable. Try again in 30 seconds.',
+    );
+    assert.equal(await tab.getByTestId('login-form').count(), 0);
+    await tab.getByTestId('current-user').waitFor();
+    assert.ok((await tab.getByTestId('revenue-row').count()) > 0, 'the figures stay');
+    assert.equal(await tab.getByTestId('logout').isEnabled(), true);
+    assert.ok(await hasRefreshCookie(tab), 'still signed in by the cookie, as the page says');
+    await expectAccessible('a sign-out that failed', tab);
+    await screenshot('25-logout-failed', tab);
+    await expectFitsPhone('a sign-out that failed', tab);
+
+    await tab.unroute('**/logout');
+    const loggedOut = tab.waitForResponse((response) => pathOf(response) === '/logout');
+    await tab.getByTestId('logout-error').getByTestId('retry').click();
+    assert.equal((await loggedOut).status(), 204);
+    await expectSignedOutForGood(tab);
+  });
+
+  await t.test('a 503 with a short Retry-After is tried once more by itself', async () => {
+    const tab = await opened.open();
+    await signInOn(tab, ALICE);
+    let answered = 0;
+    await tab.route('**/logout', (route) =>
+      (answered += 1) === 1
+        ? route.fulfill(problem(503, 'revocations_unavailable', { 'Retry-After': '1' }))
+        : route.continue(),
+    );
+    const statuses = [];
+    tab.on('response', (response) => pathOf(response) === '/logout' && statuses.push(response.status()));
+    await tab.getByTestId('logout').click();
+    await tab.getByTestId('login-form').waitFor();
+    assert.deepEqual(statuses, [503, 204]);
+    await expectSignedOutForGood(tab);
+  });
+
+  await t.test('a sign-out refused with 401 (the access token had expired) refreshes, then ends the session', async () => {
+    const tab = await opened.open();
+    await signInOn(tab, ALICE);
+    let answered = 0;
+    await tab.route('**/logout', (route) =>
+      (answered += 1) === 1
+        ? route.fulfill(
+            problem(
+              401,
+              'invalid_token',
+              { 'WWW-Authenticate': 'Bearer error="invalid_token", error_description="the access token expired"' },
+              'the access token expired',
+            ),
+          )
+        : route.continue(),
+    );
+    const seen = [];
+    tab.on('response', (response) => {
+      if (['/logout', '/token/refresh'].includes(pathOf(response))) seen.push(`${pathOf(response)} ${response.status()}`);
+    });
+    await tab.getByTestId('logout').click();
+    await expectSignedOutForGood(tab);
+    assert.deepEqual(seen.slice(0, 3), ['/logout 401', '/token/refresh 200', '/logout 204']);
+  });
+
+  await t.test('a request made during a slow sign-out does not refresh the session, nor does anything after', async () => {
+    const tab = await opened.open();
+    await signInOn(tab, ALICE);
+    await tab.getByTestId('revenue-chart').waitFor();
+    await tab.route('**/logout', async (route) => {
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      await route.continue();
+    });
+    const refreshes = [];
+    tab.on('request', (request) => pathOf(request) === '/token/refresh' && refreshes.push(request));
+    await tab.getByTestId('logout').click();
+    await tab.waitForTimeout(300);
+    const loaded = tab.waitForResponse((response) => pathOf(response) === '/revenue');
+    await tab.getByTestId('revenue-reload').click();
+    assert.equal((await loaded).status(), 200, 'the session stands until the server has ended it');
+    await tab.getByTestId('login-form').waitFor();
+    // Long enough for a refresh timer the sign-out had left running.
+    await tab.waitForTimeout((TTL_SECONDS + 1) * 1_000);
+    assert.equal(refreshes.length, 0, 'no refresh from the click on');
+    await expectSignedOutForGood(tab);
+  });
+
+  await t.test('another tab of the same browser leaves at once when one signs out', async () => {
+    const first = await opened.open();
+    await signInOn(first, ALICE);
+    const second = await opened.openTab(first);
+    await second.goto(BASE_URL);
+    await second.getByTestId('revenue-chart').waitFor();
+    const total = await second.getByTestId('revenue-total').innerText();
+
+    await first.getByTestId('logout').click();
+    await first.getByTestId('login-form').waitFor();
+    await second.getByTestId('login-form').waitFor();
+    assert.equal(await second.getByTestId('session-ended').innerText(), 'You signed out in another tab.');
+    await expectNoFigures(second, total);
+  });
+
+  await t.test('a tab that missed the sign-out does not go on as the next user of the browser', async () => {
+    const first = await opened.open();
+    await signInOn(first, ALICE);
+    // This tab is not told (no BroadcastChannel): its next refresh must notice.
+    const second = await opened.openTab(first);
+    await second.addInitScript(() => {
+      delete window.BroadcastChannel;
+    });
+    await second.goto(BASE_URL);
+    await second.getByTestId('revenue-chart').waitFor();
+    await expectSignedInOn(second, ALICE.email);
+    const total = await second.getByTestId('revenue-total').innerText();
+
+    await first.getByTestId('logout').click();
+    await first.getByTestId('login-form').waitFor();
+    const refreshes = [];
+    second.on('response', (response) => pathOf(response) === '/token/refresh' && refreshes.push(response.status()));
+    await signInOn(first, CAROL);
+
+    // Alice's token was revoked with her session, and the cookie is carol's
+    // now: the next refresh brings carol's token. It comes from the reload
+    // (a 401, then the refresh), or from the tab's refresh timer if that was
+    // sooner (its 4 s lifetime), which leaves no reload button to press.
+    await second
+      .getByTestId('revenue-reload')
+      .click({ timeout: 1_000 })
+      .catch(() => {});
+    await second.getByTestId('login-form').waitFor();
+    assert.ok(refreshes.includes(200), `a refresh brought carol's token (refreshes: ${refreshes})`);
+    assert.equal(
+      await second.getByTestId('session-ended').innerText(),
+      'You signed in as someone else in another tab, so this tab was signed out. Sign in again to go on here.',
+    );
+    await expectNoFigures(second, total);
+    await screenshot('26-signed-in-elsewhere', second);
+
+    // Carol goes on in the first tab, across a reload too: the second tab's
+    // refresh rotated her cookie in the jar both share.
+    await first.reload();
+    await expectSignedInOn(first, CAROL.email);
+    await first.getByTestId('revenue-chart').waitFor();
+  });
+
+  await t.test('a 503 on GET /me right after the sign-in keeps the user signed in, asking /me again', async () => {
+    const tab = await opened.open();
+    let answered = 0;
+    await tab.route('**/me', (route) =>
+      (answered += 1) === 1
+        ? route.fulfill(problem(503, 'revocations_unavailable', { 'Retry-After': '1' }))
+        : route.continue(),
+    );
+    const logins = [];
+    tab.on('request', (request) => pathOf(request) === '/login' && logins.push(request));
+    await tab.goto(BASE_URL);
+    await tab.getByTestId('login-email').fill(ALICE.email);
+    await tab.getByTestId('login-password').fill(ALICE.password);
+    await tab.getByTestId('login-submit').click();
+    await tab.getByTestId('session-error').waitFor();
+    assert.equal(
+      await tab.getByTestId('session-error').locator('p').innerText(),
+      'The service is temporarily unavailable; retrying…',
+    );
+    assert.equal(await tab.getByTestId('login-form').count(), 0);
+    await expectSignedInOn(tab, ALICE.email);
+    await tab.getByTestId('revenue-chart').waitFor();
+    assert.equal(logins.length, 1, 'one sign-in, one session');
+    assert.equal(answered, 2);
+  });
+
+  await t.test('the console has no errors but the failed requests the steps expect', async () => {
+    // And the 503s the steps answer on purpose.
+    assert.deepEqual(
+      unexpectedConsoleErrors(errors).filter(
+        (text) => !/^Failed to load resource: the server responded with a status of 503\b/.test(text),
+      ),
+      [],
+    );
   });
 });

@@ -1,20 +1,26 @@
 import { useCallback, useEffect, useId, useRef, useState } from 'react';
-import { SESSION_ENDED, SESSION_REVOKED } from './api/problem.js';
+import { isSessionOver, SESSION_ENDED } from './api/problem.js';
 import ErrorNotice from './components/ErrorNotice.jsx';
 import LoginForm from './components/LoginForm.jsx';
 import RevenuePanel from './components/RevenuePanel.jsx';
 import SessionsPanel from './components/SessionsPanel.jsx';
+import SignOutButton from './components/SignOutButton.jsx';
 import UserBar from './components/UserBar.jsx';
 import { describeError, isTemporarilyUnavailable, retryDelayMs } from './messages.js';
 import { useSessionCheck } from './useSessionCheck.js';
 
 const SIGNED_OUT = { status: 'signed-out' };
 
-// The login form, saying why: SESSION_REVOKED (ended on purpose, from here or
-// elsewhere) or SESSION_ENDED (ran out).
+// The login form, saying why: the code of the error that ended the session
+// (ended on purpose, ran out, or another tab signed out or in as someone else).
 function sessionOver(error) {
-  const why = error?.code === SESSION_REVOKED ? SESSION_REVOKED : SESSION_ENDED;
-  return { status: 'signed-out', sessionEnded: why };
+  return { status: 'signed-out', sessionEnded: isSessionOver(error) ? error.code : SESSION_ENDED };
+}
+
+// `holdsSession`: the client has a session (signed in, or restored through the
+// cookie) and only GET /me failed; trying again asks /me, not for a new one.
+function failed(error, holdsSession) {
+  return isSessionOver(error) ? sessionOver(error) : { status: 'unavailable', error, holdsSession };
 }
 
 // Changes to a signed-in session that come from the periodic check; they leave
@@ -38,36 +44,49 @@ export default function App({ api }) {
   const sessionsPanelId = useId();
   const signedIn = session.status === 'signed-in';
 
-  const restore = useCallback(async () => {
-    setSession({ status: 'checking' });
+  // Who holds the session the client has. A failure that does not end it
+  // (503, timeout) keeps it: the page says so and asks /me again, so that a
+  // user whose sign-in the server accepted is not sent back to the form to
+  // start a second session.
+  const loadUser = useCallback(async () => {
     try {
-      const restored = await api.restoreSession();
-      setSession(restored ? { status: 'signed-in', user: await api.getMe() } : SIGNED_OUT);
+      setSession({ status: 'signed-in', user: await api.getMe() });
     } catch (error) {
-      setSession(
-        error.code === SESSION_ENDED || error.code === SESSION_REVOKED
-          ? sessionOver(error)
-          : { status: 'unavailable', error },
-      );
+      setSession(failed(error, true));
     }
   }, [api]);
+
+  const restore = useCallback(async () => {
+    setSession({ status: 'checking' });
+    let restored;
+    try {
+      restored = await api.restoreSession();
+    } catch (error) {
+      setSession(failed(error, false));
+      return;
+    }
+    if (restored) await loadUser();
+    else setSession(SIGNED_OUT);
+  }, [api, loadUser]);
 
   useEffect(() => {
     restore();
   }, [restore]);
 
-  // A 503 on load (the service cannot vouch for tokens right now) is retried
-  // after Retry-After.
+  const retrySession = session.holdsSession ? loadUser : restore;
+
+  // A 503 on load or right after the sign-in (the service cannot vouch for
+  // tokens right now) is retried after Retry-After.
   const loadUnavailable = session.status === 'unavailable' && isTemporarilyUnavailable(session.error);
   useEffect(() => {
     if (!loadUnavailable) return undefined;
-    const timer = setTimeout(restore, retryDelayMs(session.error));
+    const timer = setTimeout(retrySession, retryDelayMs(session.error));
     return () => clearTimeout(timer);
-  }, [loadUnavailable, session.error, restore]);
+  }, [loadUnavailable, session.error, retrySession]);
 
-  // Any data call that finds the session over (refresh turned down) lands
-  // here. Leaving the signed-in state unmounts the revenue panel, so no figure
-  // stays on screen.
+  // Any data call that finds the session over (refresh turned down, another
+  // tab signed out or in as someone else) lands here. Leaving the signed-in
+  // state unmounts the revenue panel, so no figure stays on screen.
   useEffect(() => api.onSessionEnded((error) => setSession(sessionOver(error))), [api]);
 
   // Whoever signs in next starts with the panel closed.
@@ -87,14 +106,30 @@ export default function App({ api }) {
     onUnavailable: (error) => setSession(withUnavailable(error)),
   });
 
+  // A failed login rejects, for the form to say why; once the server has
+  // accepted it, what follows is the session's (loadUser).
   async function signIn(email, password) {
     await api.login(email, password);
-    setSession({ status: 'signed-in', user: await api.getMe() });
+    await loadUser();
   }
 
+  // The login form only once the server has ended the session (or it was
+  // over already): else the refresh cookie would sign the user back in on
+  // the next visit, maybe someone else's on a shared computer. A failure
+  // keeps the page as it is and says so (`logoutError`).
   async function logout() {
-    await api.logout();
-    setSession(SIGNED_OUT);
+    setSession((current) => ({ ...current, logoutError: null }));
+    try {
+      await api.logout();
+    } catch (error) {
+      setSession((current) =>
+        current.status === 'signed-out' ? current : { ...current, logoutError: error },
+      );
+      return;
+    }
+    // A reason the client gave meanwhile (another tab signed in as someone
+    // else) stays on the form.
+    setSession((current) => (current.status === 'signed-out' ? current : SIGNED_OUT));
   }
 
   return (
@@ -120,13 +155,28 @@ export default function App({ api }) {
           Loading…
         </p>
       )}
+      {session.logoutError && (
+        <ErrorNotice
+          error={session.logoutError}
+          onRetry={logout}
+          testId="logout-error"
+          context="Could not sign out; you are still signed in."
+        />
+      )}
       {session.status === 'unavailable' && (
         <ErrorNotice
           error={session.error}
-          onRetry={restore}
+          onRetry={retrySession}
           testId="session-error"
           retrying={loadUnavailable}
         />
+      )}
+      {session.status === 'unavailable' && session.holdsSession && (
+        <div className="actions">
+          <SignOutButton onSignOut={logout} className="secondary" testId="unavailable-sign-out">
+            Sign out
+          </SignOutButton>
+        </div>
       )}
       {session.status === 'signed-out' && <LoginForm onSignIn={signIn} sessionEnded={session.sessionEnded} />}
       {session.status === 'signed-in' && session.unavailable && (

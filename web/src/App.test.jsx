@@ -219,6 +219,115 @@ describe('App', () => {
   });
 });
 
+describe('App signing out', () => {
+  it('keeps the user signed in when the sign-out fails, says so, and signs out on "Try again"', async () => {
+    const api = fakeApi({ restoreSession: vi.fn(async () => true) });
+    api.logout.mockRejectedValueOnce(
+      new ApiError({ status: 503, code: 'revocations_unavailable', retryAfterSeconds: 5 }),
+    );
+    const page = await render(<App api={api} />);
+    await settle();
+
+    await click(page.byTestId('logout'));
+    await settle();
+
+    expect(page.byTestId('login-form')).toBeNull();
+    expect(page.byTestId('current-user').textContent).toContain('alice@example.com');
+    expect(page.allByTestId('revenue-row')).toHaveLength(2);
+    const notice = page.byTestId('logout-error');
+    expect(notice.getAttribute('role')).toBe('alert');
+    expect(notice.textContent).toContain('Could not sign out; you are still signed in.');
+    expect(notice.textContent).toContain('The service is temporarily unavailable. Try again in 5 seconds.');
+    expect(page.byTestId('logout').disabled).toBe(false);
+    expect(page.byTestId('logout').textContent).toBe('Log out');
+
+    await click(notice.querySelector('[data-testid="retry"]'));
+    await settle();
+
+    expect(api.logout).toHaveBeenCalledTimes(2);
+    expect(page.byTestId('login-form')).not.toBeNull();
+    expect(page.byTestId('logout-error')).toBeNull();
+    expect(page.byTestId('session-ended')).toBeNull();
+  });
+
+  it('keeps the user signed in when the sign-out from the sessions panel fails, and lets it be tried again', async () => {
+    const api = fakeApi({
+      restoreSession: vi.fn(async () => true),
+      listSessions: vi.fn(async () => [
+        { id: 's1', current: true, created_at: '2026-11-27T09:00:00Z', last_used_at: '2026-11-27T09:00:00Z' },
+      ]),
+    });
+    api.logout.mockRejectedValueOnce(new ApiError({ status: 0, code: 'network_error' }));
+    const page = await render(<App api={api} />);
+    await settle();
+    await click(page.byTestId('sessions-toggle'));
+    await settle();
+
+    await click(page.byTestId('session-sign-out'));
+    await settle();
+
+    expect(page.byTestId('current-user')).not.toBeNull();
+    expect(page.byTestId('logout-error').textContent).toContain('Could not sign out');
+    expect(page.byTestId('session-sign-out').disabled).toBe(false);
+    expect(page.byTestId('session-sign-out').textContent).toBe('Sign out');
+  });
+
+  it('says so when another tab signed out, or signed in as someone else', async () => {
+    const api = fakeApi({ restoreSession: vi.fn(async () => true) });
+    const page = await render(<App api={api} />);
+    await settle();
+
+    await act(async () => api.endSession('signed_out_elsewhere'));
+    expect(page.byTestId('session-ended').textContent).toBe('You signed out in another tab.');
+    expectNoRevenueShown(page);
+
+    await signIn(page, 'alice@example.com', 'alice-password-1');
+    expect(page.byTestId('current-user')).not.toBeNull();
+    await act(async () => api.endSession('signed_in_elsewhere'));
+    expect(page.byTestId('session-ended').textContent).toBe(
+      'You signed in as someone else in another tab, so this tab was signed out. Sign in again to go on here.',
+    );
+    expectNoRevenueShown(page);
+  });
+});
+
+describe('App right after signing in', () => {
+  it('stays signed in when GET /me times out after the sign-in, and asks /me again (not a new sign-in)', async () => {
+    const api = fakeApi();
+    api.getMe.mockRejectedValueOnce(new ApiError({ status: 0, code: 'timeout' }));
+    const page = await render(<App api={api} />);
+    await settle();
+
+    await signIn(page, 'alice@example.com', 'alice-password-1');
+
+    expect(page.byTestId('login-form')).toBeNull();
+    expect(page.byTestId('session-error').textContent).toContain('The server took too long to answer.');
+    expect(page.byTestId('unavailable-sign-out')).not.toBeNull();
+
+    await click(page.byTestId('retry'));
+    await settle();
+
+    expect(page.byTestId('current-user').textContent).toContain('alice@example.com');
+    expect(api.login).toHaveBeenCalledTimes(1);
+    expect(api.getMe).toHaveBeenCalledTimes(2);
+    expect(api.restoreSession).toHaveBeenCalledTimes(1);
+  });
+
+  it('offers to sign out while GET /me fails, and then shows the login form', async () => {
+    const api = fakeApi();
+    api.getMe.mockRejectedValueOnce(new ApiError({ status: 0, code: 'network_error' }));
+    const page = await render(<App api={api} />);
+    await settle();
+    await signIn(page, 'alice@example.com', 'alice-password-1');
+
+    await click(page.byTestId('unavailable-sign-out'));
+    await settle();
+
+    expect(api.logout).toHaveBeenCalledTimes(1);
+    expect(page.byTestId('login-form')).not.toBeNull();
+  });
+});
+
 describe('App: your sessions', () => {
   const THIS = {
     id: 's1',
@@ -501,6 +610,28 @@ describe('App noticing a session ended elsewhere', () => {
     expect(api.getRevenue).toHaveBeenCalledTimes(3);
     expect(page.byTestId('revenue-error')).toBeNull();
     expect(page.allByTestId('revenue-row')).toHaveLength(2);
+  });
+
+  it('stays signed in when GET /me answers 503 right after the sign-in, and asks /me again after Retry-After', async () => {
+    const api = fakeApi();
+    api.getMe.mockRejectedValueOnce(unavailable(2));
+    const page = await render(<App api={api} />);
+    await advance(0);
+    await typeInto(page.byTestId('login-email'), 'alice@example.com');
+    await typeInto(page.byTestId('login-password'), 'alice-password-1');
+    await submit(page.byTestId('login-form'));
+    await advance(0);
+
+    expect(page.byTestId('login-form')).toBeNull();
+    expect(page.byTestId('session-error').textContent).toContain(
+      'The service is temporarily unavailable; retrying…',
+    );
+    await advance(2_000);
+
+    expect(page.byTestId('current-user').textContent).toContain('alice@example.com');
+    expect(page.allByTestId('revenue-row')).toHaveLength(2);
+    expect(api.login).toHaveBeenCalledTimes(1);
+    expect(api.restoreSession).toHaveBeenCalledTimes(1);
   });
 
   it('retries the session on load after Retry-After when the service answers 503', async () => {

@@ -1,4 +1,11 @@
-import { NETWORK_ERROR, SESSION_ENDED, SESSION_REVOKED, TIMEOUT } from './api/problem.js';
+import {
+  NETWORK_ERROR,
+  SESSION_ENDED,
+  SESSION_REVOKED,
+  SIGNED_IN_ELSEWHERE,
+  SIGNED_OUT_ELSEWHERE,
+  TIMEOUT,
+} from './api/problem.js';
 
 // What the user reads for an error, chosen by the problem `code`. With
 // `retrying`, the page tries again by itself after a 503 (see retryDelayMs).
@@ -15,6 +22,10 @@ export function describeError(error, { retrying = false } = {}) {
       return 'Your session has ended. Please sign in again.';
     case SESSION_REVOKED:
       return 'This session was ended. Log in again.';
+    case SIGNED_OUT_ELSEWHERE:
+      return 'You signed out in another tab.';
+    case SIGNED_IN_ELSEWHERE:
+      return 'You signed in as someone else in another tab, so this tab was signed out. Sign in again to go on here.';
     case 'insufficient_scope':
       return 'You do not have access to revenue.';
     case 'precondition_failed':

@@ -4,12 +4,19 @@ import {
   NETWORK_ERROR,
   SESSION_ENDED,
   SESSION_REVOKED,
+  SIGNED_IN_ELSEWHERE,
+  SIGNED_OUT_ELSEWHERE,
   TIMEOUT,
 } from './problem.js';
 
 // A request that has not finished by then fails with a message instead of
 // leaving a spinner on screen forever.
 export const REQUEST_TIMEOUT_MS = 10_000;
+
+// A 503 on POST /logout is tried once more after its Retry-After (1 s
+// without one) when that is at most this long; a longer wait is the user's
+// to choose ("Try again"), rather than a "Signing out…" that does not end.
+export const LOGOUT_RETRY_MAX_SECONDS = 5;
 
 // Asks the server to put the refresh token in an HttpOnly cookie instead of the
 // JSON body, so page scripts never see it. The server requires this header on
@@ -24,24 +31,50 @@ export function refreshDelayMs(expiresInSeconds) {
   return Math.max(expiresInSeconds - lead, expiresInSeconds / 2) * 1000;
 }
 
+// The `sub` claim of an access token (a JWT), or null when it cannot be read.
+// It only tells whether a refresh brought another user's token: every tab
+// refreshes through the same cookie, and whoever signed in last owns it. The
+// page trusts the claim for nothing else; the server verifies tokens.
+export function subjectOf(token) {
+  try {
+    const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const { sub } = JSON.parse(atob(payload));
+    return typeof sub === 'string' && sub !== '' ? sub : null;
+  } catch {
+    return null;
+  }
+}
+
 // A refresh the server turned down (spent, revoked or expired token; or an
 // origin it does not accept): no new access token will come from it.
 function isRefreshRejected(error) {
   return error.status === 401 || error.status === 403;
 }
 
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// `channel` (a BroadcastChannel shared by this app's tabs, or null) tells the
+// other tabs of a sign-in and a sign-out: they share the refresh cookie.
 export function createApiClient({
   baseUrl = '',
   fetch: fetchImpl = (...args) => globalThis.fetch(...args),
   timeoutMs = REQUEST_TIMEOUT_MS,
   locks = globalThis.navigator?.locks,
+  channel = null,
 } = {}) {
   // The access token lives only in this closure: not in localStorage or
   // sessionStorage, where any injected script could read it. A reload loses it
   // and restoreSession() gets a new one through the refresh cookie.
   let accessToken = null;
+  // Whose session this tab holds (the token's `sub`), null when unknown.
+  let subject = null;
   let refreshTimer = null;
+  // When the scheduled refresh is due, so that a failed sign-out can put it back.
+  let refreshDueAt = null;
   let refreshInFlight = null;
+  // The sign-out under way: while it lasts nothing refreshes, since a refresh
+  // would rotate the cookie of the session being ended and keep it alive.
+  let signingOut = null;
   // Counts sign-ins and sign-outs, so a call that fails after the user has
   // left (or signed in afresh) neither refreshes nor ends the new session.
   let generation = 0;
@@ -81,29 +114,43 @@ export function createApiClient({
     return token ? { Authorization: `Bearer ${token}` } : {};
   }
 
-  function acceptTokens(tokens) {
-    accessToken = tokens.access_token;
+  function scheduleRefresh(delayMs) {
     clearTimeout(refreshTimer);
-    // Without a lifetime there is nothing to schedule (and NaN would mean "now",
-    // in a loop); the 401 path still refreshes when the token runs out.
-    if (!(tokens.expires_in > 0)) return;
+    refreshDueAt = Date.now() + delayMs;
     refreshTimer = setTimeout(() => {
+      refreshTimer = null;
       // A failure here is left to the next data call: its 401 tries the refresh
       // again and ends the session only if the server really turned it down.
       // Ending it here would sign out someone whose network just blinked.
       refresh().catch(() => {});
-    }, refreshDelayMs(tokens.expires_in));
+    }, delayMs);
   }
 
-  function forgetTokens() {
-    accessToken = null;
+  function pauseRefreshes() {
     clearTimeout(refreshTimer);
     refreshTimer = null;
   }
 
+  function acceptTokens(tokens) {
+    accessToken = tokens.access_token;
+    subject = subjectOf(accessToken);
+    pauseRefreshes();
+    refreshDueAt = null;
+    // Without a lifetime there is nothing to schedule (and NaN would mean "now",
+    // in a loop); the 401 path still refreshes when the token runs out.
+    if (tokens.expires_in > 0) scheduleRefresh(refreshDelayMs(tokens.expires_in));
+  }
+
+  function forgetTokens() {
+    accessToken = null;
+    subject = null;
+    pauseRefreshes();
+    refreshDueAt = null;
+  }
+
   // Parallel calls that find the same session over tell the listeners once.
-  function endSession(session, revoked) {
-    const error = new ApiError({ status: 401, code: revoked ? SESSION_REVOKED : SESSION_ENDED });
+  function endSession(session, code) {
+    const error = new ApiError({ status: 401, code });
     if (session === generation) {
       generation += 1;
       forgetTokens();
@@ -114,22 +161,36 @@ export function createApiClient({
 
   // Tabs share the refresh cookie. The Web Locks API lets one tab refresh at a
   // time, so each presents the cookie the previous one received instead of the
-  // spent one (which the server treats as theft and revokes the session).
-  function withRefreshLock(task) {
+  // spent one (which the server treats as theft and revokes the session). A
+  // sign-in takes it too: its cookie must not be overwritten by the answer to
+  // a refresh another tab sent just before.
+  function withCookieLock(task) {
     return locks ? locks.request('revenue-api-token-refresh', task) : task();
   }
 
   // Refresh tokens are single-use, so parallel callers share one refresh rather
   // than each presenting the same cookie.
   function refresh() {
-    refreshInFlight ??= withRefreshLock(() =>
-      send('/token/refresh', { method: 'POST', headers: COOKIE_DELIVERY, credentials: 'include' }),
-    )
-      .then(acceptTokens)
-      .finally(() => {
-        refreshInFlight = null;
-      });
+    refreshInFlight ??= refreshTokens().finally(() => {
+      refreshInFlight = null;
+    });
     return refreshInFlight;
+  }
+
+  async function refreshTokens() {
+    const session = generation;
+    const tokens = await withCookieLock(() =>
+      send('/token/refresh', { method: 'POST', headers: COOKIE_DELIVERY, credentials: 'include' }),
+    );
+    // Signed out (here or in another tab) while it was under way: the tokens
+    // are no one's here, and must not start the refresh timer again.
+    if (session !== generation) throw new ApiError({ status: 401, code: SESSION_ENDED });
+    // Another tab signed out and someone else signed in: the cookie, and so
+    // this token, are theirs. Going on would show their figures under the
+    // name on this screen (or ours under theirs).
+    const next = subjectOf(tokens.access_token);
+    if (subject !== null && next !== null && next !== subject) throw endSession(session, SIGNED_IN_ELSEWHERE);
+    acceptTokens(tokens);
   }
 
   // A request with the access token. On a 401 the token may just have expired (a
@@ -140,26 +201,110 @@ export function createApiClient({
   // tells whether it was ended on purpose or ran out.
   async function authorized(path, options = {}) {
     const session = generation;
-    const attempt = () => send(path, { ...options, headers: { ...options.headers, ...bearer() } });
+    const sent = accessToken;
+    const attempt = (token) => send(path, { ...options, headers: { ...options.headers, ...bearer(token) } });
     let denied;
     try {
-      return await attempt();
+      return await attempt(sent);
     } catch (error) {
       if (error.status !== 401) throw error;
       denied = error;
     }
+    // Sent signed out: there is no session to refresh.
+    if (sent === null) throw denied;
+    // A sign-out under way decides first: if it ends the session there is
+    // nothing to refresh, if it fails the session goes on as before.
+    await signingOut?.catch(() => {});
     if (session !== generation) throw denied;
-    try {
-      await refresh();
-    } catch (error) {
-      throw isRefreshRejected(error) ? endSession(session, denied.tokenRevoked) : error;
+    const ended = (error) =>
+      endSession(session, error.tokenRevoked || denied.tokenRevoked ? SESSION_REVOKED : SESSION_ENDED);
+    // A refresh for another call replaced the token this one carried while it
+    // was under way: the new one needs no refresh of its own.
+    if (accessToken === sent) {
+      try {
+        await refresh();
+      } catch (error) {
+        if (error.code === SIGNED_IN_ELSEWHERE) throw error;
+        throw isRefreshRejected(error) ? ended(denied) : error;
+      }
     }
     try {
-      return await attempt();
+      return await attempt(accessToken);
     } catch (error) {
-      throw error.status === 401 ? endSession(session, error.tokenRevoked || denied.tokenRevoked) : error;
+      throw error.status === 401 ? ended(error) : error;
     }
   }
+
+  // POST /logout until the server has ended the session: true when it did,
+  // false when the session turned out to be over already. A 401 says the
+  // access token is no good (expired while a scheduled refresh failed, or
+  // replaced after a roles change), not that the session is: the cookie could
+  // still sign the user back in, so a new token is fetched to end it with.
+  async function endOnServer() {
+    let refreshed = false;
+    let retried = false;
+    for (;;) {
+      try {
+        await send('/logout', { method: 'POST', headers: bearer(), credentials: 'include' });
+        return true;
+      } catch (error) {
+        const waitSeconds = error.retryAfterSeconds ?? 1;
+        if (error.status === 401 && !refreshed) {
+          refreshed = true;
+          try {
+            await refresh();
+          } catch (refreshError) {
+            // Turned down: the cookie cannot sign anyone in again.
+            if (isRefreshRejected(refreshError)) return false;
+            throw refreshError;
+          }
+        } else if (error.status === 401) {
+          // Refused with a token just issued: the session was ended meanwhile.
+          return false;
+        } else if (error.status === 503 && !retried && waitSeconds <= LOGOUT_RETRY_MAX_SECONDS) {
+          retried = true;
+          await sleep(waitSeconds * 1000);
+        } else {
+          throw error;
+        }
+      }
+    }
+  }
+
+  async function signOut() {
+    pauseRefreshes();
+    // A refresh under way finishes first, so that the Bearer is the newest token.
+    await refreshInFlight?.catch(() => {});
+    // No session here (it just ended, maybe because the cookie is someone
+    // else's now): nothing to end, and the cookie is not this tab's to use.
+    if (accessToken === null) return;
+    const session = generation;
+    let ended;
+    try {
+      ended = await endOnServer();
+    } catch (error) {
+      // Still signed in: the scheduled refresh goes back on.
+      if (session === generation && refreshDueAt !== null) {
+        scheduleRefresh(Math.max(0, refreshDueAt - Date.now()));
+      }
+      throw error;
+    }
+    if (session === generation) {
+      generation += 1;
+      forgetTokens();
+    }
+    if (ended) channel?.postMessage({ type: 'signed-out' });
+  }
+
+  // Another tab signed out (the cookie is gone, and the session this tab
+  // shares with it is ended), or signed in as someone else (the cookie is
+  // theirs now): a tab that holds a session leaves it at once.
+  channel?.addEventListener('message', ({ data }) => {
+    if (accessToken === null) return;
+    if (data?.type === 'signed-out') endSession(generation, SIGNED_OUT_ELSEWHERE);
+    else if (data?.type === 'signed-in' && data.subject && subject && data.subject !== subject)
+      endSession(generation, SIGNED_IN_ELSEWHERE);
+  });
 
   // The figures' version, for If-Match; none (a client that read no ETag)
   // means the write applies whatever changed meanwhile.
@@ -169,14 +314,21 @@ export function createApiClient({
 
   return {
     async login(email, password) {
+      // A refresh under way finishes first: answered after the sign-in, it
+      // would put back the cookie of the session that was there before.
+      await refreshInFlight?.catch(() => {});
       generation += 1;
-      const tokens = await send('/login', {
-        method: 'POST',
-        headers: COOKIE_DELIVERY,
-        credentials: 'include',
-        body: { email, password },
-      });
+      forgetTokens();
+      const tokens = await withCookieLock(() =>
+        send('/login', {
+          method: 'POST',
+          headers: COOKIE_DELIVERY,
+          credentials: 'include',
+          body: { email, password },
+        }),
+      );
       acceptTokens(tokens);
+      channel?.postMessage({ type: 'signed-in', subject });
     },
 
     // The access token died with the previous page; the refresh cookie may still
@@ -192,20 +344,16 @@ export function createApiClient({
       }
     },
 
-    // Always resolves: the user asked to leave, and the login form is shown
-    // whether or not the server heard about it.
-    async logout() {
-      // Let a refresh under way finish first, so the Bearer is the newest token
-      // and the refresh cannot re-arm the timer after we are done.
-      await refreshInFlight?.catch(() => {});
-      const token = accessToken;
-      generation += 1;
-      forgetTokens();
-      try {
-        await send('/logout', { method: 'POST', headers: bearer(token), credentials: 'include' });
-      } catch {
-        // Nothing to tell the user: the session then ends at its own expiry.
-      }
+    // Resolves once the session is over: the server ended it (204; the other
+    // tabs are told) or it had ended already. Rejects with the error when the
+    // server could not end it (503, network, timeout): the user is still
+    // signed in, here and by the cookie on every reload, and must be told so.
+    // A second call while one is under way waits for the same outcome.
+    logout() {
+      signingOut ??= signOut().finally(() => {
+        signingOut = null;
+      });
+      return signingOut;
     },
 
     getMe() {

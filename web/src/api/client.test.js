@@ -461,15 +461,390 @@ describe('logout', () => {
     expect(me.headers.Authorization).toBeUndefined();
   });
 
-  it('resolves even when the server is unreachable', async () => {
+  it('rejects and keeps the session when the server is unreachable', async () => {
     const server = fakeServer({
       'POST /login': [() => tokens('access-1')],
       'POST /logout': [() => Promise.reject(new TypeError('Failed to fetch'))],
+      'GET /me': [() => json(200, ME)],
+    });
+    const api = client(server);
+    await api.login('a@example.com', 'p');
+
+    await expect(api.logout()).rejects.toMatchObject({ status: 0, code: 'network_error' });
+    await expect(api.getMe()).resolves.toEqual(ME);
+    expect(server.requests.at(-1).headers.Authorization).toBe('Bearer access-1');
+  });
+
+  it('rejects on 503 and keeps the session, refreshing on time as before', async () => {
+    vi.useFakeTimers();
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1', 60)],
+      'POST /logout': [() => problem(503, 'revocations_unavailable', { 'Retry-After': '30' })],
+      'POST /token/refresh': [() => tokens('access-2', 60)],
+      'GET /me': [() => json(200, ME)],
+    });
+    const api = client(server);
+    await api.login('a@example.com', 'p');
+
+    await expect(api.logout()).rejects.toMatchObject({ status: 503, code: 'revocations_unavailable' });
+    await vi.advanceTimersByTimeAsync(48_000);
+    await api.getMe();
+
+    expect(server.requests.map((r) => r.path)).toEqual(['/login', '/logout', '/token/refresh', '/me']);
+    expect(server.requests.at(-1).headers.Authorization).toBe('Bearer access-2');
+  });
+
+  it('tries once more after a short Retry-After on 503', async () => {
+    vi.useFakeTimers();
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'POST /logout': [
+        () => problem(503, 'revocations_unavailable', { 'Retry-After': '2' }),
+        () => new Response(null, { status: 204 }),
+      ],
+    });
+    const api = client(server);
+    await api.login('a@example.com', 'p');
+
+    const out = api.logout();
+    await vi.advanceTimersByTimeAsync(1_999);
+    expect(server.requests.filter((r) => r.path === '/logout')).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    await expect(out).resolves.toBeUndefined();
+    expect(server.requests.filter((r) => r.path === '/logout')).toHaveLength(2);
+  });
+
+  it('refreshes and signs out with the new token when the access token had expired', async () => {
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'POST /logout': [() => expired(), () => new Response(null, { status: 204 })],
+      'POST /token/refresh': [() => tokens('access-2')],
     });
     const api = client(server);
     await api.login('a@example.com', 'p');
 
     await expect(api.logout()).resolves.toBeUndefined();
+
+    expect(server.requests.map((r) => [r.path, r.headers.Authorization])).toEqual([
+      ['/login', undefined],
+      ['/logout', 'Bearer access-1'],
+      ['/token/refresh', undefined],
+      ['/logout', 'Bearer access-2'],
+    ]);
+  });
+
+  it('counts a 401 whose refresh is turned down as signed out already', async () => {
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'POST /logout': [() => revoked()],
+      'POST /token/refresh': [() => problem(401, 'invalid_refresh_token')],
+      'GET /me': [() => problem(401, 'missing_token')],
+    });
+    const api = client(server);
+    await api.login('a@example.com', 'p');
+
+    await expect(api.logout()).resolves.toBeUndefined();
+    await api.getMe().catch(() => {});
+    expect(server.requests.at(-1).headers.Authorization).toBeUndefined();
+  });
+
+  it('sends one POST /logout for a second click while the first is under way', async () => {
+    let answer;
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'POST /logout': [() => new Promise((resolve) => (answer = resolve))],
+    });
+    const api = client(server);
+    await api.login('a@example.com', 'p');
+
+    const first = api.logout();
+    const second = api.logout();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    answer(new Response(null, { status: 204 }));
+
+    await Promise.all([first, second]);
+    expect(server.requests.filter((r) => r.path === '/logout')).toHaveLength(1);
+  });
+});
+
+describe('calls while signing out or signing in', () => {
+  it('a call answered 401 while POST /logout is under way does not refresh, nor is a refresh scheduled after', async () => {
+    vi.useFakeTimers();
+    let answerLogout;
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1', 60)],
+      'POST /logout': [() => new Promise((resolve) => (answerLogout = resolve))],
+      // The session check, as the server revokes the token of the session being ended.
+      'GET /me': [() => revoked()],
+    });
+    const api = client(server);
+    const ended = vi.fn();
+    api.onSessionEnded(ended);
+    await api.login('a@example.com', 'p');
+
+    const out = api.logout();
+    await vi.advanceTimersByTimeAsync(0);
+    const me = api.getMe();
+    await vi.advanceTimersByTimeAsync(0);
+    answerLogout(new Response(null, { status: 204 }));
+    await out;
+    await expect(me).rejects.toMatchObject({ status: 401 });
+    await vi.advanceTimersByTimeAsync(120_000);
+
+    expect(server.requests.map((r) => r.path)).toEqual(['/login', '/logout', '/me']);
+    expect(ended).not.toHaveBeenCalled();
+  });
+
+  it('a call that failed while the sign-out failed refreshes as usual afterwards', async () => {
+    let answerLogout;
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'POST /logout': [() => new Promise((resolve) => (answerLogout = resolve))],
+      'GET /me': [() => expired(), () => json(200, ME)],
+      'POST /token/refresh': [() => tokens('access-2')],
+    });
+    const api = client(server);
+    await api.login('a@example.com', 'p');
+
+    const out = api.logout().catch((error) => error);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const me = api.getMe();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(server.requests.map((r) => r.path)).toEqual(['/login', '/logout', '/me']);
+    answerLogout(problem(500, 'internal'));
+
+    await expect(out).resolves.toMatchObject({ status: 500 });
+    await expect(me).resolves.toEqual(ME);
+    expect(server.requests.map((r) => r.path)).toEqual(['/login', '/logout', '/me', '/token/refresh', '/me']);
+  });
+
+  it('a 401 for a call sent without a token does not refresh', async () => {
+    const server = fakeServer({ 'GET /me': [() => problem(401, 'missing_token')] });
+    const api = client(server);
+
+    await expect(api.getMe()).rejects.toMatchObject({ status: 401, code: 'missing_token' });
+    expect(server.requests.map((r) => r.path)).toEqual(['/me']);
+  });
+
+  it('a sign-in waits for a refresh under way, whose answer then cannot replace its tokens or cookie', async () => {
+    let answerRefresh;
+    const server = fakeServer({
+      'POST /token/refresh': [() => new Promise((resolve) => (answerRefresh = resolve))],
+      'POST /login': [() => tokens('access-login')],
+      'GET /me': [() => json(200, ME)],
+    });
+    const api = client(server);
+
+    const restored = api.restoreSession();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const signedIn = api.login('a@example.com', 'p');
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(server.requests.map((r) => r.path)).toEqual(['/token/refresh']);
+    answerRefresh(tokens('access-refresh'));
+    await restored;
+    await signedIn;
+    await api.getMe();
+
+    expect(server.requests.map((r) => r.path)).toEqual(['/token/refresh', '/login', '/me']);
+    expect(server.requests.at(-1).headers.Authorization).toBe('Bearer access-login');
+  });
+
+  it('a refresh answered after the session ended (another tab signed out) keeps no token and schedules nothing', async () => {
+    vi.useFakeTimers();
+    const newTab = browserTabs();
+    let answerRefresh;
+    const server = fakeServer({
+      'POST /login': [() => tokens(accessToken('alice'), 60)],
+      'POST /token/refresh': [() => new Promise((resolve) => (answerRefresh = resolve))],
+      'GET /me': [() => expired(), () => problem(401, 'missing_token')],
+    });
+    const here = client(server, { channel: newTab() });
+    const other = newTab();
+    await here.login('alice@example.com', 'p');
+
+    const me = here.getMe();
+    await vi.advanceTimersByTimeAsync(0);
+    other.postMessage({ type: 'signed-out' });
+    await vi.advanceTimersByTimeAsync(0);
+    answerRefresh(tokens(accessToken('alice', 2), 60));
+    await expect(me).rejects.toMatchObject({ status: 401 });
+    await vi.advanceTimersByTimeAsync(120_000);
+    await here.getMe().catch(() => {});
+
+    expect(server.requests.map((r) => [r.path, r.headers.Authorization])).toEqual([
+      ['/login', undefined],
+      ['/me', `Bearer ${accessToken('alice')}`],
+      ['/token/refresh', undefined],
+      ['/me', undefined],
+    ]);
+  });
+});
+
+describe('one refresh for many 401s', () => {
+  it('retries at once, without refreshing, a call whose token was replaced while it was under way', async () => {
+    const answers = [];
+    const server = fakeServer({
+      'POST /login': [() => tokens('access-1')],
+      'GET /me': [() => new Promise((resolve) => answers.push(resolve)), () => json(200, ME)],
+      'GET /sessions': [
+        () => new Promise((resolve) => answers.push(resolve)),
+        () => json(200, { sessions: [] }),
+      ],
+      'POST /token/refresh': [() => tokens('access-2')],
+    });
+    const api = client(server);
+    await api.login('a@example.com', 'p');
+
+    const me = api.getMe();
+    const sessions = api.listSessions();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    answers[0](expired());
+    await me;
+    answers[1](expired());
+    await sessions;
+
+    expect(server.requests.filter((r) => r.path === '/token/refresh')).toHaveLength(1);
+    expect(server.requests.at(-1)).toMatchObject({
+      path: '/sessions',
+      headers: { Authorization: 'Bearer access-2' },
+    });
+  });
+});
+
+// An access token as the server signs it (RS256, here unsigned): the client
+// reads only its `sub`.
+function accessToken(sub, n = 1) {
+  const part = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  return `${part({ alg: 'RS256', typ: 'at+jwt' })}.${part({ sub, sid: `s-${sub}`, n })}.signature`;
+}
+
+// BroadcastChannels of one browser: what one tab posts, the others get.
+function browserTabs() {
+  const tabs = [];
+  return () => {
+    const listeners = new Set();
+    const tab = {
+      postMessage(data) {
+        for (const other of tabs) {
+          if (other !== tab) queueMicrotask(() => other.listeners.forEach((listener) => listener({ data })));
+        }
+      },
+      addEventListener: (type, listener) => type === 'message' && listeners.add(listener),
+      listeners,
+    };
+    tabs.push(tab);
+    return tab;
+  };
+}
+
+describe('another user in another tab', () => {
+  it('ends the session when a refresh brings another user’s token (the shared cookie changed hands)', async () => {
+    const server = fakeServer({
+      'POST /login': [() => tokens(accessToken('alice'))],
+      'GET /revenue': [() => revoked()],
+      'GET /me': [() => problem(401, 'missing_token')],
+      'POST /token/refresh': [() => tokens(accessToken('carol'))],
+    });
+    const api = client(server);
+    const ended = vi.fn();
+    api.onSessionEnded(ended);
+    await api.login('alice@example.com', 'p');
+
+    await expect(api.getRevenue()).rejects.toMatchObject({ status: 401, code: 'signed_in_elsewhere' });
+    expect(ended).toHaveBeenCalledTimes(1);
+    expect(ended).toHaveBeenCalledWith(expect.objectContaining({ code: 'signed_in_elsewhere' }));
+    // Nothing was asked with carol's token, and it is not kept.
+    await api.getMe().catch(() => {});
+    expect(server.requests.map((r) => [r.path, r.headers.Authorization])).toEqual([
+      ['/login', undefined],
+      ['/revenue', `Bearer ${accessToken('alice')}`],
+      ['/token/refresh', undefined],
+      ['/me', undefined],
+    ]);
+  });
+
+  it('goes on when a refresh brings the same user’s new token', async () => {
+    const server = fakeServer({
+      'POST /login': [() => tokens(accessToken('alice', 1))],
+      'GET /me': [() => revoked(), () => json(200, ME)],
+      'POST /token/refresh': [() => tokens(accessToken('alice', 2))],
+    });
+    const api = client(server);
+    await api.login('alice@example.com', 'p');
+
+    await expect(api.getMe()).resolves.toEqual(ME);
+    expect(server.requests.at(-1).headers.Authorization).toBe(`Bearer ${accessToken('alice', 2)}`);
+  });
+
+  it('a sign-out that finds the cookie someone else’s ends no one’s session', async () => {
+    let answerRefresh;
+    const server = fakeServer({
+      'POST /login': [() => tokens(accessToken('alice'))],
+      'GET /me': [() => expired()],
+      'POST /token/refresh': [() => new Promise((resolve) => (answerRefresh = resolve))],
+      'POST /logout': [() => new Response(null, { status: 204 })],
+    });
+    const api = client(server);
+    const ended = vi.fn();
+    api.onSessionEnded(ended);
+    await api.login('alice@example.com', 'p');
+
+    const me = api.getMe().catch((error) => error);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const out = api.logout();
+    answerRefresh(tokens(accessToken('carol')));
+
+    await expect(out).resolves.toBeUndefined();
+    await expect(me).resolves.toMatchObject({ code: 'signed_in_elsewhere' });
+    expect(ended).toHaveBeenCalledWith(expect.objectContaining({ code: 'signed_in_elsewhere' }));
+    expect(server.requests.map((r) => r.path)).toEqual(['/login', '/me', '/token/refresh']);
+  });
+
+  it('tells the other tabs of a sign-out: they leave too', async () => {
+    const newTab = browserTabs();
+    const server = fakeServer({
+      'POST /login': [() => tokens(accessToken('alice'))],
+      'POST /token/refresh': [() => tokens(accessToken('alice', 2))],
+      'POST /logout': [() => new Response(null, { status: 204 })],
+    });
+    const here = client(server, { channel: newTab() });
+    const there = client(server, { channel: newTab() });
+    const ended = vi.fn();
+    there.onSessionEnded(ended);
+    await here.login('alice@example.com', 'p');
+    await there.restoreSession();
+
+    await here.logout();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+
+    expect(ended).toHaveBeenCalledWith(
+      expect.objectContaining({ status: 401, code: 'signed_out_elsewhere' }),
+    );
+  });
+
+  it('tells the other tabs who signed in: a tab signed in as someone else leaves, one of the same user stays', async () => {
+    const newTab = browserTabs();
+    const server = fakeServer({
+      'POST /login': [() => tokens(accessToken('alice')), () => tokens(accessToken('carol'))],
+      'POST /token/refresh': [() => tokens(accessToken('alice', 2)), () => tokens(accessToken('alice', 3))],
+    });
+    const first = client(server, { channel: newTab() });
+    const alice = client(server, { channel: newTab() });
+    const aliceToo = client(server, { channel: newTab() });
+    const ended = { alice: vi.fn(), aliceToo: vi.fn() };
+    alice.onSessionEnded(ended.alice);
+    aliceToo.onSessionEnded(ended.aliceToo);
+    await alice.restoreSession();
+    await aliceToo.restoreSession();
+
+    await first.login('alice@example.com', 'p');
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(ended.alice).not.toHaveBeenCalled();
+
+    await first.login('carol@example.com', 'p');
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(ended.alice).toHaveBeenCalledWith(expect.objectContaining({ code: 'signed_in_elsewhere' }));
+    expect(ended.aliceToo).toHaveBeenCalledWith(expect.objectContaining({ code: 'signed_in_elsewhere' }));
   });
 });
 

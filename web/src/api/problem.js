@@ -27,6 +27,16 @@ export const SESSION_ENDED = 'session_ended';
 // The session was ended on purpose (its access token was revoked and the
 // refresh was turned down), as opposed to running out.
 export const SESSION_REVOKED = 'session_revoked';
+// Another tab of this browser signed out (the refresh cookie all tabs share
+// is gone), or signed in as another user (the cookie is now theirs).
+export const SIGNED_OUT_ELSEWHERE = 'signed_out_elsewhere';
+export const SIGNED_IN_ELSEWHERE = 'signed_in_elsewhere';
+
+// Whether `error` is the end of the session (the client has dropped its
+// tokens and told onSessionEnded), rather than a call that failed.
+export function isSessionOver(error) {
+  return [SESSION_ENDED, SESSION_REVOKED, SIGNED_OUT_ELSEWHERE, SIGNED_IN_ELSEWHERE].includes(error?.code);
+}
 
 // Retry-After is either a number of seconds or an HTTP date (RFC 9110 §10.2.3).
 // Returns whole seconds to wait (at least 1 so a message never says "0

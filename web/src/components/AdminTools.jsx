@@ -189,6 +189,8 @@ export function EditableAmount({ entry, currency, onSave, onRemove }) {
 // For admins, under the figures: set any month (one not in the table too),
 // and import a CSV file after a preview that the server checked (a dry run)
 // with every mistake on its line. Nothing is written before "Import".
+// `onChanged(etag)`: the figures changed (an import: `etag`, their new
+// version) or were found changed (no etag): load them again.
 export default function AdminTools({ api, currency, onSave, onChanged }) {
   return (
     <section className="admin-tools" aria-labelledby="admin-tools-title" data-testid="admin-tools">
@@ -306,7 +308,7 @@ function CsvImport({ api, currency, onChanged }) {
       );
       setFile(null);
       if (inputRef.current) inputRef.current.value = '';
-      onChanged();
+      onChanged(result.etag);
     } catch (error) {
       if (error.code === 'precondition_failed') {
         onChanged();

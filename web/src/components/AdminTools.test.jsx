@@ -406,3 +406,116 @@ describe('recent changes on the admin dashboard', () => {
     expect(api.getRevenueChanges).toHaveBeenCalledTimes(1);
   });
 });
+
+describe('the version a write is based on', () => {
+  // A server that checks If-Match as the real one does; failNextLoad() makes
+  // the next GET time out (the reload after a write, say).
+  function strictApi() {
+    let version = 1;
+    let failLoad = false;
+    const tag = () => `"rev-${version}"`;
+    const months = new Map([
+      ['2025-01', 100_000],
+      ['2025-02', 200_000],
+    ]);
+    const write = (etag) => {
+      if (etag && etag !== tag()) throw new ApiError({ status: 412, code: 'precondition_failed' });
+      version += 1;
+    };
+    return {
+      failNextLoad: () => {
+        failLoad = true;
+      },
+      getRevenue: vi.fn(async () => {
+        if (failLoad) {
+          failLoad = false;
+          throw new ApiError({ status: 0, code: 'timeout' });
+        }
+        return {
+          organization: { id: 'o1', name: 'Acme Corp' },
+          currency: 'USD',
+          from: '2025-01',
+          to: '2025-02',
+          months: [...months].map(([month, amount_cents]) => ({ month, amount_cents })),
+          etag: tag(),
+        };
+      }),
+      setMonth: vi.fn(async (month, cents, { etag }) => {
+        write(etag);
+        months.set(month, cents);
+        return { month, amount_cents: cents, etag: tag() };
+      }),
+      deleteMonth: vi.fn(async (month, { etag }) => {
+        write(etag);
+        months.delete(month);
+        return { etag: tag() };
+      }),
+      importCsv: vi.fn(async (text, { dryRun, etag }) => {
+        if (!dryRun) write(etag);
+        return { dry_run: Boolean(dryRun), months: 1, inserted: 0, updated: 1, unchanged: 0, etag: tag() };
+      }),
+      getRevenueChanges: vi.fn(async () => ({ changes: [], next_cursor: null })),
+    };
+  }
+
+  async function editMonth(page, month, amount) {
+    await click(inRow(page, month, 'edit-month'));
+    await typeInto(page.byTestId('edit-amount'), amount);
+    await submit(page.byTestId('edit-amount').form);
+    await settle();
+  }
+
+  it('is the one the admin’s own save returned, even when the reload after it failed', async () => {
+    const api = strictApi();
+    const page = await renderPanel(api);
+
+    api.failNextLoad();
+    await editMonth(page, '2025-01', '1500');
+    expect(page.byTestId('revenue-error')).not.toBeNull();
+
+    await typeInto(page.byTestId('set-month'), '2025-02');
+    await typeInto(page.byTestId('set-amount'), '2500');
+    await submit(page.byTestId('set-save').form);
+    await settle();
+
+    expect(api.setMonth.mock.calls.map(([, , options]) => options.etag)).toEqual(['"rev-1"', '"rev-2"']);
+    expect(page.byTestId('set-message').textContent).toBe(
+      `Saved February 2025: ${formatAmount(250_000, 'USD')}.`,
+    );
+  });
+
+  it('is the one a removal or an import returned, even when the reload after it failed', async () => {
+    const api = strictApi();
+    const page = await renderPanel(api);
+
+    api.failNextLoad();
+    await click(inRow(page, '2025-01', 'remove-month'));
+    await click(page.byTestId('remove-confirm'));
+    await settle();
+    expect(api.deleteMonth).toHaveBeenCalledWith('2025-01', { etag: '"rev-1"' });
+
+    await editMonth(page, '2025-02', '2500');
+    expect(api.setMonth).toHaveBeenLastCalledWith('2025-02', 250_000, { etag: '"rev-2"' });
+    expect(page.byTestId('edit-amount')).toBeNull();
+
+    await pickFile(page.byTestId('import-file'), 'good.csv', 'month,amount\n2025-02,3000\n');
+    api.failNextLoad();
+    await click(page.byTestId('import-confirm'));
+    await settle();
+    expect(page.byTestId('import-done')).not.toBeNull();
+
+    await editMonth(page, '2025-02', '3500');
+    expect(api.setMonth).toHaveBeenLastCalledWith('2025-02', 350_000, { etag: '"rev-4"' });
+    expect(page.byTestId('edit-error')).toBeNull();
+  });
+
+  it('follows each load: another admin’s change, once shown, is what the next write is based on', async () => {
+    const api = strictApi();
+    const page = await renderPanel(api);
+    await editMonth(page, '2025-01', '1500');
+    await editMonth(page, '2025-02', '2500');
+
+    expect(api.setMonth.mock.calls.map(([, , options]) => options.etag)).toEqual(['"rev-1"', '"rev-2"']);
+    expect(page.byTestId('edit-error')).toBeNull();
+  });
+});

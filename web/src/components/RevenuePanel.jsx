@@ -14,6 +14,7 @@ import RangeControls from './RangeControls.jsx';
 import RecentChanges from './RecentChanges.jsx';
 import RevenueChart from './RevenueChart.jsx';
 import RevenueTable from './RevenueTable.jsx';
+import SignOutButton from './SignOutButton.jsx';
 
 export const BASE_TITLE = 'Revenue dashboard';
 
@@ -33,6 +34,20 @@ export default function RevenuePanel({ api, user, onSignOut, today: fixedToday }
   // {error, text}: how the last removal of a month went.
   const [removal, setRemoval] = useState(null);
   const removalNotice = useRef(null);
+  // The version of the figures (ETag) the next write is sent If-Match: the
+  // latest load's, or the one the admin's own last write returned, whichever
+  // came last. The reload after a write may fail and leave the figures on
+  // screen one write behind, and they are the admin's own: the loaded
+  // version would then earn a 412 that blames someone else.
+  const baseVersion = useRef(null);
+  useEffect(() => {
+    baseVersion.current = revenue?.etag ?? null;
+  }, [revenue]);
+  // A write without an ETag in its answer leaves the version as it was: a
+  // false 412 reloads, where no If-Match at all would overwrite others' work.
+  function wrote(etag) {
+    if (etag) baseVersion.current = etag;
+  }
 
   // The focus goes to what a removal says: the month's row, and the button
   // that was pressed, may be gone.
@@ -57,11 +72,13 @@ export default function RevenuePanel({ api, user, onSignOut, today: fixedToday }
   }
 
   const canWrite = canWriteRevenue(user);
-  // Written If-Match the figures on screen; a 412 (changed meanwhile) reloads
-  // them so that the user sees what is there now before trying again.
+  // Written If-Match the figures on screen (baseVersion); a 412 (changed
+  // meanwhile) reloads them so that the user sees what is there now before
+  // trying again.
   async function saveMonth(month, cents) {
     try {
-      await api.setMonth(month, cents, { etag: revenue?.etag });
+      const saved = await api.setMonth(month, cents, { etag: baseVersion.current });
+      wrote(saved?.etag);
     } catch (saveError) {
       if (saveError.code === 'precondition_failed') reload();
       throw saveError;
@@ -74,7 +91,8 @@ export default function RevenuePanel({ api, user, onSignOut, today: fixedToday }
   async function removeMonth(month, cents) {
     const name = longMonth(month);
     try {
-      await api.deleteMonth(month, { etag: revenue?.etag });
+      const removed = await api.deleteMonth(month, { etag: baseVersion.current });
+      wrote(removed?.etag);
       setRemoval({ error: false, text: `Removed ${name} (${formatAmount(cents, revenue.currency)}).` });
     } catch (removeError) {
       if (removeError.status === 404) {
@@ -149,7 +167,15 @@ export default function RevenuePanel({ api, user, onSignOut, today: fixedToday }
         />
       )}
       {revenue && canWrite && (
-        <AdminTools api={api} currency={revenue.currency} onSave={saveMonth} onChanged={reload} />
+        <AdminTools
+          api={api}
+          currency={revenue.currency}
+          onSave={saveMonth}
+          onChanged={(etag) => {
+            wrote(etag);
+            reload();
+          }}
+        />
       )}
       {revenue && canWrite && <RecentChanges api={api} currency={revenue.currency} version={revenue.etag} />}
     </section>
@@ -170,9 +196,9 @@ function NoAccess({ error, onRetry, onSignOut, loading }) {
           Check again
         </button>
         {onSignOut && (
-          <button type="button" className="secondary" onClick={onSignOut} data-testid="no-access-switch">
+          <SignOutButton onSignOut={onSignOut} className="secondary" testId="no-access-switch">
             Sign in as someone else
-          </button>
+          </SignOutButton>
         )}
       </div>
     </section>

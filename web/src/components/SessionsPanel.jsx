@@ -4,6 +4,7 @@ import { describeError } from '../messages.js';
 import { describeClient, sortSessions } from '../sessions.js';
 import { settle, useLatest } from '../useLatest.js';
 import ErrorNotice from './ErrorNotice.jsx';
+import SignOutButton from './SignOutButton.jsx';
 
 // "Your sessions", opened from the user bar: every browser or device signed
 // in as this user (GET /sessions), this one first. Another one can be ended
@@ -17,7 +18,6 @@ export default function SessionsPanel({ api, id, onSignOut, onClose }) {
   // {error, text}: what the last End did.
   const [message, setMessage] = useState(null);
   const [ending, setEnding] = useState(null);
-  const [signingOut, setSigningOut] = useState(false);
   const heading = useRef(null);
   // Only the latest load's answer is shown, and none after the panel closed.
   const { begin } = useLatest();
@@ -65,11 +65,6 @@ export default function SessionsPanel({ api, id, onSignOut, onClose }) {
     // in the panel, and the message above is read out.
     heading.current?.focus();
     await load();
-  }
-
-  function signOut() {
-    setSigningOut(true);
-    onSignOut();
   }
 
   return (
@@ -149,15 +144,9 @@ export default function SessionsPanel({ api, id, onSignOut, onClose }) {
                   )}
                 </div>
                 {session.current ? (
-                  <button
-                    type="button"
-                    className="secondary"
-                    onClick={signOut}
-                    disabled={signingOut}
-                    data-testid="session-sign-out"
-                  >
-                    {signingOut ? 'Signing out…' : 'Sign out'}
-                  </button>
+                  <SignOutButton onSignOut={onSignOut} className="secondary" testId="session-sign-out">
+                    Sign out
+                  </SignOutButton>
                 ) : (
                   <button
                     type="button"

@@ -53,7 +53,8 @@ function fakeApi(sessions = [SCRIPT, THIS, LAPTOP]) {
 }
 
 async function renderPanel(api, props = {}) {
-  const handlers = { onSignOut: vi.fn(), onClose: vi.fn() };
+  // The app's sign-out resolves once signed out (the panel then goes).
+  const handlers = { onSignOut: vi.fn(() => new Promise(() => {})), onClose: vi.fn() };
   const page = await render(<SessionsPanel api={api} id="sessions" {...handlers} {...props} />);
   await settle();
   return { page, ...handlers };

@@ -1,7 +1,7 @@
-import { useState } from 'react';
+import SignOutButton from './SignOutButton.jsx';
 
 // Who is signed in, their sessions (the panel opens below the header) and
-// the way out.
+// the way out (`onLogout` returns a promise: the button waits for it).
 export default function UserBar({
   user,
   onLogout,
@@ -10,13 +10,6 @@ export default function UserBar({
   onToggleSessions,
   sessionsButton,
 }) {
-  const [pending, setPending] = useState(false);
-
-  function handleLogout() {
-    setPending(true);
-    onLogout();
-  }
-
   return (
     <div className="user-bar">
       <p data-testid="current-user">
@@ -37,9 +30,9 @@ export default function UserBar({
           Sessions
         </button>
       )}
-      <button type="button" onClick={handleLogout} disabled={pending} data-testid="logout">
-        {pending ? 'Signing out…' : 'Log out'}
-      </button>
+      <SignOutButton onSignOut={onLogout} testId="logout">
+        Log out
+      </SignOutButton>
     </div>
   );
 }
