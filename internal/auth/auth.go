@@ -78,6 +78,9 @@ type User struct {
 	// up to a whole second: a token issued (iat) before it is refused, so
 	// none is signed before it. Zero when never.
 	TokensNotBefore time.Time
+	// PasswordSetAt is when the password was last set: its version. A
+	// rehash at login changes PasswordHash, not the password, nor this.
+	PasswordSetAt time.Time
 }
 
 // Identity is what an access token asserts; the token package signs it.
@@ -243,7 +246,10 @@ type NewSession struct {
 	IdleExpiresAt time.Time
 	ExpiresAt     time.Time
 	Client        Client
-	RehashTo      string // the password hashed again at the current cost, if it was due
+	// RehashTo, when not empty, is the password hashed again at the current
+	// cost; it replaces RehashFrom, the stored hash the login checked, if
+	// that is still the stored one (a parallel login may have rehashed it).
+	RehashTo, RehashFrom string
 }
 
 // SessionStore keeps sessions and refresh tokens.

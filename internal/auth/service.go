@@ -116,8 +116,15 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 		ExpiresAt:     now.Add(s.policy.SessionMaxLifetime),
 		Client:        client,
 		RehashTo:      newHash,
+		RehashFrom:    user.PasswordHash,
 	}, hash, ev, func(current User) error {
-		if late = loginRefusal(current, true, current.PasswordHash == user.PasswordHash, now); late != "" {
+		// The password's version, not its hash: a parallel login may have
+		// stored the same password hashed again at a higher cost.
+		late = loginRefusal(current, true, true, now)
+		if late == "" && !current.PasswordSetAt.Equal(user.PasswordSetAt) {
+			late = "password_changed" // not a guess: not counted
+		}
+		if late != "" {
 			return ErrInvalidCredentials
 		}
 		user = current

@@ -130,8 +130,8 @@ func TestLoginRacingAPasswordChange(t *testing.T) {
 	if n := activeSessions(t, env); n != 0 {
 		t.Errorf("%d active sessions after the password change, want 0", n)
 	}
-	if events := env.Events(); events[len(events)-1] != "login_failed:wrong_password" {
-		t.Errorf("audit events %q, want the last to be login_failed:wrong_password", events)
+	if events := env.Events(); events[len(events)-1] != "login_failed:password_changed" {
+		t.Errorf("audit events %q, want the last to be login_failed:password_changed", events)
 	}
 }
 
@@ -276,5 +276,45 @@ func TestParallelLogoutsOfOneSession(t *testing.T) {
 	}
 	if logouts != 1 {
 		t.Errorf("%d logout events for one session, want 1: %q", logouts, env.Events())
+	}
+}
+
+// TestConcurrentLoginsWhileARehashIsDue: after the cost was raised, the
+// first login to finish stores the password hashed again; the others,
+// which checked the old hash of the same password meanwhile, still get in,
+// and nothing counts as a failed guess.
+func TestConcurrentLoginsWhileARehashIsDue(t *testing.T) {
+	env := apitest.New(t)
+	raised := apitest.CheapArgon2
+	raised.Iterations++ // alice's stored hash is due for a rehash
+	var ph *pausingHasher
+	svc := pausedService(t, env, raised, func(h *passwordhash.Hasher) auth.PasswordHasher {
+		ph = &pausingHasher{Hasher: h, verified: make(chan struct{}), resume: make(chan struct{})}
+		return ph
+	}, env.Signer)
+	const n = 6
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := svc.Login(context.Background(), apitest.AliceEmail, apitest.AlicePassword, auth.Client{IP: "192.0.2.9"})
+			errs <- err
+		}()
+	}
+	for range n {
+		<-ph.verified // every login has checked the old hash
+	}
+	close(ph.resume)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("a login with the right password while a rehash was due: %v", err)
+		}
+	}
+	var failed int
+	if err := env.DB.Pool.QueryRow(context.Background(), `SELECT failed_logins FROM users WHERE email = $1`,
+		apitest.AliceEmail).Scan(&failed); err != nil || failed != 0 {
+		t.Errorf("failed_logins %d (%v), want 0", failed, err)
+	}
+	if code := env.Do(loginAs(apitest.AliceEmail, apitest.AlicePassword)).Code; code != http.StatusOK {
+		t.Errorf("login afterwards: %d, want 200", code)
 	}
 }

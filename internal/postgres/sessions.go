@@ -55,7 +55,7 @@ func sessionFromRow(r sessionRow) auth.Session {
 // change, a disable or a failed login's count takes too): admit judges the
 // user as they are now, and its error ends the transaction with nothing
 // written. Otherwise the failure count and any lockout are cleared, and
-// ns.RehashTo, when given, replaces the password hash.
+// ns.RehashTo, when given, replaces ns.RehashFrom if that is still stored.
 func (s *SessionStore) CreateSession(ctx context.Context, ns auth.NewSession, refreshHash []byte, ev auth.Event, admit func(auth.User) error) (auth.Session, error) {
 	var sess auth.Session
 	err := s.db.tx(ctx, func(ctx context.Context, tx *Tx) error {
@@ -71,8 +71,8 @@ func (s *SessionStore) CreateSession(ctx context.Context, ns auth.NewSession, re
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE users SET failed_logins = 0, locked_until = NULL,
-			password_hash = COALESCE(NULLIF($2, ''), password_hash)
-			WHERE id = $1 AND (failed_logins <> 0 OR locked_until IS NOT NULL OR $2 <> '')`, ns.UserID, ns.RehashTo); err != nil {
+			password_hash = CASE WHEN $2 <> '' AND password_hash = $3 THEN $2 ELSE password_hash END
+			WHERE id = $1 AND (failed_logins <> 0 OR locked_until IS NOT NULL OR $2 <> '')`, ns.UserID, ns.RehashTo, ns.RehashFrom); err != nil {
 			return err
 		}
 		rows, err = tx.Query(ctx, `INSERT INTO sessions AS s (user_id, created_at, last_used_at, idle_expires_at, expires_at, client_ip, user_agent)

@@ -29,14 +29,15 @@ type userRow struct {
 	FailedLogins   int        `db:"failed_logins"`
 	LockedUntil    *time.Time `db:"locked_until"`
 	NotBefore      *time.Time `db:"tokens_not_before"`
+	PasswordSetAt  time.Time  `db:"password_changed_at"`
 }
 
-const userColumns = `id::text, organization_id::text, email, password_hash, roles, disabled, failed_logins, locked_until, tokens_not_before`
+const userColumns = `id::text, organization_id::text, email, password_hash, roles, disabled, failed_logins, locked_until, tokens_not_before, password_changed_at`
 
 func userFromRow(r userRow) auth.User {
 	u := auth.User{
 		ID: r.ID, OrganizationID: r.OrganizationID, Email: r.Email, PasswordHash: r.PasswordHash,
-		Roles: r.Roles, Disabled: r.Disabled, FailedLogins: r.FailedLogins,
+		Roles: r.Roles, Disabled: r.Disabled, FailedLogins: r.FailedLogins, PasswordSetAt: r.PasswordSetAt,
 	}
 	if r.LockedUntil != nil {
 		u.LockedUntil = *r.LockedUntil
