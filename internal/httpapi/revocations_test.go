@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -199,5 +200,70 @@ func TestVerifierStartsOverWhenTheIssuersDatabaseChanges(t *testing.T) {
 	}
 	if verifier.Watermark() != 950 {
 		t.Errorf("verifier watermark %d, want 950", verifier.Watermark())
+	}
+}
+
+// TestVerifierIgnoresAnOlderSource: behind a load balancer, replicas that
+// have not yet reconnected to the new database server still answer with the
+// old run's source, and replicas of an older release with none. A verifier
+// that has moved to the newer source neither starts over for them (it would
+// go back and forth and never finish) nor takes their cursor; one without
+// a source on either side goes on as before.
+func TestVerifierIgnoresAnOlderSource(t *testing.T) {
+	ring, signer := feedKeys(t)
+	now := time.Now()
+	rev := func(id int64, xid uint64, sid string) revocation.Revocation {
+		return revocation.Revocation{ID: id, XID: xid, Kind: revocation.KindSession, Subject: sid, Reason: "logout",
+			NotBefore: now, RevokedAt: now, ExpiresAt: now.Add(time.Hour)}
+	}
+	older, newer, unnamed := revocation.NewSet(0), revocation.NewSet(0), revocation.NewSet(0)
+	older.SetSource("00000001@2026-11-27T10:00:00.000000Z")
+	newer.SetSource("00000002@2026-11-27T09:00:00.000000Z") // promoted: a later timeline, an earlier start
+	older.CatchUp(now, []revocation.Revocation{rev(1, 800, "00000000-0000-4000-8000-000000000001")}, 900)
+	newer.CatchUp(now, []revocation.Revocation{rev(2, 745, "00000000-0000-4000-8000-000000000002")}, 950)
+	unnamed.CatchUp(now, []revocation.Revocation{rev(2, 745, "00000000-0000-4000-8000-000000000002")}, 950)
+	servers := map[string]*httptest.Server{}
+	for name, set := range map[string]*revocation.Set{"older": older, "newer": newer, "unnamed": unnamed} {
+		servers[name] = httptest.NewServer(newFeedServer(t, set, signer.SignRevocations))
+		t.Cleanup(servers[name].Close)
+	}
+	var next string // which replica the balancer sends the next poll to
+	balancer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u := servers[next].URL + r.URL.RequestURI()
+		req, _ := http.NewRequestWithContext(r.Context(), r.Method, u, nil)
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+	}))
+	t.Cleanup(balancer.Close)
+	verifier := revocation.NewSet(time.Minute)
+	poller := &token.FeedPoller{URL: balancer.URL + "/revocations", Token: testFeedToken, Issuer: "https://issuer.example", Keys: ring,
+		Set: verifier, Interval: time.Second, Timeout: time.Second, Leeway: 30 * time.Second, Log: slog.New(slog.DiscardHandler), Now: time.Now}
+	poll := func(to string) error { next = to; return poller.Poll(t.Context()) }
+
+	if err := poll("older"); err != nil || verifier.Watermark() != 900 {
+		t.Fatalf("from the older replica: watermark %d, %v; want 900", verifier.Watermark(), err)
+	}
+	_ = poll("newer") // another run: start over...
+	if err := poll("newer"); err != nil || verifier.Watermark() != 950 {
+		t.Fatalf("from the newer replica: watermark %d, %v; want 950", verifier.Watermark(), err)
+	}
+	if err := poll("older"); err == nil || verifier.Watermark() != 950 {
+		t.Errorf("from the older replica again: watermark %d, %v; want it refused and the cursor kept at 950", verifier.Watermark(), err)
+	}
+	if err := poll("newer"); err != nil || verifier.Watermark() != 950 {
+		t.Errorf("back on the newer replica: watermark %d, %v; want 950 without starting over", verifier.Watermark(), err)
+	}
+	if err := poll("unnamed"); err != nil || verifier.Watermark() != 950 {
+		t.Errorf("from a replica of an older release (no source): watermark %d, %v; want it taken as it comes", verifier.Watermark(), err)
 	}
 }

@@ -305,11 +305,15 @@ func (l *RevocationListener) catchUp(ctx context.Context, conn *pgx.Conn, all bo
 	if err != nil {
 		return err
 	}
-	if all {
-		l.Set.SetSource(base)
-	}
 	if n := l.Set.CatchUp(l.Now(), revs, watermark); n > 0 {
 		l.Log.Debug("revocations received", "count", n)
+	}
+	if all {
+		// After the read, not before: a feed page naming the new run must
+		// already hold what the read found (a reader that sees the new run
+		// starts over from it; one served the old run in between starts over
+		// on its next poll).
+		l.Set.SetSource(base)
 	}
 	return nil
 }
@@ -317,6 +321,11 @@ func (l *RevocationListener) catchUp(ctx context.Context, conn *pgx.Conn, all bo
 // incarnationSQL names the run of the database server that answers: its
 // timeline (a promotion starts a new one) and when it started (a restart
 // after a crash). Transaction ids are comparable only within one.
-const incarnationSQL = `SELECT CASE WHEN pg_is_in_recovery() THEN 'recovery'
+//
+// The text orders runs as they follow one another (a later timeline, or the
+// same one started later, sorts after), which verifiers rely on to tell a
+// replica not yet reconnected from one on the new run. A standby (the
+// listener should never be on one) says timeline 0: the oldest.
+const incarnationSQL = `SELECT CASE WHEN pg_is_in_recovery() THEN '00000000'
 		ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END
 	|| '@' || to_char(pg_postmaster_start_time() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`

@@ -231,11 +231,20 @@ func (f *FeedPoller) Poll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if f.source != "" && page.Source != f.source {
-		// The issuer's database is another incarnation (a failover, a
-		// restart after a crash): it may have given a revocation a
-		// transaction id below this set's cursor. Keep what came, and
-		// read everything again before confirming.
+	switch {
+	case page.Source == "" || f.source == "" || page.Source == f.source:
+		// One run of the issuer's database (or an issuer too old to say).
+		if page.Source != "" {
+			f.source = page.Source
+		}
+	case page.Source < f.source:
+		// A replica still on an older run (it has not reconnected yet):
+		// its cursor counts in other ids. Not applied, not confirmed.
+		return fmt.Errorf("revocation feed: a replica on an older run of the issuer's database (%s, this verifier follows %s)", page.Source, f.source)
+	default:
+		// A newer run (a failover, a restart after a crash): it may have
+		// given a revocation an id below this set's cursor. Keep what
+		// came, and read everything again before confirming.
 		f.Set.Advance(f.Now(), page.Revocations, 0)
 		f.source, f.etag, f.more = page.Source, "", true
 		if f.Log != nil {
@@ -243,7 +252,6 @@ func (f *FeedPoller) Poll(ctx context.Context) error {
 		}
 		return nil
 	}
-	f.source = page.Source
 	f.Set.Advance(f.Now(), page.Revocations, page.Cursor)
 	if !page.More {
 		f.Set.Confirm(confirmed)
