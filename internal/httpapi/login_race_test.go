@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -316,5 +317,60 @@ func TestConcurrentLoginsWhileARehashIsDue(t *testing.T) {
 	}
 	if code := env.Do(loginAs(apitest.AliceEmail, apitest.AlicePassword)).Code; code != http.StatusOK {
 		t.Errorf("login afterwards: %d, want 200", code)
+	}
+}
+
+// TestEndingAllSessionsBesideUserChangesDoesNotDeadlock: "log out
+// everywhere" and a disable or password change of the same user, at once
+// and over and over, all succeed: every path that changes a user and their
+// sessions locks the user's row first, then the sessions.
+func TestEndingAllSessionsBesideUserChangesDoesNotDeadlock(t *testing.T) {
+	env := apitest.New(t)
+	ctx := context.Background()
+	users := postgres.NewUserStore(env.DB)
+	sessions := postgres.NewSessionStore(env.DB)
+	u, err := users.UserByEmail(ctx, apitest.AliceEmail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failures []string
+	loop := func(name string, op func() error) {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				if err := op(); err != nil {
+					mu.Lock()
+					failures = append(failures, name+": "+err.Error())
+					mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	for range 2 {
+		loop("login", func() error {
+			_, err := env.Auth.Login(ctx, apitest.AliceEmail, apitest.AlicePassword, auth.Client{})
+			if errors.Is(err, auth.ErrInvalidCredentials) {
+				return nil // disabled just then
+			}
+			return err
+		})
+		loop("logout everywhere", func() error {
+			_, err := sessions.EndUserSessions(ctx, u.ID, "logout_all", auth.Event{Time: time.Now(), Kind: auth.EventLogoutAll, UserID: u.ID})
+			return err
+		})
+	}
+	loop("disable and enable", func() error {
+		if err := env.Auth.SetDisabled(ctx, apitest.AliceEmail, true); err != nil {
+			return err
+		}
+		return env.Auth.SetDisabled(ctx, apitest.AliceEmail, false)
+	})
+	loop("password change", func() error { return env.Auth.SetPassword(ctx, apitest.AliceEmail, apitest.AlicePassword) })
+	wg.Wait()
+	if len(failures) > 0 {
+		t.Errorf("%d operations failed, e.g. %s", len(failures), failures[0])
 	}
 }

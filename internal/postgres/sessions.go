@@ -263,6 +263,11 @@ func (s *SessionStore) EndSession(ctx context.Context, userID, sessionID, reason
 func (s *SessionStore) EndUserSessions(ctx context.Context, userID, reason string, ev auth.Event) (int, error) {
 	var n int
 	err := s.db.revokingTx(ctx, func(ctx context.Context, tx *Tx, rw *revocationWriter) error {
+		// The user's row first, as a password change or a disable takes
+		// it before the sessions: the other order deadlocks with them.
+		if _, err := tx.Exec(ctx, `SELECT FROM users WHERE id = $1 FOR NO KEY UPDATE`, userID); err != nil {
+			return err
+		}
 		ended, err := endSessions(ctx, tx, `user_id = $1`, userID, reason, ev.Time)
 		if err != nil {
 			return err
