@@ -56,14 +56,14 @@ func (l *rateLimiter) allow(key string) (bool, time.Duration) {
 	b, ok := l.buckets[key]
 	if !ok {
 		if len(l.buckets) >= l.max {
-			l.sweep(now)
-			// Still full: forget arbitrary buckets (map order is random), which
-			// at worst gives those addresses a fresh burst.
+			// Full: forget an arbitrary bucket (map order is random), which
+			// at worst gives that address a fresh burst. Not a sweep: a walk
+			// of every bucket under the lock for every new address let a
+			// client cycling addresses stall every login; the sweep above
+			// runs once per refill time.
 			for k := range l.buckets {
-				if len(l.buckets) < l.max {
-					break
-				}
 				delete(l.buckets, k)
+				break
 			}
 		}
 		b = &bucket{lim: rate.NewLimiter(l.limit, l.burst)}

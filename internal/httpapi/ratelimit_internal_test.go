@@ -40,3 +40,33 @@ func TestRateLimiterForgetsNothingThatStillLimits(t *testing.T) {
 		t.Error("a sweep reset a bucket that was still limiting")
 	}
 }
+
+// TestFullRateLimiterDoesNotScanPerAddress: once the map is full, a new
+// address costs one eviction, not a walk of every bucket under the lock
+// (which let a client cycling addresses, an IPv6 /48 say, slow every
+// login and refresh to a crawl); the periodic sweep still runs on time.
+func TestFullRateLimiterDoesNotScanPerAddress(t *testing.T) {
+	start := time.Unix(1_700_000_000, 0)
+	now := start
+	l := newRateLimiter(1, 5, func() time.Time { return now })
+	l.max = 100
+	for i := range l.max {
+		l.allow(fmt.Sprintf("client-%d", i))
+	}
+	swept := l.swept
+	for i := range 50 {
+		now = now.Add(time.Millisecond)
+		l.allow(fmt.Sprintf("newcomer-%d", i))
+	}
+	if !l.swept.Equal(swept) {
+		t.Errorf("the buckets were swept at %s, for a new address into a full map; want no sweep before %s", l.swept.Sub(start), l.full)
+	}
+	if n := len(l.buckets); n != l.max {
+		t.Errorf("%d buckets, want the map kept at %d", n, l.max)
+	}
+	now = start.Add(l.full + time.Second)
+	l.allow("later")
+	if !l.swept.Equal(now) {
+		t.Errorf("no sweep after %s", l.full)
+	}
+}
