@@ -192,13 +192,16 @@ func (s *Service) lockFor(failures int) time.Duration {
 // stolen copy dies with the original.
 func (s *Service) Refresh(ctx context.Context, token string, client Client) (Tokens, error) {
 	now := s.now()
-	fail := func(reason string, userID, sessionID string) error {
-		s.record(ctx, Event{Time: now, Kind: EventRefreshFailed, UserID: userID, SessionID: sessionID, Client: client, Reason: reason})
+	// A token that is malformed or unknown names no session or user: it is
+	// counted (the observer's metrics), not written to the audit trail, to
+	// which anyone could otherwise add a row, kept for months, per request.
+	fail := func(reason string) error {
+		s.observe(Event{Time: now, Kind: EventRefreshFailed, Client: client, Reason: reason})
 		return ErrInvalidRefreshToken
 	}
 	hash, ok := hashRefreshToken(token)
 	if !ok {
-		return Tokens{}, fail("malformed", "", "")
+		return Tokens{}, fail("malformed")
 	}
 	refresh, newHash := newRefreshToken()
 	var decision RefreshDecision
@@ -207,7 +210,7 @@ func (s *Service) Refresh(ctx context.Context, token string, client Client) (Tok
 		return decision
 	})
 	if errors.Is(err, apperr.ErrNotFound) {
-		return Tokens{}, fail("unknown", "", "")
+		return Tokens{}, fail("unknown")
 	}
 	if err != nil {
 		return Tokens{}, err

@@ -496,3 +496,26 @@ func TestCleanupKeepsSessionsWhoseTokensLive(t *testing.T) {
 		t.Errorf("cleanup once every token is dead: %d sessions deleted (err %v), want 2", n, err)
 	}
 }
+
+// TestRefreshNoiseIsCountedNotStored: a refresh token that is malformed or
+// unknown names no session or user: it is counted in the metrics, and not
+// written to the audit table, where anyone could otherwise add a row (with
+// a 512-byte User-Agent) kept 400 days for every request.
+func TestRefreshNoiseIsCountedNotStored(t *testing.T) {
+	env := apitest.New(t)
+	before := len(env.Events())
+	for _, tok := range []string{"zz", "rt_" + strings.Repeat("A", 43)} {
+		if resp := refresh(env, tok); resp.Code != http.StatusUnauthorized {
+			t.Fatalf("refresh with %q: %d, want 401", tok, resp.Code)
+		}
+	}
+	if events := env.Events(); len(events) != before {
+		t.Errorf("audit events %q after two refreshes with no session behind them, want none added", events[before:])
+	}
+	samples := scrape(t, env)
+	for _, reason := range []string{"malformed", "unknown"} {
+		if v, ok := find(samples, "revenue_auth_events_total", map[string]string{"kind": "refresh_failed", "reason": reason}); !ok || v != 1 {
+			t.Errorf("revenue_auth_events_total{refresh_failed, %s} = %v (%v), want 1", reason, v, ok)
+		}
+	}
+}
