@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -450,5 +451,54 @@ func TestListeningAddressLoggedAtAnyLevel(t *testing.T) {
 			t.Fatalf("no \"listening\" line after 60s with REVENUE_LOG_LEVEL=warn:\n%s", logs.String())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestConnectionsAreCapped: with REVENUE_MAX_CONNECTIONS=3, three idle
+// keep-alive connections are all the server holds: a fourth is not served
+// (it waits in the kernel's queue, no file descriptor is spent on it) until
+// one of the three closes; then it is.
+func TestConnectionsAreCapped(t *testing.T) {
+	base, _ := startServe(t, map[string]string{
+		"DATABASE_URL":            pgtest.NewDatabase(t),
+		"REVENUE_KEYS_DIR":        filepath.Join(t.TempDir(), "keys"),
+		"REVENUE_KEYS_GENERATE":   "true",
+		"REVENUE_WEB_DIR":         "",
+		"REVENUE_MAX_CONNECTIONS": "3",
+	})
+	addr := strings.TrimPrefix(base, "http://")
+	ask := func(c net.Conn) error {
+		if _, err := c.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+			return err
+		}
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		_, err := http.ReadResponse(bufio.NewReader(c), nil)
+		return err
+	}
+	http.DefaultClient.CloseIdleConnections() // startServe's probe held one
+	var held []net.Conn
+	for i := range 3 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if err := ask(c); err != nil {
+			t.Fatalf("connection %d of 3: %v", i+1, err)
+		}
+		held = append(held, c)
+	}
+	fourth, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fourth.Close() })
+	if err := ask(fourth); err == nil {
+		t.Fatal("a fourth connection was served beyond REVENUE_MAX_CONNECTIONS=3")
+	}
+	held[0].Close()
+	_ = fourth.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := http.ReadResponse(bufio.NewReader(fourth), nil); err != nil {
+		t.Errorf("the fourth connection once one closed: %v, want its answer", err)
 	}
 }

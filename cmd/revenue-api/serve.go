@@ -17,6 +17,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/net/netutil"
 
 	"github.com/revenue-api/revenue-api/api"
 	"github.com/revenue-api/revenue-api/internal/auth"
@@ -320,6 +321,9 @@ func listenAndServe(ctx context.Context, cfg config.Config, handler, metrics htt
 	if err != nil {
 		return fmt.Errorf("REVENUE_HTTP_ADDR: %w", err)
 	}
+	if n := connectionCap(cfg.MaxConnections, log); n > 0 {
+		ln = netutil.LimitListener(ln, n)
+	}
 	servers := []*http.Server{srv}
 	errc := make(chan error, 2)
 	if cfg.MetricsAddr != "" {
@@ -354,6 +358,29 @@ func listenAndServe(ctx context.Context, cfg config.Config, handler, metrics htt
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// fdReserve is what the connection cap leaves of the open-file limit for
+// the rest: the database pool and the revocation listener, the password
+// hashing workers' pipes, key and state files, the metrics listener.
+const fdReserve = 512
+
+// connectionCap is how many connections the server holds at once: max
+// (REVENUE_MAX_CONNECTIONS; 0: no cap), and never so many that the process
+// runs out of file descriptors. Beyond it, a new connection waits in the
+// kernel's queue until one closes: a client holding thousands of idle
+// keep-alive connections otherwise exhausted them, and logins failed (no
+// pipe for a hash worker) while the service looked ready.
+func connectionCap(max int, log *slog.Logger) int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && rl.Cur > fdReserve*2 && rl.Cur < 1<<31 {
+		if fit := int(rl.Cur) - fdReserve; max == 0 || fit < max {
+			log.Warn("connections capped below REVENUE_MAX_CONNECTIONS by the open-file limit",
+				"max_connections", fit, "open_file_limit", rl.Cur)
+			return fit
+		}
+	}
+	return max
 }
 
 // always writes an info line whatever the logger's level: a line an

@@ -77,6 +77,7 @@ type Config struct {
 	MetricsAddr     string        // REVENUE_METRICS_ADDR: the operators' listener of /metrics; empty: none
 	MetricsOnMain   bool          // REVENUE_METRICS_ON_MAIN: also serve /metrics on HTTPAddr (opt-in: it tells attackers much)
 	ShutdownTimeout time.Duration // REVENUE_SHUTDOWN_TIMEOUT
+	MaxConnections  int           // REVENUE_MAX_CONNECTIONS: connections held at once; 0: no cap
 }
 
 // AuthPolicy is the session and lockout part of the configuration, in the
@@ -249,6 +250,7 @@ func Load(getenv func(string) string) (Config, error) {
 		MetricsAddr:     r.str("REVENUE_METRICS_ADDR", ""),
 		MetricsOnMain:   r.boolean("REVENUE_METRICS_ON_MAIN", false),
 		ShutdownTimeout: r.duration("REVENUE_SHUTDOWN_TIMEOUT", 20*time.Second),
+		MaxConnections:  r.integer("REVENUE_MAX_CONNECTIONS", 10000),
 	}
 	if err := errors.Join(append(r.errs, c.Validate())...); err != nil {
 		return Config{}, err
@@ -364,6 +366,9 @@ func (c Config) Validate() error {
 	}
 	if c.HashQueue < 0 {
 		bad("REVENUE_HASH_QUEUE", "must be 0 or more, got %d", c.HashQueue)
+	}
+	if c.MaxConnections < 0 {
+		bad("REVENUE_MAX_CONNECTIONS", "must not be negative (0: no cap), got %d", c.MaxConnections)
 	}
 	if c.ShutdownTimeout < 0 {
 		bad("REVENUE_SHUTDOWN_TIMEOUT", "must not be negative, got %s", c.ShutdownTimeout)
