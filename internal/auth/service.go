@@ -526,15 +526,6 @@ func ValidateEmail(email string) error {
 	return nil
 }
 
-// record writes an audit event; a failure is logged, not returned, so a
-// broken audit write cannot turn a refused login into a 500.
-func (s *Service) record(ctx context.Context, ev Event) {
-	s.observe(ev)
-	if err := s.events.RecordEvent(ctx, ev); err != nil {
-		s.log.ErrorContext(ctx, "audit event not recorded", "kind", ev.Kind, "err", err)
-	}
-}
-
 // Refresh tokens are "rt_" and 43 base64url characters: 256 random bits.
 const refreshPrefix = "rt_"
 
