@@ -278,9 +278,9 @@ type SessionStore interface {
 	Cleanup(ctx context.Context, cutoff time.Time, tokenLife time.Duration) (int64, error)
 }
 
-// EventStore records audit events.
+// EventStore keeps the audit trail; the events themselves are written by
+// the stores, in the transaction of what they record.
 type EventStore interface {
-	RecordEvent(ctx context.Context, ev Event) error
 	// PruneEvents deletes events that occurred before cutoff, in bounded
 	// batches, and returns how many.
 	PruneEvents(ctx context.Context, cutoff time.Time) (int64, error)

@@ -7,21 +7,14 @@ import (
 	"github.com/revenue-api/revenue-api/internal/auth"
 )
 
-// EventStore writes the audit trail.
+// EventStore prunes the audit trail (events are written by the other
+// stores, in the transaction of what they record).
 type EventStore struct{ db *DB }
 
 var _ auth.EventStore = (*EventStore)(nil)
 
 // NewEventStore returns an EventStore on db.
 func NewEventStore(db *DB) *EventStore { return &EventStore{db: db} }
-
-// RecordEvent appends one audit event.
-func (s *EventStore) RecordEvent(ctx context.Context, ev auth.Event) error {
-	ctx, cancel := s.db.bound(ctx)
-	defer cancel()
-	_, err := s.db.Pool.Exec(ctx, insertEventSQL, eventArgs(ev)...)
-	return translate(err)
-}
 
 // pruneBatch bounds each delete of old audit events.
 const pruneBatch = 1000

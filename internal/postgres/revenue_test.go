@@ -10,17 +10,25 @@ import (
 	"github.com/revenue-api/revenue-api/internal/revenue"
 )
 
-// The record of changes is append-only in the database itself: not even a
-// statement that bypasses the service can rewrite or remove it.
-func TestRevenueChangesCannotBeRewritten(t *testing.T) {
+// demoRevenue is a test's database with the demo organization's revenue,
+// its store, the organization's id and a write by an operator at the
+// command line.
+func demoRevenue(t *testing.T) (*apitest.Env, *postgres.RevenueStore, string, revenue.Write) {
+	t.Helper()
 	env := apitest.New(t)
-	ctx := context.Background()
 	store := postgres.NewRevenueStore(env.DB)
-	org, err := store.OrganizationID(ctx, postgres.DemoOrganization)
+	org, err := store.OrganizationID(context.Background(), postgres.DemoOrganization)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := revenue.Write{OrgID: org, Author: revenue.Author{OSUser: "ops"}, Source: revenue.SourceCLI}
+	return env, store, org, revenue.Write{OrgID: org, Author: revenue.Author{OSUser: "ops"}, Source: revenue.SourceCLI}
+}
+
+// The record of changes is append-only in the database itself: not even a
+// statement that bypasses the service can rewrite or remove it.
+func TestRevenueChangesCannotBeRewritten(t *testing.T) {
+	env, store, org, w := demoRevenue(t)
+	ctx := context.Background()
 	if _, err := store.SetMonth(ctx, w, revenue.Figure{Month: revenue.Month{Year: 2090, Month: 1}, AmountCents: 5}); err != nil {
 		t.Fatal(err)
 	}
@@ -48,19 +56,13 @@ func TestRevenueChangesCannotBeRewritten(t *testing.T) {
 // creates the organization: a month removed (or changed) since stays so
 // across restarts, as the record of changes says.
 func TestDemoSeedLeavesEditedRevenueAlone(t *testing.T) {
-	env := apitest.New(t)
+	env, store, org, w := demoRevenue(t)
 	ctx := context.Background()
-	store := postgres.NewRevenueStore(env.DB)
-	org, err := store.OrganizationID(ctx, postgres.DemoOrganization)
-	if err != nil {
-		t.Fatal(err)
-	}
 	before, err := store.MonthlyRevenue(ctx, org, revenue.Range{})
 	if err != nil || len(before.Months) < 2 {
 		t.Fatalf("demo revenue: %d months, %v", len(before.Months), err)
 	}
 	removed, changed := before.Months[0].Month, before.Months[1].Month
-	w := revenue.Write{OrgID: org, Author: revenue.Author{OSUser: "ops"}, Source: revenue.SourceCLI}
 	if _, err := store.DeleteMonth(ctx, w, removed); err != nil {
 		t.Fatal(err)
 	}
